@@ -1,0 +1,42 @@
+{
+  "variables": {
+    # The reactor backend: epoll on Linux, kqueue on macOS/BSD. Override with
+    #   npm run build:kqueue   (Linux + libkqueue, see README "Backends").
+    "polled_backend%": "",
+    "libkqueue_prefix%": ""
+  },
+  "targets": [
+    {
+      "target_name": "polled",
+      "sources": [
+        "native/addon.cc",
+        "native/handles.cc",
+        "native/socket.cc",
+        "native/uv_driver.cc"
+      ],
+      # Raw node_api.h (NAPI_VERSION 8: async cleanup hooks), no node-addon-api; no C++ exceptions.
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc": ["-std=c++17", "-O2", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc!": ["-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
+      "xcode_settings": {
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "MACOSX_DEPLOYMENT_TARGET": "11.0",
+        "GCC_ENABLE_CPP_EXCEPTIONS": "NO"
+      },
+      "conditions": [
+        ["polled_backend=='kqueue' or (polled_backend=='' and OS!='linux')", {
+          "sources": ["native/poller_kqueue.cc"],
+          "defines": ["POLLED_BACKEND_KQUEUE=1"]
+        }, {
+          "sources": ["native/poller_epoll.cc"],
+          "defines": ["POLLED_BACKEND_EPOLL=1"]
+        }],
+        ["libkqueue_prefix!=''", {
+          "include_dirs": ["<(libkqueue_prefix)/include/kqueue"],
+          "defines": ["POLLED_LIBKQUEUE=1"],
+          "libraries": ["<(libkqueue_prefix)/lib/libkqueue.a", "-Wl,--exclude-libs,ALL", "-lpthread"]
+        }]
+      ]
+    }
+  ]
+}

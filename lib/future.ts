@@ -1,0 +1,321 @@
+/**
+ * Futures, the way Rust has them.
+ *
+ * A `Future<T>` is a value that may not be ready yet. Nothing happens until someone *polls* it:
+ * `poll(cx)` either returns the value, or returns `PENDING` after arranging for `cx.waker` to
+ * be woken when polling again could make progress. That is the whole contract, and everything
+ * else in polled (tasks, the executor, the reactor, timers, sockets) exists to call `poll` at the
+ * right moments and no more often.
+ *
+ * `async fn` and `.await` are spelled `function*` and `yield*`:
+ *
+ * ```ts
+ * function* fetchTwice(): Async<number> {   // Rust: async fn fetch_twice() -> usize
+ *   const a = yield* stream.read(buf);       // Rust: stream.read(&mut buf).await?
+ *   const b = yield* stream.read(buf);
+ *   return a + b;
+ * }
+ * ```
+ *
+ * A generator is the state machine that the Rust compiler would write for an `async fn`: each
+ * `yield*` is a suspension point and the generator object holds the locals across it. Calling
+ * `fetchTwice()` runs none of its body (futures are lazy). `yield* fut` asks `fut` for its
+ * iterator; each step of that iterator polls `fut` with the task's current `Context`. When `fut`
+ * is pending the step yields the `PENDING` marker, which travels up through every enclosing
+ * `yield*` to the task, and the task returns `PENDING` to the executor. When the task is woken
+ * and polled again, `gen.next()` resumes the innermost `yield*`, which polls `fut` again.
+ *
+ * Hand-written futures (leaves such as a socket read or a sleep) extend `FutureBase` and keep an
+ * explicit state enum. A leaf is its own iterator, and its results are two shared objects, so
+ * awaiting one allocates nothing.
+ */
+
+/** What `poll` returns while the value is not ready. */
+export const PENDING: unique symbol = Symbol.for('polled.PENDING');
+export type Pending = typeof PENDING;
+/** Rust's `Poll<T>`: `Ready(T)` is the value itself, `Pending` is `PENDING`. */
+export type Poll<T> = T | Pending;
+
+/** The generator type of an "async fn": it yields only `PENDING` and returns `T`. */
+export type Async<T> = Generator<Pending, T, unknown>;
+
+/** Something that can be woken: a task, or a combinator that fans a wake out. */
+export interface Wake {
+  wakeByRef(): void;
+}
+
+/**
+ * A `Waker` tells an executor that a task is worth polling again. Futures store the waker of the
+ * last `Context` they were polled with and call `wake()` when the thing they wait for happens
+ * (readiness from the reactor, a timer, a channel send, another thread's `notify()`).
+ */
+export class Waker {
+  constructor(private readonly target: Wake) {}
+  /** Wake the task. (Rust's `wake(self)` consumes the waker; in JS it stays usable.) */
+  wake(): void {
+    this.target.wakeByRef();
+  }
+  wakeByRef(): void {
+    this.target.wakeByRef();
+  }
+  /** Another waker for the same task. */
+  clone(): Waker {
+    return new Waker(this.target);
+  }
+  /** True when waking `other` would wake the same task: a future can then skip replacing its stored waker. */
+  willWake(other: Waker): boolean {
+    return other === this || other.target === this.target;
+  }
+}
+
+/** A waker that does nothing: for polling a future by hand, outside any task. */
+export const noopWaker = new Waker({ wakeByRef() {} });
+
+/**
+ * What a future is polled with. Rust passes `&mut Context` holding a `&Waker`; so do we. A task
+ * builds its `Context` once and reuses it for every poll.
+ */
+export class Context {
+  constructor(readonly waker: Waker) {}
+}
+
+/** The interface: anything that can be polled and awaited with `yield*`. */
+export interface Future<T> {
+  poll(cx: Context): Poll<T>;
+  /** Cancel: release whatever the future holds (registrations, timers, permits). */
+  drop?(): void;
+  [Symbol.iterator](): Iterator<Pending, T, unknown>;
+}
+
+// The Context of the poll in progress: the executor's thread-local, in Rust terms. A generator
+// future sets it around `gen.next()` so that the leaves awaited inside see their task's waker.
+let currentCx: Context | null = null;
+
+/** The Context of the poll in progress, for leaves awaited with `yield*`. */
+export function currentContext(): Context {
+  if (currentCx === null) {
+    throw new Error(
+      'polled: a future was awaited with `yield*` outside of a poll. Run the generator as a task: spawn(gen) or runtime.blockOn(gen).',
+    );
+  }
+  return currentCx;
+}
+
+/** Poll `step` with `cx` installed as the current context. */
+export function withContext<R>(cx: Context, step: () => R): R {
+  const prev = currentCx;
+  currentCx = cx;
+  try {
+    return step();
+  } finally {
+    currentCx = prev;
+  }
+}
+
+// The two results a leaf's iterator ever returns. `yield*` reads `done` and `value` at once and
+// keeps neither object, so sharing them is safe and makes awaiting a leaf allocation-free.
+const YIELD_PENDING: IteratorYieldResult<Pending> = Object.freeze({ done: false, value: PENDING });
+const DONE: { done: true; value: unknown } = { done: true, value: undefined };
+
+/**
+ * The base of hand-written futures: subclasses implement `poll` (and `drop` when they hold
+ * something). It is its own single-shot iterator, which is what makes `yield* fut` work.
+ */
+export abstract class FutureBase<T> implements Future<T>, Iterator<Pending, T, unknown> {
+  abstract poll(cx: Context): Poll<T>;
+  drop(): void {}
+
+  [Symbol.iterator](): Iterator<Pending, T, unknown> {
+    return this;
+  }
+
+  /** One step of `yield* this`: poll with the current task's context. */
+  next(): IteratorResult<Pending, T> {
+    const v = this.poll(currentContext());
+    if (v === PENDING) return YIELD_PENDING;
+    DONE.value = v;
+    return DONE as IteratorReturnResult<T>;
+  }
+
+  /** Called by `yield*` when the awaiting generator is cancelled (`gen.return()`): drop. */
+  return(value?: unknown): IteratorResult<Pending, T> {
+    this.drop();
+    DONE.value = value;
+    return DONE as IteratorReturnResult<T>;
+  }
+}
+
+/** States of a generator future. */
+const enum GenState {
+  /** Created, body not started, or suspended at a `yield*`. */
+  Suspended,
+  /** Returned or threw: polling again is a bug. */
+  Done,
+  /** `drop()` ran `return()` and a `finally` block is itself awaiting: drive it to its end. */
+  Cleaning,
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (v === null) return 'null';
+  if (typeof v === 'object' || typeof v === 'function') {
+    const name = (v as { constructor?: { name?: string } }).constructor?.name;
+    return name ? `a ${name}` : 'an object';
+  }
+  return `${typeof v} ${String(v)}`;
+}
+
+/**
+ * A generator (an "async fn" body) as a Future. Its poll resumes the generator once; the
+ * generator runs until it returns (ready) or until a leaf it awaits is pending.
+ */
+export class GenFuture<T> extends FutureBase<T> {
+  private state = GenState.Suspended;
+
+  constructor(private readonly gen: Generator<unknown, T, unknown>) {
+    super();
+  }
+
+  poll(cx: Context): Poll<T> {
+    if (this.state === GenState.Done) throw new Error('polled: a generator future was polled after it completed');
+    const prev = currentCx;
+    currentCx = cx;
+    try {
+      let r = this.gen.next();
+      // `yield x` without the star hands x to us instead of awaiting it. Say so inside the
+      // generator, where a try/catch or finally can see it.
+      while (!r.done && r.value !== PENDING) {
+        r = this.gen.throw(
+          new TypeError(
+            `a generator future yielded ${describe(r.value)}; to await a future write \`yield* fut\` (with the star), not \`yield fut\``,
+          ),
+        );
+      }
+      if (!r.done) return PENDING;
+      this.state = GenState.Done;
+      return r.value;
+    } catch (err) {
+      this.state = GenState.Done;
+      throw err;
+    } finally {
+      currentCx = prev;
+    }
+  }
+
+  /**
+   * Cancel: `gen.return()` runs the generator's `finally` blocks, and through `yield*` the
+   * `return()` of whatever leaf it was suspended in, so registrations and timers are released.
+   * Returns false when a `finally` block is itself awaiting something; then keep polling this
+   * future until it completes (its value is meaningless) to finish the cleanup. `cx` is the
+   * context that cleanup's first poll sees (the owning task's, when a task is aborted).
+   */
+  cancel(cx: Context = noopContext): boolean {
+    if (this.state !== GenState.Suspended) return this.state === GenState.Done;
+    const prev = currentCx;
+    currentCx = cx;
+    try {
+      const r = this.gen.return(undefined as T);
+      if (r.done) {
+        this.state = GenState.Done;
+        return true;
+      }
+      this.state = GenState.Cleaning;
+      return false;
+    } catch {
+      // An error thrown while cleaning up has no one to go to: the future was cancelled.
+      this.state = GenState.Done;
+      return true;
+    } finally {
+      currentCx = prev;
+    }
+  }
+
+  override drop(): void {
+    if (!this.cancel()) cleanupHook(this);
+  }
+
+  get isCleaning(): boolean {
+    return this.state === GenState.Cleaning;
+  }
+}
+
+const noopContext = new Context(noopWaker);
+
+// Set by the runtime: where a dropped future whose cleanup awaits goes to finish it (a task).
+let cleanupHook: (fut: Future<unknown>) => void = () => {};
+export function setCleanupHook(hook: (fut: Future<unknown>) => void): void {
+  cleanupHook = hook;
+}
+
+/** A future, or a generator (an "async fn" body already called) that becomes one. */
+export type IntoFuture<T> = Future<T> | Generator<unknown, T, unknown>;
+
+function isGenerator(v: unknown): v is Generator<unknown, unknown, unknown> {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Generator).next === 'function' &&
+    typeof (v as Generator).throw === 'function' &&
+    typeof (v as Generator).return === 'function' &&
+    typeof (v as { poll?: unknown }).poll !== 'function'
+  );
+}
+
+/** Accept a Future or a generator object; throw a TypeError naming the fix for anything else. */
+export function intoFuture<T>(f: IntoFuture<T>, what = 'argument'): Future<T> {
+  if (f !== null && typeof f === 'object' && typeof (f as Future<T>).poll === 'function') {
+    if (typeof (f as Future<T>)[Symbol.iterator] !== 'function') return new PollFn((cx) => (f as Future<T>).poll(cx), f as Future<T>);
+    return f as Future<T>;
+  }
+  if (isGenerator(f)) return new GenFuture(f as Generator<unknown, T, unknown>);
+  if (typeof f === 'function') {
+    throw new TypeError(
+      `${what} must be a Future or a generator object, got a function; call it first: spawn(main()) rather than spawn(main)`,
+    );
+  }
+  if (f !== null && typeof (f as { then?: unknown }).then === 'function') {
+    throw new TypeError(`${what} must be a Future or a generator object, got a Promise; wrap it with fromPromise(p)`);
+  }
+  throw new TypeError(`${what} must be a Future or a generator object, got ${describe(f)}`);
+}
+
+/** A future from a poll function (Rust's `std::future::poll_fn`). */
+export class PollFn<T> extends FutureBase<T> {
+  constructor(
+    private readonly f: (cx: Context) => Poll<T>,
+    private readonly inner?: { drop?(): void },
+  ) {
+    super();
+  }
+  poll(cx: Context): Poll<T> {
+    return this.f(cx);
+  }
+  override drop(): void {
+    this.inner?.drop?.();
+  }
+}
+
+export function pollFn<T>(f: (cx: Context) => Poll<T>): Future<T> {
+  if (typeof f !== 'function') throw new TypeError(`pollFn(f): f must be a function, got ${describe(f)}`);
+  return new PollFn(f);
+}
+
+/**
+ * Turn a generator function into a function returning futures: `asyncFn(function* (x) {...})`
+ * is Rust's `async fn`. (Calling the generator function directly and spawning the generator
+ * works as well; this only names the intent and gives the result the `Future` type.)
+ */
+export function asyncFn<A extends unknown[], T>(f: (...args: A) => Generator<unknown, T, unknown>): (...args: A) => Future<T> {
+  if (typeof f !== 'function') throw new TypeError(`asyncFn(f): f must be a generator function, got ${describe(f)}`);
+  return (...args: A) => new GenFuture(f(...args));
+}
+
+/** A future that is ready at once with `value` (Rust's `std::future::ready`). */
+export function ready<T>(value: T): Future<T> {
+  return new PollFn(() => value);
+}
+
+/** A future that is never ready (Rust's `std::future::pending`). */
+export function pending<T = never>(): Future<T> {
+  return new PollFn<T>(() => PENDING);
+}

@@ -1,0 +1,269 @@
+/**
+ * Byte streams over a registered handle: the leaf futures that do the syscalls.
+ *
+ * `IoResource` owns one addon handle and its reactor registration. Its `read`, `write` and
+ * `writev` futures follow one pattern, the heart of a readiness-based runtime:
+ *
+ * 1. Spend cooperative budget (`coop.ts`): an always-ready stream must still let others run.
+ * 2. Ask the reactor whether the source is ready for this direction; if not, the waker is
+ *    stored and the future returns PENDING.
+ * 3. Do the syscall (one crossing into the addon, integers and the caller's buffer, no copy).
+ * 4. EAGAIN: clear readiness under the tick guard and go back to 2 (which now returns PENDING
+ *    unless an event slipped in). A short read or write means the kernel buffer was drained
+ *    or filled: clear readiness *without* a second syscall to hear EAGAIN.
+ *
+ * TCP, Unix sockets and pipes all use these; `lib/net` adds only connecting and addresses.
+ */
+import { consume, pollProceed } from './coop';
+import { IoError, errno } from './errors';
+import { FutureBase, PENDING, type Context, type Poll } from './future';
+import { READABLE, WRITABLE, native, type Handle } from './native';
+import type { IoSource } from './reactor';
+import { Runtime } from './runtime';
+
+const EAGAIN = errno.EAGAIN;
+const EINTR = errno.EINTR;
+const EBADF = errno.EBADF;
+
+export function checkBuffer(buf: unknown, what: string): Uint8Array {
+  if (!(buf instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array or Buffer, got ${buf === null ? 'null' : typeof buf}`);
+  return buf;
+}
+
+function checkRange(buf: Uint8Array, offset: unknown, length: unknown, what: string): void {
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset > buf.length) {
+    throw new RangeError(`${what}: offset must be an integer in [0, ${buf.length}], got ${String(offset)}`);
+  }
+  if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || offset + length > buf.length) {
+    throw new RangeError(`${what}: length must be an integer with offset + length <= ${buf.length}, got ${String(length)}`);
+  }
+}
+
+export class IoResource {
+  readonly src: IoSource;
+  private open = true;
+
+  constructor(
+    readonly rt: Runtime,
+    readonly handle: Handle,
+  ) {
+    try {
+      this.src = rt.reactor.register(handle);
+    } catch (err) {
+      native.close(handle);
+      throw err;
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /** Close the handle; waiters are woken and their next syscall fails with EBADF. Idempotent. */
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.rt.reactor.deregister(this.src, true);
+    native.close(this.handle);
+  }
+
+  read(buf: Uint8Array, offset = 0, length = buf.length - offset): ReadFuture {
+    checkBuffer(buf, 'read(buf)');
+    checkRange(buf, offset, length, 'read(buf)');
+    return new ReadFuture(this, buf, offset, length);
+  }
+
+  write(buf: Uint8Array, offset = 0, length = buf.length - offset): WriteFuture {
+    checkBuffer(buf, 'write(buf)');
+    checkRange(buf, offset, length, 'write(buf)');
+    return new WriteFuture(this, buf, offset, length);
+  }
+
+  writev(bufs: readonly Uint8Array[]): WritevFuture {
+    if (!Array.isArray(bufs)) throw new TypeError(`writev(bufs) needs an array of Uint8Array, got ${typeof bufs}`);
+    bufs.forEach((b, i) => checkBuffer(b, `writev(bufs[${i}])`));
+    return new WritevFuture(this, bufs);
+  }
+}
+
+const enum OpState {
+  Idle,
+  Done,
+}
+
+/**
+ * `read(buf)`: the number of bytes read into `buf[offset, offset+length)`, 0 at end of stream.
+ * Cancel-safe: if dropped before completion no bytes were consumed.
+ */
+export class ReadFuture extends FutureBase<number> {
+  private state = OpState.Idle;
+  constructor(
+    private readonly io: IoResource,
+    private readonly buf: Uint8Array,
+    private readonly offset: number,
+    private readonly length: number,
+  ) {
+    super();
+  }
+
+  poll(cx: Context): Poll<number> {
+    if (this.state === OpState.Done) throw new Error('polled: read future polled after completion');
+    const io = this.io;
+    if (this.length === 0) return this.finish(0);
+    if (!io.isOpen) throw new IoError(EBADF, 'read');
+    if (!pollProceed(cx)) return PENDING;
+    const reactor = io.rt.reactor;
+    const src = io.src;
+    for (;;) {
+      if (reactor.pollReady(src, READABLE, cx) === PENDING) return PENDING;
+      const tick = src.tick;
+      const n = native.read(io.handle, this.buf, this.offset, this.length);
+      if (n > 0) {
+        consume(n);
+        // A short read drained the socket: the next read would only say EAGAIN.
+        if (n < this.length) reactor.clearReadiness(src, READABLE, tick, null);
+        return this.finish(n);
+      }
+      if (n === 0) return this.finish(0);
+      if (n === -EAGAIN) {
+        reactor.clearReadiness(src, READABLE, tick, cx);
+        continue;
+      }
+      if (n === -EINTR) continue;
+      this.state = OpState.Done;
+      throw new IoError(-n, 'read');
+    }
+  }
+
+  private finish(n: number): number {
+    this.state = OpState.Done;
+    return n;
+  }
+
+  override drop(): void {
+    if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, READABLE);
+  }
+}
+
+/** The write side of the pattern, shared by `write` and `writev`: only the syscall differs. */
+abstract class WriteBase extends FutureBase<number> {
+  private state = OpState.Idle;
+  constructor(
+    protected readonly io: IoResource,
+    private readonly want: number,
+    private readonly name: string,
+  ) {
+    super();
+  }
+
+  /** One write syscall: bytes or -errno. */
+  protected abstract syscall(): number;
+
+  poll(cx: Context): Poll<number> {
+    if (this.state === OpState.Done) throw new Error(`polled: ${this.name} future polled after completion`);
+    const io = this.io;
+    if (this.want === 0) {
+      this.state = OpState.Done;
+      return 0;
+    }
+    if (!io.isOpen) throw new IoError(EBADF, this.name);
+    if (!pollProceed(cx)) return PENDING;
+    const reactor = io.rt.reactor;
+    const src = io.src;
+    for (;;) {
+      if (reactor.pollReady(src, WRITABLE, cx) === PENDING) return PENDING;
+      const tick = src.tick;
+      const n = this.syscall();
+      if (n >= 0) {
+        consume(n);
+        // A short write filled the send buffer: wait for WRITABLE rather than hear EAGAIN.
+        if (n < this.want) reactor.clearReadiness(src, WRITABLE, tick, null);
+        this.state = OpState.Done;
+        return n;
+      }
+      if (n === -EAGAIN) {
+        reactor.clearReadiness(src, WRITABLE, tick, cx);
+        continue;
+      }
+      if (n === -EINTR) continue;
+      this.state = OpState.Done;
+      throw new IoError(-n, this.name);
+    }
+  }
+
+  override drop(): void {
+    if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, WRITABLE);
+  }
+}
+
+/**
+ * `write(buf)`: the number of bytes written (at least 1 unless length is 0); pends while the
+ * socket's send buffer is full (backpressure). Cancel-safe: if dropped, nothing was written.
+ */
+export class WriteFuture extends WriteBase {
+  constructor(
+    io: IoResource,
+    private readonly buf: Uint8Array,
+    private readonly offset: number,
+    private readonly length: number,
+  ) {
+    super(io, length, 'write');
+  }
+  protected syscall(): number {
+    return native.write(this.io.handle, this.buf, this.offset, this.length);
+  }
+}
+
+/** `writev(bufs)`: one vectored syscall for several buffers; bytes written (may be partial). Cancel-safe. */
+export class WritevFuture extends WriteBase {
+  constructor(
+    io: IoResource,
+    private readonly bufs: readonly Uint8Array[],
+  ) {
+    let total = 0;
+    for (const b of bufs) total += b.length;
+    super(io, total, 'writev');
+  }
+  protected syscall(): number {
+    return native.writev(this.io.handle, this.bufs);
+  }
+}
+
+/** A readable/writable end of an OS pipe, registered with the current runtime. */
+export class PipeEnd {
+  constructor(readonly io: IoResource) {}
+  read(buf: Uint8Array, offset?: number, length?: number): ReadFuture {
+    return this.io.read(buf, offset, length);
+  }
+  write(buf: Uint8Array, offset?: number, length?: number): WriteFuture {
+    return this.io.write(buf, offset, length);
+  }
+  close(): void {
+    this.io.close();
+  }
+  get handle(): Handle {
+    return this.io.handle;
+  }
+}
+
+/** A non-blocking pipe on `rt` (default: the current runtime): `[reader, writer]`. */
+export function pipe(rt: Runtime = Runtime.current()): [PipeEnd, PipeEnd] {
+  const out = new Float64Array(2);
+  const r = native.pipe(out);
+  if (r < 0) throw new IoError(-r, 'pipe2');
+  let reader: IoResource;
+  try {
+    reader = new IoResource(rt, out[0]);
+  } catch (err) {
+    native.close(out[1]);
+    throw err;
+  }
+  let writer: IoResource;
+  try {
+    writer = new IoResource(rt, out[1]);
+  } catch (err) {
+    reader.close();
+    throw err;
+  }
+  return [new PipeEnd(reader), new PipeEnd(writer)];
+}

@@ -1,0 +1,250 @@
+/**
+ * The binding: loads the C++ addon and types its surface.
+ *
+ * The addon owns every file descriptor (the poller's, its timer's and notifier's, every
+ * socket's). JavaScript only ever holds *handles*: opaque numbers made of a slot index and a
+ * generation. When a handle is closed its slot's generation moves on, so an old handle for that
+ * slot gets `-EBADF` and can never reach a file descriptor the kernel has since reused.
+ *
+ * Every call returns a number: a result (a handle, a byte count, 0) when it is >= 0, or a
+ * negative errno when it failed. Nothing on the hot path throws or allocates; `lib/errors.ts`
+ * turns a negative errno into an `IoError` with its code where the caller wants an exception.
+ * Wrong argument *types* (a string where a handle belongs) are programming errors and throw a
+ * `TypeError` from the addon.
+ *
+ * Loading (see `load()` below): `POLLED_ADDON_PATH` if set, else `prebuilds/<platform>-<arch>/` first
+ * (matched with node-gyp-build's tag rules), then the local build in `build/Release`.
+ */
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+/** Readiness / interest bits, as they appear in the event array and in `pollerAdd`'s interest. */
+export const READABLE = 1;
+export const WRITABLE = 2;
+/** The peer hung up (EPOLLHUP / EPOLLRDHUP, EV_EOF). Reported, never requested. */
+export const HANGUP = 4;
+/** An error is pending on the fd (EPOLLERR, EV_ERROR / EV_EOF with fflags). Reported, never requested. */
+export const ERROR = 8;
+
+/** Tokens the poller itself reports; user registrations use tokens below `RESERVED_TOKENS`. */
+export const NOTIFY_TOKEN = 0xffffffff;
+export const TIMER_TOKEN = 0xfffffffe;
+export const RESERVED_TOKENS = 0xfffffff0;
+
+/** `shutdown(how)` values. */
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
+
+/** A handle: slot + generation, packed by the addon into one non-negative integer. */
+export type Handle = number;
+
+export interface NativeBinding {
+  /** Which backend this build uses: 'epoll' or 'kqueue'. */
+  readonly backend: 'epoll' | 'kqueue';
+  /** errno name for a (positive) errno value, e.g. 9 → 'EBADF'; `strerror` text via `errorMessage`. */
+  errnoName(errno: number): string;
+  errorMessage(errno: number): string;
+  /** Numeric errno constants the TS side compares against (EAGAIN, EBADF, EINPROGRESS, ...). */
+  readonly errno: Readonly<Record<string, number>>;
+
+  // ---- Poller ------------------------------------------------------------------------------
+  /** A new poller (epoll / kqueue fd, with its notifier and its one timer). Handle or -errno. */
+  pollerCreate(): number;
+  /**
+   * Give the poller the array that `pollerWait` and the uv driver write events into: pairs of
+   * (token, readiness bits). Registered once, so a wait never looks the array up again.
+   * Capacity is `events.length >> 1` events. Returns 0 or -errno.
+   */
+  pollerSetEvents(poller: Handle, events: Uint32Array): number;
+  /** Register edge-triggered interest (READABLE | WRITABLE) in `handle` under `token`. */
+  pollerAdd(poller: Handle, handle: Handle, token: number, interest: number): number;
+  pollerModify(poller: Handle, handle: Handle, token: number, interest: number): number;
+  pollerDelete(poller: Handle, handle: Handle): number;
+  /**
+   * Wait up to `timeoutMs` (-1 = forever, 0 = don't block; fractions round *up* so that a
+   * deadline is never reported early) and write the ready pairs into the registered array.
+   * Returns the number of events, or -errno. EINTR is returned as 0 events.
+   */
+  pollerWait(poller: Handle, timeoutMs: number): number;
+  /** Wake a `pollerWait` in progress (or the next one). Thread-safe; reported as NOTIFY_TOKEN. */
+  pollerNotify(poller: Handle): number;
+  /** Arm the poller's one timer `delayMs` from now (one-shot, ns precision); replaces any earlier arming. */
+  pollerTimerArm(poller: Handle, delayMs: number): number;
+  pollerTimerDisarm(poller: Handle): number;
+  /** Test aid: a native thread that sleeps `delayMs` and then calls the poller's notify. */
+  pollerNotifyFromThread(poller: Handle, delayMs: number): number;
+
+  // ---- Embedded driver (libuv) ---------------------------------------------------------------
+  /**
+   * Watch the poller's own fd with one uv_poll_t in this thread's loop. When it fires, the driver
+   * drains the poller with a zero-timeout wait into the registered array and calls
+   * `onEvents(count)` once per batch, inside a callback scope (MakeCallback semantics, so
+   * promise continuations run right after). A throw from `onEvents` goes to process
+   * 'uncaughtException'. Returns 0 or -errno: -EINVAL before `pollerSetEvents`, -EALREADY when
+   * already started, -ENOTSUP when the poller's fd cannot be watched (libkqueue on Linux).
+   */
+  driverStart(poller: Handle, onEvents: (count: number) => void): number;
+  /** Keep the process alive (ref) or not (unref) while the driver is watching. -EINVAL if none. */
+  driverRef(poller: Handle, ref: boolean): number;
+  /** Stop watching (0 also when no driver was running). */
+  driverStop(poller: Handle): number;
+
+  // ---- Handles -------------------------------------------------------------------------------
+  /** Close a handle: deregister it from its poller, close its fd, retire its generation. */
+  close(handle: Handle): number;
+  /** Number of live handles owned by this addon instance (for leak tests). */
+  handleCount(): number;
+  /** The raw fd behind a handle, or -EBADF. For tests and diagnostics only. */
+  fdOf(handle: Handle): number;
+
+  // ---- Plain fds (tests, pipes) --------------------------------------------------------------
+  /** A non-blocking, close-on-exec pipe. Writes [readHandle, writeHandle] into `out`. 0 or -errno. */
+  pipe(out: Float64Array): number;
+
+  // ---- Sockets -------------------------------------------------------------------------------
+  /**
+   * A listening TCP socket. `host` must be a numeric IPv4 or IPv6 address. flags: 1 = SO_REUSEADDR,
+   * 2 = SO_REUSEPORT, 4 = IPV6_V6ONLY. Handle or -errno.
+   */
+  tcpListen(host: string, port: number, backlog: number, flags: number): number;
+  /** A non-blocking connect. Handle or -errno; when `out[0]` is set to 1 the connect is in
+   * progress (EINPROGRESS): wait for WRITABLE, then read `socketError`. */
+  tcpConnect(host: string, port: number, out: Float64Array): number;
+  /** A listening Unix stream socket at `path` (the path must not exist). Handle or -errno. */
+  unixListen(path: string, backlog: number): number;
+  unixConnect(path: string, out: Float64Array): number;
+  /** accept4(SOCK_NONBLOCK | SOCK_CLOEXEC). New handle or -errno (-EAGAIN when none is waiting). */
+  accept(listener: Handle): number;
+  /** SO_ERROR as a negative errno (0 when none). */
+  socketError(handle: Handle): number;
+  /** The local / peer address as [host, port, family(4|6|0 for unix)] or a negative errno. For unix, host is the path. */
+  localAddr(handle: Handle): [string, number, number] | number;
+  peerAddr(handle: Handle): [string, number, number] | number;
+  setNoDelay(handle: Handle, on: boolean): number;
+  /** SO_KEEPALIVE, with TCP_KEEPIDLE = `delaySec` when on and delaySec > 0. */
+  setKeepAlive(handle: Handle, on: boolean, delaySec: number): number;
+  shutdown(handle: Handle, how: number): number;
+
+  // ---- Byte I/O (hot path) -------------------------------------------------------------------
+  /** read(2) into buf[offset, offset+length). Bytes (0 = end of stream) or -errno. */
+  read(handle: Handle, buf: Uint8Array, offset: number, length: number): number;
+  /**
+   * send(2) with MSG_NOSIGNAL (plain write for non-sockets). Bytes or -errno. A socket never
+   * raises SIGPIPE; a pipe whose reader is gone gets -EPIPE plus the SIGPIPE of write(2), which
+   * Node ignores unless a 'SIGPIPE' listener is installed.
+   */
+  write(handle: Handle, buf: Uint8Array, offset: number, length: number): number;
+  /** writev(2) / sendmsg(MSG_NOSIGNAL) of whole buffers (at most IOV_MAX). Bytes or -errno. */
+  writev(handle: Handle, bufs: readonly Uint8Array[]): number;
+}
+
+/** Where the addon was loaded from (absolute path of the .node file); for diagnostics and tests. */
+export let addonPath = '';
+
+/** The package root: the nearest directory above this file whose package.json is polled's. */
+function packageRoot(): string | null {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+      if (pkg.name === 'polled') return dir;
+    } catch {
+      // no package.json here (or not JSON): keep walking up
+    }
+    if (path.dirname(dir) === dir) return null;
+  }
+}
+
+/** The best matching `prebuilds/<platform>-<arch>/*.node`, chosen by node-gyp-build's own rules. */
+function findPrebuild(root: string): string | null {
+  type Tags = { file: string };
+  type Tuple = { name: string };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ngb = require('node-gyp-build') as {
+    parseTuple(name: string): Tuple | undefined;
+    matchTuple(platform: string, arch: string): (t: Tuple | undefined) => boolean;
+    compareTuples(a: Tuple, b: Tuple): number;
+    parseTags(file: string): Tags | undefined;
+    matchTags(runtime: string, abi: string): (t: Tags | undefined) => boolean;
+    compareTags(runtime: string): (a: Tags, b: Tags) => number;
+  };
+  const ls = (dir: string): string[] => {
+    try {
+      return fs.readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  const prebuilds = path.join(root, 'prebuilds');
+  const tuple = ls(prebuilds)
+    .map(ngb.parseTuple)
+    .filter(ngb.matchTuple(process.platform, process.arch))
+    .sort((a, b) => ngb.compareTuples(a!, b!))[0];
+  if (!tuple) return null;
+  const dir = path.join(prebuilds, tuple.name);
+  const winner = ls(dir)
+    .map(ngb.parseTags)
+    .filter(ngb.matchTags('node', process.versions.modules))
+    .sort((a, b) => ngb.compareTags('node')(a!, b!))[0];
+  return winner ? path.join(dir, winner.file) : null;
+}
+
+function firstNode(dir: string): string | null {
+  try {
+    const file = fs.readdirSync(dir).find((f) => f.endsWith('.node'));
+    return file ? path.join(dir, file) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Load order:
+ * 1. `POLLED_ADDON_PATH` (a .node file), when set: that file or an error, nothing else. The
+ *    sanitizer run (scripts/sanitize.sh) points it at build-asan/Release/polled.node.
+ * 2. `prebuilds/<platform>-<arch>/` (what `npm run prebuild` writes and the npm package ships),
+ *    matched by node-gyp-build's tag rules (napi, libc, ...).
+ * 3. The local build: `build/Release`, then `build/Debug` (node-gyp or cmake-js).
+ * A candidate that exists but fails to load (e.g. a prebuild for a newer glibc) falls through to
+ * the next one; if none loads, the error names the platform and how to build from source.
+ */
+function load(): NativeBinding {
+  const requireAddon = (file: string): NativeBinding => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const binding = require(file) as NativeBinding;
+    addonPath = file;
+    return binding;
+  };
+  const override = process.env.POLLED_ADDON_PATH;
+  if (override) {
+    const file = path.resolve(override);
+    try {
+      return requireAddon(file);
+    } catch (err) {
+      throw new Error(`polled: POLLED_ADDON_PATH=${override} could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const root = packageRoot();
+  const tried: string[] = [];
+  if (root !== null) {
+    const candidates = [findPrebuild(root), firstNode(path.join(root, 'build', 'Release')), firstNode(path.join(root, 'build', 'Debug'))];
+    for (const file of candidates) {
+      if (file === null) continue;
+      try {
+        return requireAddon(file);
+      } catch (err) {
+        tried.push(`${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      }
+    }
+  }
+  const where = root === null ? `(package root of ${__dirname} not found)` : root;
+  throw new Error(
+    `polled: no native addon for ${process.platform}-${process.arch} (Node ${process.version}, ABI ${process.versions.modules}, ` +
+      `N-API ${process.versions.napi}) in ${where}: ` +
+      (tried.length > 0 ? `candidates failed to load: ${tried.join('; ')}. ` : `no prebuilds/${process.platform}-${process.arch}/*.node and no build/Release/*.node. `) +
+      `Build it from source (needs python3, make and a C++17 compiler): in an app, \`npm rebuild polled\` (its install script compiles when no prebuild matches); ` +
+      `in a checkout of polled, \`npm run build:native\` (node-gyp) or \`npm run build:cmake\` (cmake-js). See docs/install.md.`,
+  );
+}
+
+export const native: NativeBinding = load();

@@ -1,0 +1,201 @@
+/**
+ * The reactor, TypeScript side: which task waits for which file descriptor.
+ *
+ * The kernel half lives in the addon: a poller (epoll or kqueue) that knows each registered
+ * handle by a 32-bit *token*. When it reports readiness it hands over (token, bits) pairs in a
+ * `Uint32Array`, a whole batch at once. This half maps each token to an `IoSource`, records the
+ * readiness and wakes the waker stored by the future that was waiting for it.
+ *
+ * Registration is edge-triggered and happens once per handle: the kernel reports a *change* to
+ * readable or writable, never "still readable". So the source remembers readiness itself, and a
+ * leaf future keeps doing its syscall until the kernel says EAGAIN (or a short read says the
+ * buffer is drained); only then does it clear the bit and return `PENDING` with its waker
+ * stored. Clearing is guarded by a *tick* that counts events: if an event arrived after the
+ * future looked at the readiness, the clear is skipped, and the wake-up that event carried is
+ * not lost (tokio's ScheduledIo, async-io's Source).
+ *
+ * Reader and writer wakers are separate, so one task can read a socket while another writes it.
+ */
+import { check } from './errors';
+import { PENDING, type Context, type Poll, type Waker } from './future';
+import { ERROR, HANGUP, NOTIFY_TOKEN, READABLE, TIMER_TOKEN, WRITABLE, native, type Handle } from './native';
+
+export { READABLE, WRITABLE, HANGUP, ERROR };
+
+/** Token layout: 20 bits of slot, 11 bits of generation (so tokens stay clear of the reserved ones). */
+const SLOT_BITS = 20;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+const GEN_MASK = 0x7ff;
+
+export class IoSource {
+  /** Bits the kernel has reported and no future has used up yet. Starts "ready", so the first operation is simply tried. */
+  readiness = READABLE | WRITABLE;
+  /** Counts readiness events, to guard `clearReadiness`. */
+  tick = 0;
+  reader: Waker | null = null;
+  writer: Waker | null = null;
+  registered = true;
+
+  constructor(
+    readonly token: number,
+    readonly handle: Handle,
+  ) {}
+}
+
+export class Reactor {
+  private readonly sources: Array<IoSource | undefined> = [];
+  private readonly generations: number[] = [];
+  private readonly freeSlots: number[] = [];
+  /** Registered sources: while there are any, the embedded driver keeps Node's loop alive. */
+  registrations = 0;
+  /** Wakers waiting for the poller's notify (`Runtime.notified()`). */
+  private notifyWaiters: Waker[] = [];
+  private notifySeq = 0;
+
+  constructor(
+    private readonly poller: Handle,
+    private readonly events: Uint32Array,
+  ) {}
+
+  /** Register `handle` for edge-triggered read and write readiness. Throws IoError. */
+  register(handle: Handle): IoSource {
+    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.sources.length;
+    if (slot > SLOT_MASK) throw new RangeError(`polled: more than ${SLOT_MASK + 1} registered sources`);
+    const gen = (this.generations[slot] ?? 0) & GEN_MASK;
+    const token = ((gen << SLOT_BITS) | slot) >>> 0;
+    const r = native.pollerAdd(this.poller, handle, token, READABLE | WRITABLE);
+    if (r < 0) {
+      this.freeSlots.push(slot);
+      check(r, 'epoll_ctl');
+    }
+    const src = new IoSource(token, handle);
+    this.sources[slot] = src;
+    this.registrations++;
+    return src;
+  }
+
+  /**
+   * Forget `src`: its waiters are woken (so nobody sleeps on a dead source) and its slot's
+   * generation moves on, so an event still in flight for the old token is ignored.
+   * `closing` skips the syscall when the handle is about to be closed (close deregisters).
+   */
+  deregister(src: IoSource, closing = false): void {
+    if (!src.registered) return;
+    src.registered = false;
+    const slot = src.token & SLOT_MASK;
+    this.sources[slot] = undefined;
+    this.generations[slot] = (((src.token >>> SLOT_BITS) + 1) & GEN_MASK) >>> 0;
+    this.freeSlots.push(slot);
+    this.registrations--;
+    if (!closing) native.pollerDelete(this.poller, src.handle);
+    src.readiness = READABLE | WRITABLE | HANGUP;
+    const r = src.reader;
+    const w = src.writer;
+    src.reader = src.writer = null;
+    r?.wake();
+    w?.wake();
+  }
+
+  /**
+   * Is `src` ready for `dir` (READABLE or WRITABLE)? If not, store the waker and return PENDING.
+   * Returns the readiness bits; an error or hang-up counts as ready so the syscall can report it.
+   */
+  pollReady(src: IoSource, dir: number, cx: Context): Poll<number> {
+    const bits = src.readiness;
+    if ((bits & (dir | HANGUP | ERROR)) !== 0) return bits;
+    if (dir === READABLE) {
+      if (src.reader === null || !src.reader.willWake(cx.waker)) src.reader = cx.waker;
+    } else if (src.writer === null || !src.writer.willWake(cx.waker)) {
+      src.writer = cx.waker;
+    }
+    return PENDING;
+  }
+
+  /**
+   * The syscall said EAGAIN (or a short read said "drained"): clear `dir`, unless an event
+   * arrived since `tick` was read, and store the waker (if `cx` is given: a future that is about
+   * to return PENDING) so that the next event wakes this task.
+   */
+  clearReadiness(src: IoSource, dir: number, tick: number, cx: Context | null): void {
+    if (src.tick === tick) src.readiness &= ~dir;
+    if (cx === null) return;
+    if (dir === READABLE) {
+      if (src.reader === null || !src.reader.willWake(cx.waker)) src.reader = cx.waker;
+    } else if (src.writer === null || !src.writer.willWake(cx.waker)) {
+      src.writer = cx.waker;
+    }
+  }
+
+  /** Drop a stored waker (a cancelled future must not be woken for nothing). */
+  clearWaker(src: IoSource, dir: number): void {
+    if (dir === READABLE) src.reader = null;
+    else src.writer = null;
+  }
+
+  /**
+   * A batch of `count` (token, bits) pairs from the poller. Returns true if the timer fired.
+   * The hot path: no allocation, one pass, a wake per waiting future.
+   */
+  dispatch(count: number): boolean {
+    const ev = this.events;
+    let timer = false;
+    for (let i = 0; i < count; i++) {
+      const token = ev[2 * i];
+      const bits = ev[2 * i + 1];
+      if (token >= TIMER_TOKEN) {
+        if (token === TIMER_TOKEN) timer = true;
+        else if (token === NOTIFY_TOKEN) this.wakeNotified();
+        continue;
+      }
+      const src = this.sources[token & SLOT_MASK];
+      if (src === undefined || src.token !== token) continue; // stale: the source is gone
+      src.readiness |= bits;
+      src.tick++;
+      if ((bits & (READABLE | HANGUP | ERROR)) !== 0 && src.reader !== null) {
+        const w = src.reader;
+        src.reader = null;
+        w.wakeByRef();
+      }
+      if ((bits & (WRITABLE | HANGUP | ERROR)) !== 0 && src.writer !== null) {
+        const w = src.writer;
+        src.writer = null;
+        w.wakeByRef();
+      }
+    }
+    return timer;
+  }
+
+  /** Runtime close: deregister and close every handle still registered. */
+  closeAll(): void {
+    for (const src of this.sources) {
+      if (src === undefined) continue;
+      this.deregister(src, true);
+      native.close(src.handle);
+    }
+  }
+
+  // ---- notify: wakes from other threads ------------------------------------------------------
+
+  get hasNotifyWaiters(): boolean {
+    return this.notifyWaiters.length > 0;
+  }
+
+  get notifyCount(): number {
+    return this.notifySeq;
+  }
+
+  addNotifyWaiter(w: Waker): void {
+    if (!this.notifyWaiters.some((x) => x.willWake(w))) this.notifyWaiters.push(w);
+  }
+
+  removeNotifyWaiter(w: Waker): void {
+    this.notifyWaiters = this.notifyWaiters.filter((x) => x !== w);
+  }
+
+  private wakeNotified(): void {
+    this.notifySeq++;
+    const ws = this.notifyWaiters;
+    this.notifyWaiters = [];
+    for (const w of ws) w.wake();
+  }
+}

@@ -1,0 +1,343 @@
+/**
+ * The runtime: one executor, one reactor, one timer queue, and the two drivers that feed them.
+ *
+ * A *driver* is the loop that waits for the kernel and then lets the executor run:
+ *
+ * - **Embedded** (the default). Node already has an event loop (libuv) and owns the thread, so
+ *   polled hands it one file descriptor to watch: the poller's own epoll/kqueue fd. When that fd
+ *   turns readable the addon drains the poller with a zero-timeout wait and calls `onEvents`
+ *   once per batch; the reactor wakes the tasks, and the executor polls them for a bounded
+ *   slice before giving the thread back to Node, so `setTimeout`, `fs` and Promise code keep
+ *   running beside a busy runtime. Wakes from outside a batch (a Promise settling, `spawn` at
+ *   top level) schedule a turn as a microtask.
+ * - **`blockOn(future)`**. Owns the thread like Rust's `block_on`: run every ready task, then
+ *   park in `epoll_wait` / `kevent` with the nearest timer deadline as the timeout, dispatch the
+ *   batch, repeat until the future is done. Node's own loop does not run meanwhile.
+ *
+ * Either way the same executor runs the same tasks: a runtime can serve in Node's loop, be
+ * entered with `blockOn`, and go back to Node's loop with its remaining tasks.
+ */
+import { check, IoError } from './errors';
+import { Executor } from './executor';
+import { FutureBase, PENDING, setCleanupHook, type Context, type Future, type IntoFuture, intoFuture, type Poll, type Waker } from './future';
+import { native, type Handle } from './native';
+import { Reactor } from './reactor';
+import { JoinHandle, Task } from './task';
+import { Timers } from './timers';
+
+export interface RuntimeOptions {
+  /** Events fetched per wait (a batch). Default 1024. */
+  eventCapacity?: number;
+  /** Embedded driver: the longest the executor runs before yielding to Node's loop, in ms. Default 4. */
+  sliceMs?: number;
+  /** Embedded driver: the most task polls per slice. Default 4096. */
+  slicePolls?: number;
+}
+
+let current: Runtime | null = null;
+let defaultRuntime: Runtime | null = null;
+
+function positiveInt(v: unknown, name: string, fallback: number, max: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer, got ${String(v)}`);
+  if (v < 1 || v > max) throw new RangeError(`${name} must be between 1 and ${max}, got ${v}`);
+  return v;
+}
+
+export class Runtime {
+  readonly poller: Handle;
+  readonly events: Uint32Array;
+  readonly executor = new Executor();
+  readonly reactor: Reactor;
+  readonly timers = new Timers();
+
+  private readonly sliceMs: number;
+  private readonly slicePolls: number;
+  private driverStarted = false;
+  private closed = false;
+  private blocking = false;
+  private dispatching = false;
+  private turnQueued = false;
+  private immediate: NodeJS.Immediate | null = null;
+  private armedDeadline = Infinity;
+  private refd = false;
+  private readonly turnFn = (): void => this.turn();
+
+  constructor(options: RuntimeOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError(`Runtime options must be an object, got ${String(options)}`);
+    const capacity = positiveInt(options.eventCapacity, 'eventCapacity', 1024, 1 << 16);
+    this.sliceMs = positiveInt(options.sliceMs, 'sliceMs', 4, 60_000);
+    this.slicePolls = positiveInt(options.slicePolls, 'slicePolls', 4096, 1 << 30);
+    this.poller = check(native.pollerCreate(), native.backend === 'epoll' ? 'epoll_create1' : 'kqueue');
+    this.events = new Uint32Array(capacity * 2);
+    check(native.pollerSetEvents(this.poller, this.events), 'pollerSetEvents');
+    this.reactor = new Reactor(this.poller, this.events);
+    this.executor.onWork = () => this.requestTurn();
+    this.executor.enter = <R>(f: () => R): R => {
+      const prev = current;
+      current = this;
+      try {
+        return f();
+      } finally {
+        current = prev;
+      }
+    };
+  }
+
+  /** The runtime whose task is being polled right now, else the default runtime. */
+  static current(): Runtime {
+    return current ?? Runtime.default();
+  }
+
+  /** The process's (well, this thread's) default runtime, made on first use. */
+  static default(): Runtime {
+    if (defaultRuntime === null || defaultRuntime.closed) defaultRuntime = new Runtime();
+    return defaultRuntime;
+  }
+
+  /** True while `blockOn` owns the thread. */
+  get isBlocking(): boolean {
+    return this.blocking;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Spawn a task: it is polled soon, from this runtime's executor. */
+  spawn<T>(future: IntoFuture<T>, name?: string): JoinHandle<T> {
+    this.assertOpen();
+    if (name !== undefined && typeof name !== 'string') throw new TypeError(`spawn(future, name): name must be a string, got ${typeof name}`);
+    const task = new Task(intoFuture(future, 'spawn(future)'), this.executor, name);
+    this.executor.spawn(task as Task<unknown>);
+    return new JoinHandle(task);
+  }
+
+  /**
+   * Run `future` to completion on this thread, parking in the kernel between events, and return
+   * its value (or throw its error). Other tasks of this runtime run too.
+   */
+  blockOn<T>(future: IntoFuture<T>): T {
+    this.assertOpen();
+    if (this.blocking || this.executor.isRunning || current !== null) {
+      throw new Error('polled: blockOn() cannot be called from inside a task or another blockOn(); use yield* to await the future instead');
+    }
+    const task = new Task(intoFuture(future, 'blockOn(future)'), this.executor);
+    this.blocking = true;
+    current = this;
+    try {
+      this.executor.spawn(task as Task<unknown>);
+      for (;;) {
+        this.timers.fire(this.timers.clock.now());
+        this.executor.run();
+        if (task.isFinished) break;
+        const timeout = this.parkTimeout();
+        if (timeout < 0 && this.reactor.registrations === 0 && !this.reactor.hasNotifyWaiters) {
+          task.abort();
+          throw new Error(
+            'polled: blockOn() deadlocked: the future is pending and nothing can wake it (no runnable task, no timer, no I/O registration)',
+          );
+        }
+        const n = native.pollerWait(this.poller, timeout);
+        if (n < 0) throw new IoError(-n, native.backend === 'epoll' ? 'epoll_wait' : 'kevent');
+        this.reactor.dispatch(n);
+      }
+    } finally {
+      this.blocking = false;
+      current = null;
+    }
+    // Tasks left behind go on in Node's loop.
+    if (this.executor.liveTasks > 0) this.afterTurn();
+    return task.pollJoin(ignoreCx) as T;
+  }
+
+  /** How long blockOn may park: 0 if work is queued, the time to the next timer, or -1 (forever). */
+  private parkTimeout(): number {
+    if (this.executor.queued > 0) return 0;
+    const next = this.timers.nextDeadline();
+    if (next === Infinity) return -1;
+    const clock = this.timers.clock;
+    if (clock.paused) {
+      if (!clock.autoAdvance) return -1;
+      // Paused time: every task is idle, so jump to the next deadline (after a look at I/O).
+      clock.advance(Math.max(0, next - clock.now()));
+      return 0;
+    }
+    return Math.max(0, next - clock.now());
+  }
+
+  /** Wake a `notified()` waiter of this runtime; callable from JS in any state. */
+  notify(): void {
+    this.assertOpen();
+    check(native.pollerNotify(this.poller), 'notify');
+  }
+
+  /** A future that completes at the next notify this poller receives (from `notify()` or another thread). */
+  notified(): Future<void> {
+    return new Notified(this);
+  }
+
+  // ---- embedded driver -----------------------------------------------------------------------
+
+  /** Arrange for the executor to run soon (a microtask), starting the embedded driver if needed. */
+  private requestTurn(): void {
+    if (this.blocking || this.dispatching || this.turnQueued || this.closed) return;
+    this.turnQueued = true;
+    queueMicrotask(this.turnFn);
+  }
+
+  private ensureDriver(): void {
+    if (this.driverStarted || this.closed) return;
+    const r = native.driverStart(this.poller, (count: number) => this.onEvents(count));
+    if (r < 0) throw new IoError(-r, 'uv_poll_start', `the ${native.backend} poller fd cannot be watched by libuv here; use blockOn()`);
+    this.driverStarted = true;
+    this.refd = true;
+  }
+
+  /** The embedded driver's callback: a batch of `count` events is in `this.events`. */
+  private onEvents(count: number): void {
+    if (this.closed || this.blocking) return;
+    this.dispatching = true;
+    try {
+      // The kernel timer is one-shot: once it fired, whatever is next must be armed afresh.
+      if (this.reactor.dispatch(count)) this.armedDeadline = NaN;
+    } finally {
+      this.dispatching = false;
+    }
+    this.turn();
+  }
+
+  /** One slice of work: fire due timers, poll ready tasks, then re-arm the timer and ref state. */
+  private turn(): void {
+    this.turnQueued = false;
+    if (this.closed || this.blocking) return;
+    current = this;
+    let drained: boolean;
+    try {
+      this.timers.fire(this.timers.clock.now());
+      drained = this.executor.run(this.slicePolls, this.sliceMs);
+    } finally {
+      current = null;
+    }
+    if (!drained) {
+      // The slice is over but work remains: let Node's loop run its timers and I/O first.
+      this.immediate ??= setImmediate(() => {
+        this.immediate = null;
+        this.turn();
+      });
+    }
+    this.afterTurn();
+  }
+
+  /** Keep the kernel timer on the earliest deadline, and Node's loop alive only while needed. */
+  private afterTurn(): void {
+    if (this.closed) return;
+    this.ensureDriver();
+    const clock = this.timers.clock;
+    const next = this.timers.nextDeadline();
+    if (clock.paused) {
+      if (next !== Infinity && clock.autoAdvance && this.executor.queued === 0 && this.immediate === null) {
+        // Every task is idle under a paused clock: look at I/O once more, then jump ahead.
+        this.immediate = setImmediate(() => {
+          this.immediate = null;
+          if (this.executor.queued === 0 && clock.paused) clock.advance(Math.max(0, this.timers.nextDeadline() - clock.now()));
+          this.turn();
+        });
+      }
+    } else if (next !== this.armedDeadline) {
+      if (next === Infinity) native.pollerTimerDisarm(this.poller);
+      else native.pollerTimerArm(this.poller, Math.max(0, next - clock.now()));
+      this.armedDeadline = next;
+    }
+    const wantRef = this.reactor.registrations > 0 || this.timers.size > 0 || this.executor.queued > 0;
+    if (wantRef !== this.refd) {
+      native.driverRef(this.poller, wantRef);
+      this.refd = wantRef;
+    }
+  }
+
+  /** The embedded timer fired early by a hair, or the deadline moved: arm again next turn. */
+  rearmTimer(): void {
+    this.armedDeadline = NaN;
+  }
+
+  /** Stop the driver and close the poller. Tasks still pending are dropped without running (see `shutdown`). */
+  close(): void {
+    if (this.closed) return;
+    if (this.executor.isRunning || this.blocking) throw new Error('polled: a runtime cannot be closed from inside one of its own tasks');
+    this.closed = true;
+    if (this.immediate !== null) clearImmediate(this.immediate);
+    this.immediate = null;
+    if (this.driverStarted) native.driverStop(this.poller);
+    this.reactor.closeAll();
+    native.close(this.poller);
+    if (defaultRuntime === this) defaultRuntime = null;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('polled: this runtime is closed');
+  }
+}
+
+const ignoreCx = { waker: { wake() {}, wakeByRef() {}, clone() { return this; }, willWake() { return false; } } } as unknown as Context;
+
+/** States of `Notified`. */
+const enum NotifiedState {
+  Init,
+  Waiting,
+  Done,
+}
+
+class Notified extends FutureBase<void> {
+  private state = NotifiedState.Init;
+  private seq = 0;
+  private waker: Waker | null = null;
+  constructor(private readonly rt: Runtime) {
+    super();
+  }
+  poll(cx: Context): Poll<void> {
+    const reactor = this.rt.reactor;
+    switch (this.state) {
+      case NotifiedState.Init:
+        this.seq = reactor.notifyCount;
+        this.state = NotifiedState.Waiting;
+        break;
+      case NotifiedState.Waiting:
+        if (reactor.notifyCount !== this.seq) {
+          this.state = NotifiedState.Done;
+          return undefined;
+        }
+        break;
+      case NotifiedState.Done:
+        return undefined;
+    }
+    this.waker = cx.waker;
+    reactor.addNotifyWaiter(cx.waker);
+    return PENDING;
+  }
+  override drop(): void {
+    if (this.waker !== null) this.rt.reactor.removeNotifyWaiter(this.waker);
+    this.waker = null;
+  }
+}
+
+// A cancelled future whose `finally` awaits (async cleanup) finishes as a task of its runtime.
+setCleanupHook((fut) => {
+  const rt = current ?? defaultRuntime;
+  if (rt !== null && !rt.isClosed) rt.spawn(fut, 'cleanup');
+});
+
+/** Spawn on the current runtime (the one polling the caller, else the default one). */
+export function spawn<T>(future: IntoFuture<T>, name?: string): JoinHandle<T> {
+  return Runtime.current().spawn(future, name);
+}
+
+/** Run `future` to completion on the default runtime, owning the thread (see `Runtime.blockOn`). */
+export function blockOn<T>(future: IntoFuture<T>): T {
+  return Runtime.current().blockOn(future);
+}
+
+/** The runtime polling the caller, if any (null outside of a poll). */
+export function currentRuntime(): Runtime | null {
+  return current;
+}

@@ -1,0 +1,268 @@
+/**
+ * Tasks: a future the executor owns and polls until it completes.
+ *
+ * `spawn(fut)` wraps `fut` in a `Task`, gives it one `Waker` (inside one `Context`, both made
+ * once and reused for every poll) and schedules it. The waker's only job is to put the task back
+ * on the executor's run queue; the task's state machine makes that safe whatever the timing:
+ *
+ * ```text
+ *            wake                 executor pops          poll → PENDING
+ *   Idle ────────────▶ Scheduled ───────────────▶ Running ────────────────▶ Idle
+ *                          ▲                      │   │ wake while running
+ *                          │  poll → PENDING      │   ▼
+ *                          └──────────────────── Notified
+ *                                                 │
+ *                          poll → value / throw   ▼
+ *                                                Done        abort() → Cancelled
+ * ```
+ *
+ * - A wake while `Scheduled` or `Notified` does nothing: a task is never queued twice.
+ * - A wake while `Running` (the future woke its own waker, or something it polled did) marks it
+ *   `Notified`; after this poll it is queued again and polled exactly once more. No wake is lost.
+ * - A wake after `Done` or `Cancelled` does nothing.
+ *
+ * The `JoinHandle` is the other end: a future of the task's output (or of its error), with
+ * `abort()`, `isFinished()` and a Promise view for ordinary Node code.
+ */
+import { CancelledError } from './errors';
+import { Context, FutureBase, GenFuture, PENDING, Waker, type Future, type Poll, type Wake } from './future';
+
+export const TaskState = {
+  Idle: 0,
+  Scheduled: 1,
+  Running: 2,
+  Notified: 3,
+  Done: 4,
+  Cancelled: 5,
+} as const;
+export type TaskState = (typeof TaskState)[keyof typeof TaskState];
+
+/** What a task needs from whoever runs it. */
+export interface Scheduler {
+  schedule(task: Task<unknown>): void;
+  /** The task finished (done or cancelled): it no longer counts as live. */
+  retire(task: Task<unknown>): void;
+  /** Run `f` as if inside this scheduler's poll (so timers and I/O made there use its runtime). */
+  enter<R>(f: () => R): R;
+}
+
+const enum Outcome {
+  Pending,
+  Value,
+  Error,
+  Cancelled,
+}
+
+let nextId = 1;
+
+export class Task<T> implements Wake {
+  readonly id = nextId++;
+  state: TaskState = TaskState.Idle;
+  private future: Future<T>;
+  readonly cx: Context;
+  private outcome = Outcome.Pending;
+  private value: T | undefined = undefined;
+  private error: unknown = undefined;
+  /** The waker of whoever awaits the JoinHandle. */
+  private joinWaker: Waker | null = null;
+  private abortRequested = false;
+  /** Cancelled, but a `finally` block is still awaiting: keep polling until it ends. */
+  private cleaning = false;
+  /** Called once the task completes in any way (for the Promise view). */
+  private listeners: Array<() => void> | null = null;
+
+  constructor(
+    future: Future<T>,
+    private readonly scheduler: Scheduler,
+    readonly name?: string,
+  ) {
+    this.future = future;
+    this.cx = new Context(new Waker(this));
+  }
+
+  /** The waker's target: put this task back on the run queue, if that is what its state calls for. */
+  wakeByRef(): void {
+    switch (this.state) {
+      case TaskState.Idle:
+        this.state = TaskState.Scheduled;
+        this.scheduler.schedule(this as Task<unknown>);
+        return;
+      case TaskState.Running:
+        this.state = TaskState.Notified;
+        return;
+      default:
+        // Scheduled / Notified: already going to be polled. Done / Cancelled: nothing to do.
+        return;
+    }
+  }
+
+  /** Executor only: poll the future once. */
+  run(): void {
+    if (this.state !== TaskState.Scheduled) return; // cancelled while queued
+    this.state = TaskState.Running;
+    let v: Poll<T>;
+    try {
+      v = this.future.poll(this.cx);
+    } catch (err) {
+      if (this.cleaning) this.finish(Outcome.Cancelled, undefined, undefined);
+      else this.finish(Outcome.Error, undefined, err);
+      return;
+    }
+    if (v !== PENDING) {
+      if (this.cleaning) this.finish(Outcome.Cancelled, undefined, undefined);
+      else this.finish(Outcome.Value, v, undefined);
+      return;
+    }
+    if (this.abortRequested) {
+      this.abortRequested = false;
+      this.state = TaskState.Idle;
+      this.cancelNow();
+      return;
+    }
+    if ((this.state as TaskState) === TaskState.Notified) {
+      this.state = TaskState.Scheduled;
+      this.scheduler.schedule(this as Task<unknown>);
+    } else {
+      this.state = TaskState.Idle;
+    }
+  }
+
+  /** Cancel the task: its future is dropped, so a generator's `finally` blocks run. */
+  abort(): void {
+    if (this.state === TaskState.Done || this.state === TaskState.Cancelled || this.cleaning) return;
+    if (this.state === TaskState.Running || this.state === TaskState.Notified) {
+      // Aborting itself (or from something it polls): finish this poll first.
+      this.abortRequested = true;
+      return;
+    }
+    this.cancelNow();
+  }
+
+  private cancelNow(): void {
+    this.scheduler.enter(() => this.dropFuture());
+  }
+
+  private dropFuture(): void {
+    const f = this.future;
+    if (f instanceof GenFuture) {
+      if (!f.cancel(this.cx)) {
+        // A finally block awaits something: keep the task alive until cleanup finishes.
+        this.cleaning = true;
+        if (this.state === TaskState.Idle) this.wakeByRef();
+        return;
+      }
+    } else {
+      try {
+        f.drop?.();
+      } catch {
+        // Nobody to report a failing drop to; the task is cancelled either way.
+      }
+    }
+    this.finish(Outcome.Cancelled, undefined, undefined);
+  }
+
+  private finish(outcome: Outcome, value: T | undefined, error: unknown): void {
+    this.outcome = outcome;
+    this.value = value;
+    this.error = error;
+    this.state = outcome === Outcome.Cancelled ? TaskState.Cancelled : TaskState.Done;
+    this.future = DONE_FUTURE as Future<T>; // let the generator and what it holds be collected
+    this.scheduler.retire(this as Task<unknown>);
+    const w = this.joinWaker;
+    this.joinWaker = null;
+    if (w !== null) w.wake();
+    const ls = this.listeners;
+    this.listeners = null;
+    if (ls !== null) for (const l of ls) l();
+  }
+
+  get isFinished(): boolean {
+    return this.state === TaskState.Done || this.state === TaskState.Cancelled;
+  }
+
+  /** JoinHandle only. */
+  pollJoin(cx: Context): Poll<T> {
+    switch (this.outcome) {
+      case Outcome.Value:
+        return this.value as T;
+      case Outcome.Error:
+        throw this.error;
+      case Outcome.Cancelled:
+        throw new CancelledError(this.name ? `task "${this.name}"` : `task ${this.id}`);
+      default:
+        if (this.joinWaker === null || !this.joinWaker.willWake(cx.waker)) this.joinWaker = cx.waker;
+        return PENDING;
+    }
+  }
+
+  clearJoinWaker(): void {
+    this.joinWaker = null;
+  }
+
+  onFinish(f: () => void): void {
+    if (this.isFinished) f();
+    else (this.listeners ??= []).push(f);
+  }
+}
+
+const DONE_FUTURE: Future<unknown> = {
+  poll() {
+    throw new Error('polled: a finished task was polled');
+  },
+  [Symbol.iterator]() {
+    throw new Error('polled: a finished task was awaited');
+  },
+};
+
+/**
+ * The handle `spawn` returns. Awaiting it (`yield* handle`) gives the task's value, rethrows its
+ * error, or throws `CancelledError` if it was aborted. Dropping a JoinHandle does not cancel the
+ * task (as in tokio): call `abort()` for that.
+ */
+export class JoinHandle<T> extends FutureBase<T> {
+  private promiseView: Promise<T> | null = null;
+
+  constructor(private readonly task: Task<T>) {
+    super();
+  }
+
+  poll(cx: Context): Poll<T> {
+    return this.task.pollJoin(cx);
+  }
+
+  override drop(): void {
+    this.task.clearJoinWaker();
+  }
+
+  /** Cancel the task. Its generator's `finally` blocks run; awaiting this handle then throws `CancelledError`. */
+  abort(): void {
+    this.task.abort();
+  }
+
+  isFinished(): boolean {
+    return this.task.isFinished;
+  }
+
+  get id(): number {
+    return this.task.id;
+  }
+
+  /** The task's outcome as a Promise, for code outside polled (`await handle.promise()`). */
+  promise(): Promise<T> {
+    if (this.promiseView === null) {
+      this.promiseView = new Promise<T>((resolve, reject) => {
+        this.task.onFinish(() => {
+          try {
+            const v = this.task.pollJoin(ignoreCx);
+            resolve(v as T);
+          } catch (err) {
+            reject(err);
+          }
+        });
+      });
+    }
+    return this.promiseView;
+  }
+}
+
+const ignoreCx = new Context(new Waker({ wakeByRef() {} }));
