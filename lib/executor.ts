@@ -63,9 +63,16 @@ export class Executor implements Scheduler {
     if (!this.running && this.queue.length === 1) this.onWork();
   }
 
-  retire(_task: Task<unknown>): void {
+  retire(task: Task<unknown>): void {
     this.liveTasks--;
+    this.tasks.delete(task);
+    if (this.tasks.size === 0 && this.onIdle !== null) this.onIdle();
   }
+
+  /** Spawned and not yet finished, by identity (graceful shutdown cancels what is left). */
+  readonly tasks = new Set<Task<unknown>>();
+  /** Called when the last live task finishes (graceful shutdown waits for it). */
+  onIdle: (() => void) | null = null;
 
   /** Set by the runtime: makes it the current runtime while `f` runs. */
   enter: <R>(f: () => R) => R = (f) => f();
@@ -73,6 +80,7 @@ export class Executor implements Scheduler {
   /** A new task: counts as live, and is scheduled for its first poll. */
   spawn(task: Task<unknown>): void {
     this.liveTasks++;
+    this.tasks.add(task);
     task.wakeByRef();
   }
 

@@ -24,6 +24,7 @@ import { native, type Handle } from './native';
 import { Reactor } from './reactor';
 import { JoinHandle, Task } from './task';
 import { Timers } from './timers';
+import { shutdownRuntime, type ShutdownOptions, type ShutdownReport } from './shutdown';
 
 export interface RuntimeOptions {
   /** Events fetched per wait (a batch). Default 1024. */
@@ -240,7 +241,8 @@ export class Runtime {
         // Every task is idle under a paused clock: look at I/O once more, then jump ahead.
         this.immediate = setImmediate(() => {
           this.immediate = null;
-          if (this.executor.queued === 0 && clock.paused) clock.advance(Math.max(0, this.timers.nextDeadline() - clock.now()));
+          const due = this.timers.nextDeadline();
+          if (this.executor.queued === 0 && clock.paused && due !== Infinity) clock.advance(Math.max(0, due - clock.now()));
           this.turn();
         });
       }
@@ -259,6 +261,16 @@ export class Runtime {
   /** The embedded timer fired early by a hair, or the deadline moved: arm again next turn. */
   rearmTimer(): void {
     this.armedDeadline = NaN;
+  }
+
+  /**
+   * Graceful shutdown: give the tasks `timeout` ms (default 0) to finish on their own, then cancel
+   * the rest (their `finally` blocks run; async cleanup gets `cleanupTimeout` ms, default 1000),
+   * then `close()`: the driver stops and every handle and the poller are closed. Resolves to a
+   * report of what happened. Callable from anywhere, a task included (it starts from Node's loop).
+   */
+  shutdown(options?: ShutdownOptions): Promise<ShutdownReport> {
+    return shutdownRuntime(this, options);
   }
 
   /** Stop the driver and close the poller. Tasks still pending are dropped without running (see `shutdown`). */

@@ -1,0 +1,176 @@
+#include "handles.h"
+
+#include <errno.h>
+
+#include <chrono>
+#include <new>
+
+namespace polled {
+
+namespace {
+
+constexpr uint32_t kSlotBits = 22;
+constexpr uint64_t kSlots = uint64_t{1} << kSlotBits;
+// Generations stay below 2^31, so handles stay below 2^53: exact as JS numbers.
+constexpr uint32_t kMaxGen = (uint32_t{1} << 31) - 1;
+
+double HandleOf(uint64_t gen, uint64_t slot) { return static_cast<double>(gen * kSlots + slot); }
+
+struct NotifyJob {
+  PollerEntry* entry;
+  int64_t ns;
+};
+
+}  // namespace
+
+PollerEntry::~PollerEntry() {
+  if (driver != nullptr) driver->Stop();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  cv_.notify_all();
+  for (pthread_t thread : threads_) pthread_join(thread, nullptr);
+  if (events != nullptr) napi_delete_reference(env_, events);
+}
+
+int PollerEntry::NotifyAfter(double delay_ms) {
+  NotifyJob* job = new (std::nothrow) NotifyJob{this, CeilNs(delay_ms)};
+  if (job == nullptr) return -ENOMEM;
+  // pthread rather than std::thread: built without exceptions, a failure must be an errno.
+  pthread_t thread;
+  int rc = pthread_create(&thread, nullptr, NotifyThread, job);
+  if (rc != 0) {
+    delete job;
+    return -rc;
+  }
+  threads_.push_back(thread);
+  return 0;
+}
+
+void* PollerEntry::NotifyThread(void* arg) {
+  std::unique_ptr<NotifyJob> job(static_cast<NotifyJob*>(arg));
+  PollerEntry* self = job->entry;
+  // A condition variable rather than a sleep, so that closing the poller cuts the wait short.
+  std::unique_lock<std::mutex> lock(self->mu_);
+  if (!self->cv_.wait_for(lock, std::chrono::nanoseconds(job->ns),
+                          [self] { return self->closing_; })) {
+    self->poller.Notify();
+  }
+  return nullptr;
+}
+
+Entry* HandleTable::Claim(Kind kind, double* handle) {
+  uint32_t slot;
+  if (free_ != UINT32_MAX) {
+    slot = free_;
+    free_ = slots_[slot].next_free;
+  } else if (slots_.size() < kSlots) {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  } else {
+    return nullptr;
+  }
+  Entry& e = slots_[slot];
+  e.kind = kind;
+  live_++;
+  *handle = HandleOf(e.gen, slot);
+  return &e;
+}
+
+double HandleTable::Open(Kind kind, Fd fd) {
+  double handle;
+  Entry* e = Claim(kind, &handle);
+  if (e == nullptr) return -EMFILE;
+  e->fd = std::move(fd);
+  return handle;
+}
+
+double HandleTable::OpenPoller(std::unique_ptr<PollerEntry> poller) {
+  double handle;
+  Entry* e = Claim(Kind::kPoller, &handle);
+  if (e == nullptr) return -EMFILE;
+  e->poller = std::move(poller);
+  return handle;
+}
+
+Entry* HandleTable::Get(double handle) {
+  // Only an integer this table could have made: a fraction or a negative is nobody's handle.
+  if (!(handle >= 0 && handle < HandleOf(kMaxGen + 1ull, 0))) return nullptr;
+  uint64_t bits = static_cast<uint64_t>(handle);
+  if (static_cast<double>(bits) != handle) return nullptr;
+  uint64_t slot = bits & (kSlots - 1);
+  if (slot >= slots_.size()) return nullptr;
+  Entry& e = slots_[slot];
+  return e.kind != Kind::kFree && e.gen == (bits >> kSlotBits) ? &e : nullptr;
+}
+
+int HandleTable::Close(double handle) {
+  Entry* e = Get(handle);
+  if (e == nullptr) return -EBADF;
+  // kqueue wants EV_DELETE before close() (libkqueue keeps its own epoll registration), and
+  // with epoll it is free. A poller closed earlier has already forgotten the fd.
+  if (e->registered_in >= 0) Deregister(e->registered_in, handle);
+  e->registered_in = -1;
+  e->poller.reset();
+  e->fd.Reset();
+  e->kind = Kind::kFree;
+  e->gen = e->gen == kMaxGen ? 1 : e->gen + 1;
+  e->next_free = free_;
+  free_ = static_cast<uint32_t>(static_cast<uint64_t>(handle) & (kSlots - 1));
+  live_--;
+  return 0;
+}
+
+void HandleTable::CloseAll() {
+  // Pollers last, so that every fd is deregistered while its poller is still there.
+  for (bool pollers : {false, true}) {
+    for (uint64_t slot = 0; slot < slots_.size(); slot++) {
+      const Entry& e = slots_[slot];
+      if (e.kind != Kind::kFree && (e.kind == Kind::kPoller) == pollers) {
+        Close(HandleOf(e.gen, slot));
+      }
+    }
+  }
+}
+
+PollerEntry* HandleTable::PollerOf(double handle, int* err) {
+  Entry* e = Get(handle);
+  *err = e == nullptr ? -EBADF : e->kind != Kind::kPoller ? -EINVAL : 0;
+  return *err == 0 ? e->poller.get() : nullptr;
+}
+
+int HandleTable::Register(double poller, double handle, uint32_t token, uint32_t interest) {
+  int err;
+  PollerEntry* p = PollerOf(poller, &err);
+  if (p == nullptr) return err;
+  Entry* e = Get(handle);
+  if (e == nullptr) return -EBADF;
+  if (e->registered_in >= 0 && Get(e->registered_in) != nullptr) return -EEXIST;
+  int rc = p->poller.Add(e->raw_fd(), token, interest);
+  if (rc == 0) e->registered_in = poller;
+  return rc;
+}
+
+int HandleTable::Reregister(double poller, double handle, uint32_t token, uint32_t interest) {
+  int err;
+  PollerEntry* p = PollerOf(poller, &err);
+  if (p == nullptr) return err;
+  Entry* e = Get(handle);
+  if (e == nullptr) return -EBADF;
+  if (e->registered_in != poller) return -ENOENT;
+  return p->poller.Modify(e->raw_fd(), token, interest);
+}
+
+int HandleTable::Deregister(double poller, double handle) {
+  int err;
+  PollerEntry* p = PollerOf(poller, &err);
+  if (p == nullptr) return err;
+  Entry* e = Get(handle);
+  if (e == nullptr) return -EBADF;
+  if (e->registered_in != poller) return -ENOENT;
+  e->registered_in = -1;
+  return p->poller.Delete(e->raw_fd());
+}
+
+}  // namespace polled

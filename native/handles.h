@@ -1,0 +1,92 @@
+// The addon owns every fd; JavaScript holds handles. A handle is generation * 2^22 + slot, one
+// non-negative integer that fits a double exactly. Closing a handle retires its generation, so
+// a stale copy can never reach the fd the kernel hands out next under the same number.
+#pragma once
+
+#include <node_api.h>
+#include <pthread.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "poller.h"
+#include "uv_driver.h"
+
+namespace polled {
+
+enum class Kind : uint8_t { kFree, kPoller, kSocket, kListener, kPipe };
+
+// A poller handle: the Poller and what hangs off it. The destructor stops the uv driver,
+// cancels and joins the notify threads and lets go of the events array, all before the
+// Poller member closes its fds.
+class PollerEntry {
+ public:
+  explicit PollerEntry(napi_env env) : env_(env) {}
+  PollerEntry(const PollerEntry&) = delete;
+  PollerEntry& operator=(const PollerEntry&) = delete;
+  ~PollerEntry();
+
+  // Test aid: a thread that sleeps `delay_ms`, then notifies, unless the poller closes first.
+  int NotifyAfter(double delay_ms);
+
+  Poller poller;                // declared first: destroyed last
+  napi_ref events = nullptr;    // keeps the Uint32Array that poller.SetEvents points into alive
+  UvDriver* driver = nullptr;
+
+ private:
+  static void* NotifyThread(void* arg);
+
+  napi_env env_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool closing_ = false;
+  std::vector<pthread_t> threads_;
+};
+
+struct Entry {
+  uint32_t gen = 1;  // starts at 1: no handle is ever 0
+  Kind kind = Kind::kFree;
+  Fd fd;                                // sockets, listeners, pipes
+  std::unique_ptr<PollerEntry> poller;  // pollers own their fds themselves
+  double registered_in = -1;            // handle of the poller this fd is registered in
+  uint32_t next_free = 0;
+
+  int raw_fd() const { return poller ? poller->poller.fd() : fd.get(); }
+  // Sockets are written with send / sendmsg (MSG_NOSIGNAL), pipes with write / writev.
+  bool is_socket() const { return kind == Kind::kSocket || kind == Kind::kListener; }
+};
+
+class HandleTable {
+ public:
+  // A new handle owning `fd`, or -EMFILE when every slot is taken (then `fd` is closed).
+  double Open(Kind kind, Fd fd);
+  double OpenPoller(std::unique_ptr<PollerEntry> poller);
+  // The live entry behind `handle`; null for anything this table did not hand out or has
+  // closed since. Entries live in a deque: pointers stay valid while others are opened.
+  Entry* Get(double handle);
+  // Deregisters from its poller, closes, retires the generation. 0 or -EBADF.
+  int Close(double handle);
+  void CloseAll();
+  size_t live() const { return live_; }
+  // The poller behind `handle`; null with *err = -EBADF (stale) or -EINVAL (not a poller).
+  PollerEntry* PollerOf(double handle, int* err);
+
+  // Interest of `handle` in `poller`, under `token`. One registration per handle: a second
+  // one while the first poller is alive is -EEXIST; modify / delete elsewhere is -ENOENT.
+  int Register(double poller, double handle, uint32_t token, uint32_t interest);
+  int Reregister(double poller, double handle, uint32_t token, uint32_t interest);
+  int Deregister(double poller, double handle);
+
+ private:
+  Entry* Claim(Kind kind, double* handle);
+
+  std::deque<Entry> slots_;
+  uint32_t free_ = UINT32_MAX;  // head of the free list, most recently closed first
+  size_t live_ = 0;
+};
+
+}  // namespace polled

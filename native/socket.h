@@ -1,0 +1,74 @@
+// Syscalls on sockets and pipes. Plain POSIX, no N-API: every function returns >= 0 or -errno,
+// and every fd it creates is non-blocking, close-on-exec and handed over in an Fd.
+#pragma once
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstddef>
+
+#include "poller.h"
+
+namespace polled {
+
+// tcpListen flags, as lib/native.ts documents them.
+constexpr int kReuseAddr = 1;
+constexpr int kReusePort = 2;
+constexpr int kV6Only = 4;
+
+// A socket address as JS sees it: family 4 or 6 with a numeric host, or 0 (unix) with the path.
+struct Addr {
+  char host[sizeof(sockaddr_un::sun_path) + 1];
+  int port;
+  int family;
+};
+
+int TcpListen(const char* host, int port, int backlog, int flags, Fd* out);
+// `*in_progress` is set when the connect goes on in the background (wait for WRITABLE).
+int TcpConnect(const char* host, int port, Fd* out, bool* in_progress);
+int UnixListen(const char* path, int backlog, Fd* out);
+int UnixConnect(const char* path, Fd* out, bool* in_progress);
+int Accept(int listener, Fd* out);
+int SocketError(int fd);
+int LocalAddr(int fd, Addr* out);
+int PeerAddr(int fd, Addr* out);
+int SetNoDelay(int fd, bool on);
+int SetKeepAlive(int fd, bool on, int delay_sec);
+int Shutdown(int fd, int how);
+int Pipe(Fd* read_end, Fd* write_end);
+
+// The hot path: inline, one syscall each. EINTR is retried here so that JS never sees it.
+#if defined(MSG_NOSIGNAL)
+constexpr int kSendFlags = MSG_NOSIGNAL;  // EPIPE instead of SIGPIPE
+#else
+constexpr int kSendFlags = 0;  // macOS: the socket has SO_NOSIGPIPE instead
+#endif
+
+inline ssize_t Read(int fd, void* buf, size_t len) {
+  ssize_t r;
+  do r = ::read(fd, buf, len);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+inline ssize_t Write(int fd, const void* buf, size_t len, bool is_socket) {
+  ssize_t r;
+  do r = is_socket ? ::send(fd, buf, len, kSendFlags) : ::write(fd, buf, len);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+inline ssize_t Writev(int fd, const iovec* iov, int count, bool is_socket) {
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = count;
+  ssize_t r;
+  do r = is_socket ? ::sendmsg(fd, &msg, kSendFlags) : ::writev(fd, iov, count);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+}  // namespace polled
