@@ -16,7 +16,7 @@
  */
 import { consume, pollProceed } from './coop';
 import { IoError, errno } from './errors';
-import { FutureBase, PENDING, type Context, type Poll } from './future';
+import { FutureBase, PENDING, type Context, type Poll, type Waker } from './future';
 import { READABLE, WRITABLE, native, type Handle } from './native';
 import type { IoSource } from './reactor';
 import { Runtime } from './runtime';
@@ -97,6 +97,8 @@ const enum OpState {
  */
 export class ReadFuture extends FutureBase<number> {
   private state = OpState.Idle;
+  /** The waker this future left with the reactor, so that drop() removes that one only. */
+  private waker: Waker | null = null;
   constructor(
     private readonly io: IoResource,
     private readonly buf: Uint8Array,
@@ -115,7 +117,10 @@ export class ReadFuture extends FutureBase<number> {
     const reactor = io.rt.reactor;
     const src = io.src;
     for (;;) {
-      if (reactor.pollReady(src, READABLE, cx) === PENDING) return PENDING;
+      if (reactor.pollReady(src, READABLE, cx) === PENDING) {
+        this.waker = cx.waker;
+        return PENDING;
+      }
       const tick = src.tick;
       const n = native.read(io.handle, this.buf, this.offset, this.length);
       if (n > 0) {
@@ -141,13 +146,14 @@ export class ReadFuture extends FutureBase<number> {
   }
 
   override drop(): void {
-    if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, READABLE);
+    if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, READABLE, this.waker);
   }
 }
 
 /** The write side of the pattern, shared by `write` and `writev`: only the syscall differs. */
 abstract class WriteBase extends FutureBase<number> {
   private state = OpState.Idle;
+  private waker: Waker | null = null;
   constructor(
     protected readonly io: IoResource,
     private readonly want: number,
@@ -171,7 +177,10 @@ abstract class WriteBase extends FutureBase<number> {
     const reactor = io.rt.reactor;
     const src = io.src;
     for (;;) {
-      if (reactor.pollReady(src, WRITABLE, cx) === PENDING) return PENDING;
+      if (reactor.pollReady(src, WRITABLE, cx) === PENDING) {
+        this.waker = cx.waker;
+        return PENDING;
+      }
       const tick = src.tick;
       const n = this.syscall();
       if (n >= 0) {
@@ -192,7 +201,7 @@ abstract class WriteBase extends FutureBase<number> {
   }
 
   override drop(): void {
-    if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, WRITABLE);
+    if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, WRITABLE, this.waker);
   }
 }
 

@@ -15,6 +15,8 @@
  * not lost (tokio's ScheduledIo, async-io's Source).
  *
  * Reader and writer wakers are separate, so one task can read a socket while another writes it.
+ * Each direction keeps one waker in a field (the common case: one task per direction) and, only
+ * when a second task waits on the same direction, a small list beside it, so no waiter is lost.
  */
 import { check } from './errors';
 import { PENDING, type Context, type Poll, type Waker } from './future';
@@ -34,6 +36,9 @@ export class IoSource {
   tick = 0;
   reader: Waker | null = null;
   writer: Waker | null = null;
+  /** Further waiters on the same direction: rare, so null until needed. */
+  moreReaders: Waker[] | null = null;
+  moreWriters: Waker[] | null = null;
   registered = true;
 
   constructor(
@@ -89,11 +94,8 @@ export class Reactor {
     this.registrations--;
     if (!closing) native.pollerDelete(this.poller, src.handle);
     src.readiness = READABLE | WRITABLE | HANGUP;
-    const r = src.reader;
-    const w = src.writer;
-    src.reader = src.writer = null;
-    r?.wake();
-    w?.wake();
+    wakeReaders(src);
+    wakeWriters(src);
   }
 
   /**
@@ -103,11 +105,7 @@ export class Reactor {
   pollReady(src: IoSource, dir: number, cx: Context): Poll<number> {
     const bits = src.readiness;
     if ((bits & (dir | HANGUP | ERROR)) !== 0) return bits;
-    if (dir === READABLE) {
-      if (src.reader === null || !src.reader.willWake(cx.waker)) src.reader = cx.waker;
-    } else if (src.writer === null || !src.writer.willWake(cx.waker)) {
-      src.writer = cx.waker;
-    }
+    storeWaker(src, dir, cx.waker);
     return PENDING;
   }
 
@@ -118,18 +116,20 @@ export class Reactor {
    */
   clearReadiness(src: IoSource, dir: number, tick: number, cx: Context | null): void {
     if (src.tick === tick) src.readiness &= ~dir;
-    if (cx === null) return;
-    if (dir === READABLE) {
-      if (src.reader === null || !src.reader.willWake(cx.waker)) src.reader = cx.waker;
-    } else if (src.writer === null || !src.writer.willWake(cx.waker)) {
-      src.writer = cx.waker;
-    }
+    if (cx !== null) storeWaker(src, dir, cx.waker);
   }
 
-  /** Drop a stored waker (a cancelled future must not be woken for nothing). */
-  clearWaker(src: IoSource, dir: number): void {
-    if (dir === READABLE) src.reader = null;
-    else src.writer = null;
+  /** Forget the waker a cancelled future stored for `dir` (and only that one). */
+  clearWaker(src: IoSource, dir: number, w: Waker | null): void {
+    if (w === null) return;
+    if (dir === READABLE) {
+      if (src.reader === w) src.reader = src.moreReaders?.shift() ?? null;
+      else if (src.moreReaders !== null) src.moreReaders = src.moreReaders.filter((x) => x !== w);
+    } else if (src.writer === w) {
+      src.writer = src.moreWriters?.shift() ?? null;
+    } else if (src.moreWriters !== null) {
+      src.moreWriters = src.moreWriters.filter((x) => x !== w);
+    }
   }
 
   /**
@@ -151,16 +151,8 @@ export class Reactor {
       if (src === undefined || src.token !== token) continue; // stale: the source is gone
       src.readiness |= bits;
       src.tick++;
-      if ((bits & (READABLE | HANGUP | ERROR)) !== 0 && src.reader !== null) {
-        const w = src.reader;
-        src.reader = null;
-        w.wakeByRef();
-      }
-      if ((bits & (WRITABLE | HANGUP | ERROR)) !== 0 && src.writer !== null) {
-        const w = src.writer;
-        src.writer = null;
-        w.wakeByRef();
-      }
+      if ((bits & (READABLE | HANGUP | ERROR)) !== 0 && src.reader !== null) wakeReaders(src);
+      if ((bits & (WRITABLE | HANGUP | ERROR)) !== 0 && src.writer !== null) wakeWriters(src);
     }
     return timer;
   }
@@ -198,4 +190,47 @@ export class Reactor {
     this.notifyWaiters = [];
     for (const w of ws) w.wake();
   }
+}
+
+/** Keep `w` as a waiter for `dir`; a waker that would wake the same task replaces its twin. */
+function storeWaker(src: IoSource, dir: number, w: Waker): void {
+  if (dir === READABLE) {
+    const r = src.reader;
+    if (r === null || r.willWake(w)) src.reader = w;
+    else src.moreReaders = addWaiter(src.moreReaders, w);
+  } else {
+    const r = src.writer;
+    if (r === null || r.willWake(w)) src.writer = w;
+    else src.moreWriters = addWaiter(src.moreWriters, w);
+  }
+}
+
+function addWaiter(list: Waker[] | null, w: Waker): Waker[] {
+  if (list === null) return [w];
+  for (let i = 0; i < list.length; i++) {
+    if (list[i].willWake(w)) {
+      list[i] = w;
+      return list;
+    }
+  }
+  list.push(w);
+  return list;
+}
+
+function wakeReaders(src: IoSource): void {
+  const w = src.reader;
+  const more = src.moreReaders;
+  src.reader = null;
+  src.moreReaders = null;
+  w?.wakeByRef();
+  if (more !== null) for (const x of more) x.wakeByRef();
+}
+
+function wakeWriters(src: IoSource): void {
+  const w = src.writer;
+  const more = src.moreWriters;
+  src.writer = null;
+  src.moreWriters = null;
+  w?.wakeByRef();
+  if (more !== null) for (const x of more) x.wakeByRef();
 }

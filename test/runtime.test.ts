@@ -179,6 +179,19 @@ describe('embedded driver', () => {
     w.close();
   });
 
+  test('two readers of one pipe: cancelling one does not strand the other', async () => {
+    const [r, w] = pipe(rt);
+    const read = (): Async<number> => (function* (): Async<number> { return yield* r.read(Buffer.alloc(4)); })();
+    const a = rt.spawn(read());
+    const b = rt.spawn(read());
+    await new Promise<void>((res) => setTimeout(res, 5)); // both parked on the same source
+    a.abort();
+    native.write(w.handle, Buffer.from('z'), 0, 1);
+    expect(await b.promise()).toBe(1);
+    r.close();
+    w.close();
+  });
+
   test('a closed runtime refuses new work', () => {
     const other = new Runtime();
     other.close();
