@@ -1,0 +1,16 @@
+/**
+ * Networking: TCP and Unix-domain stream sockets over the runtime's reactor.
+ *
+ * - addresses: `SocketAddress` ('127.0.0.1:80', '[::1]:80', { host, port }): ./address
+ * - the byte stream, connect and accept shared by TCP and Unix: ./stream
+ * - `TcpListener`, `TcpStream`: ./tcp
+ * - `UnixListener`, `UnixStream`: ./unix
+ */
+export { SocketAddress, parseSocketAddress } from './address';
+export type { SocketAddressLike, IpFamily, UnixSocketAddress } from './address';
+export { Stream, Listener, AcceptFuture, ConnectFuture, UnexpectedEofError, IOV_MAX, ACCEPT_BACKOFF_MIN_MS, ACCEPT_BACKOFF_MAX_MS } from './stream';
+export type { ShutdownHow, BackoffListener } from './stream';
+export { TcpListener, TcpStream } from './tcp';
+export type { TcpListenOptions, TcpConnectOptions } from './tcp';
+export { UnixListener, UnixStream } from './unix';
+export type { UnixListenOptions, UnixConnectOptions } from './unix';

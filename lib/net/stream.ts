@@ -1,0 +1,488 @@
+/**
+ * What TCP and Unix sockets share: the byte stream, connecting, and the accept loop.
+ *
+ * There is one read path and one write path in polled, the leaf futures of `lib/io.ts`
+ * (`ReadFuture`, `WriteFuture`, `WritevFuture` over an `IoResource`). `Stream` only forwards to
+ * them, so `stream.read(buf)` *is* the leaf future: awaiting it allocates nothing beyond the
+ * future object, and the bytes land in the caller's buffer. The composite operations
+ * (`readExact`, `writeAll`, `writevAll`) are generator functions ("async fn"s) over the leaves.
+ *
+ * Connecting and accepting are leaf futures too, with explicit states:
+ *
+ * - `ConnectFuture`: a non-blocking `connect`. EINPROGRESS means: register, wait for WRITABLE,
+ *   then read SO_ERROR. An optional timeout fails it with ETIMEDOUT. On any failure, or when the
+ *   future is dropped half way, the socket is closed: no fd leaks.
+ * - `AcceptFuture`: `accept4` until EAGAIN, then clear readable readiness under the tick guard and
+ *   wait. Out of file descriptors (EMFILE, ENFILE) or memory, it does *not* spin on the still
+ *   readable listener and does not fail: it sleeps with exponential backoff (1 ms doubling to
+ *   100 ms, as the tokio / mio docs recommend) and tries again, so the server keeps serving the
+ *   connections it has and resumes accepting once descriptors are free.
+ */
+import * as os from 'node:os';
+import { consume, pollProceed } from '../coop';
+import { IoError, errno as nativeErrno } from '../errors';
+import { FutureBase, PENDING, type Async, type Context, type Poll, type Waker } from '../future';
+import { IoResource, checkBuffer, type ReadFuture, type WriteFuture, type WritevFuture } from '../io';
+import { ERROR, HANGUP, READABLE, SHUT_RD, SHUT_RDWR, SHUT_WR, WRITABLE, native, type Handle } from '../native';
+import { Runtime } from '../runtime';
+import { Sleep, sleepUntil } from '../time';
+
+/** Errno numbers by name: the addon's table first, Node's (same platform) for any it lacks. */
+function errnoOf(name: string): number {
+  const v = (nativeErrno as Record<string, number | undefined>)[name] ?? (os.constants.errno as Record<string, number | undefined>)[name];
+  return v ?? -1;
+}
+
+const EAGAIN = errnoOf('EAGAIN');
+const EINTR = errnoOf('EINTR');
+const EBADF = errnoOf('EBADF');
+const ENOTCONN = errnoOf('ENOTCONN');
+const ETIMEDOUT = errnoOf('ETIMEDOUT');
+const ECONNABORTED = errnoOf('ECONNABORTED');
+
+/** accept() errors that are about one connection that went away: skip it and take the next. */
+const ACCEPT_RETRY = new Set(
+  ['ECONNABORTED', 'EPROTO', 'ENETDOWN', 'ENOPROTOOPT', 'EHOSTDOWN', 'ENONET', 'EHOSTUNREACH', 'EOPNOTSUPP', 'ENETUNREACH', 'EPERM']
+    .map(errnoOf)
+    .filter((n) => n > 0),
+);
+/** accept() errors that mean "out of resources for now": back off, don't spin, don't die. */
+const ACCEPT_EXHAUSTED = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'ENOSPC'].map(errnoOf).filter((n) => n > 0));
+
+/** The first and the longest backoff after an exhausted accept(), in ms. */
+export const ACCEPT_BACKOFF_MIN_MS = 1;
+export const ACCEPT_BACKOFF_MAX_MS = 100;
+
+/** `readExact` met the end of the stream before the buffer was full. */
+export class UnexpectedEofError extends Error {
+  override readonly name = 'UnexpectedEofError';
+  readonly code = 'ERR_UNEXPECTED_EOF';
+  constructor(
+    readonly expected: number,
+    readonly received: number,
+  ) {
+    super(`end of stream after ${received} of ${expected} bytes`);
+  }
+}
+
+/** Which half of a connection `shutdown` closes. */
+export type ShutdownHow = 'read' | 'write' | 'both';
+
+function checkRange(buf: Uint8Array, offset: unknown, length: unknown, what: string): void {
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset > buf.length) {
+    throw new RangeError(`${what}: offset must be an integer in [0, ${buf.length}], got ${String(offset)}`);
+  }
+  if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || offset + length > buf.length) {
+    throw new RangeError(`${what}: length must be an integer with offset + length <= ${buf.length}, got ${String(length)}`);
+  }
+}
+
+/** writev takes at most this many buffers per syscall (IOV_MAX is 1024 on Linux and macOS). */
+export const IOV_MAX = 1024;
+
+/**
+ * A connected byte stream (TCP or Unix). Reads and writes are independent: one task may read
+ * while another writes the same stream (the reactor keeps a reader and a writer waker).
+ * Close it when done; after `close()` every operation fails with `IoError` EBADF.
+ */
+export abstract class Stream {
+  /** @internal The registered handle; the leaf futures live here. */
+  readonly io: IoResource;
+
+  protected constructor(io: IoResource) {
+    this.io = io;
+  }
+
+  /** The addon handle (opaque; for diagnostics). */
+  get handle(): Handle {
+    return this.io.handle;
+  }
+
+  get isOpen(): boolean {
+    return this.io.isOpen;
+  }
+
+  /**
+   * Read into `buf[offset, offset + length)`: the number of bytes read (at least 1), or 0 at the
+   * end of the stream. Pends until data arrives. No copy: the kernel writes into `buf`.
+   * Cancel-safe: dropped before completion, it consumed nothing.
+   */
+  read(buf: Uint8Array, offset?: number, length?: number): ReadFuture {
+    return this.io.read(buf, offset, length);
+  }
+
+  /** Fill `buf[offset, offset + length)` completely, or throw `UnexpectedEofError` if the stream ends first. */
+  readExact(buf: Uint8Array, offset = 0, length?: number): Async<void> {
+    checkBuffer(buf, 'readExact(buf)');
+    const len = length ?? buf.length - offset;
+    checkRange(buf, offset, len, 'readExact(buf)');
+    return readExactGen(this.io, buf, offset, len);
+  }
+
+  /**
+   * Write from `buf[offset, offset + length)`: the number of bytes written, which may be fewer
+   * than asked. Pends while the kernel's send buffer is full (backpressure).
+   * Cancel-safe: dropped before completion, it wrote nothing.
+   */
+  write(buf: Uint8Array, offset?: number, length?: number): WriteFuture {
+    return this.io.write(buf, offset, length);
+  }
+
+  /** Write all of `buf[offset, offset + length)`, waiting for the peer to read as needed. */
+  writeAll(buf: Uint8Array, offset = 0, length?: number): Async<void> {
+    checkBuffer(buf, 'writeAll(buf)');
+    const len = length ?? buf.length - offset;
+    checkRange(buf, offset, len, 'writeAll(buf)');
+    return writeAllGen(this.io, buf, offset, len);
+  }
+
+  /** One vectored write (writev / sendmsg) of up to `IOV_MAX` buffers: bytes written, maybe partial. */
+  writev(bufs: readonly Uint8Array[]): WritevFuture {
+    if (Array.isArray(bufs) && bufs.length > IOV_MAX) {
+      throw new RangeError(`writev(bufs) takes at most ${IOV_MAX} buffers per call, got ${bufs.length}; use writevAll`);
+    }
+    return this.io.writev(bufs);
+  }
+
+  /** Write every byte of every buffer, in order, with as few writev calls as the kernel allows. */
+  writevAll(bufs: readonly Uint8Array[]): Async<void> {
+    if (!Array.isArray(bufs)) throw new TypeError(`writevAll(bufs) needs an array of Uint8Array, got ${typeof bufs}`);
+    bufs.forEach((b, i) => checkBuffer(b, `writevAll(bufs[${i}])`));
+    return writevAllGen(this.io, bufs);
+  }
+
+  /**
+   * Close one or both halves. `'write'` sends FIN: the peer reads end of stream, and this side
+   * can still read what the peer sends. Throws `IoError` (ENOTCONN once the connection is gone, EBADF after close).
+   */
+  shutdown(how: ShutdownHow): void {
+    const code = how === 'write' ? SHUT_WR : how === 'read' ? SHUT_RD : how === 'both' ? SHUT_RDWR : -1;
+    if (code < 0) throw new TypeError(`shutdown(how): how must be 'read', 'write' or 'both', got ${JSON.stringify(how) ?? String(how)}`);
+    if (!this.io.isOpen) throw new IoError(EBADF, 'shutdown');
+    const r = native.shutdown(this.io.handle, code);
+    if (r < 0) throw new IoError(-r, 'shutdown');
+  }
+
+  /** Close the socket (and deregister it). Pending reads and writes fail with EBADF. Idempotent. */
+  close(): void {
+    this.io.close();
+  }
+
+  /** @internal The socket address call shared by TCP and Unix: a `[host, port, family]` triple or a throw. */
+  protected nativeAddr(fn: (h: Handle) => [string, number, number] | number, syscall: string): [string, number, number] {
+    if (!this.io.isOpen) throw new IoError(EBADF, syscall);
+    const r = fn(this.io.handle);
+    if (typeof r === 'number') throw new IoError(-r, syscall);
+    return r;
+  }
+}
+
+function* readExactGen(io: IoResource, buf: Uint8Array, offset: number, length: number): Async<void> {
+  let got = 0;
+  while (got < length) {
+    const n = yield* io.read(buf, offset + got, length - got);
+    if (n === 0) throw new UnexpectedEofError(length, got);
+    got += n;
+  }
+}
+
+function* writeAllGen(io: IoResource, buf: Uint8Array, offset: number, length: number): Async<void> {
+  let done = 0;
+  while (done < length) done += yield* io.write(buf, offset + done, length - done);
+}
+
+function* writevAllGen(io: IoResource, bufs: readonly Uint8Array[]): Async<void> {
+  // Work on a copy of the list: the caller's array is not modified.
+  let list: Uint8Array[] = bufs.filter((b) => b.length > 0);
+  while (list.length > 0) {
+    const batch = list.length > IOV_MAX ? list.slice(0, IOV_MAX) : list;
+    let n = yield* io.writev(batch);
+    // Drop what was written: whole buffers, then the written head of a partly written one.
+    let i = 0;
+    while (i < list.length && n >= list[i].length) n -= list[i++].length;
+    if (i > 0) list = list.slice(i);
+    if (n > 0) list[0] = list[0].subarray(n);
+  }
+}
+
+// ---- connect ---------------------------------------------------------------------------------
+
+const enum ConnectState {
+  Init,
+  Connecting,
+  Done,
+}
+
+/** One scratch array for the addon's "in progress" flag: connect calls never overlap. */
+const connectOut = new Float64Array(1);
+
+/**
+ * A non-blocking connect, TCP or Unix: `start` makes the socket and calls connect(2); `wrap`
+ * turns the connected, registered socket into a stream. Dropped while connecting, it closes the
+ * socket.
+ */
+export class ConnectFuture<S> extends FutureBase<S> {
+  private state = ConnectState.Init;
+  private io: IoResource | null = null;
+  private timer: Sleep | null = null;
+
+  constructor(
+    private readonly start: (out: Float64Array) => number,
+    private readonly wrap: (io: IoResource) => S,
+    /** The address, for error messages. */
+    private readonly target: string,
+    private readonly timeoutMs: number | undefined,
+  ) {
+    super();
+  }
+
+  poll(cx: Context): Poll<S> {
+    switch (this.state) {
+      case ConnectState.Init: {
+        const rt = Runtime.current();
+        connectOut[0] = 0;
+        const h = this.start(connectOut);
+        if (h < 0) return this.fail(-h);
+        const inProgress = connectOut[0] === 1;
+        let io: IoResource;
+        try {
+          io = new IoResource(rt, h); // closes the handle itself if registering fails
+        } catch (err) {
+          this.state = ConnectState.Done;
+          throw err;
+        }
+        if (!inProgress) {
+          this.state = ConnectState.Done;
+          return this.wrap(io);
+        }
+        this.io = io;
+        // A fresh source starts out "ready"; this socket is not writable until the connect
+        // completes. Clear under the tick guard: an event already delivered is kept.
+        rt.reactor.clearReadiness(io.src, WRITABLE, io.src.tick, null);
+        if (this.timeoutMs !== undefined) this.timer = new Sleep(this.timeoutMs, true);
+        this.state = ConnectState.Connecting;
+        return this.pollConnecting(cx);
+      }
+      case ConnectState.Connecting:
+        return this.pollConnecting(cx);
+      default:
+        throw new Error('polled: connect future polled after completion');
+    }
+  }
+
+  private pollConnecting(cx: Context): Poll<S> {
+    const io = this.io!;
+    const reactor = io.rt.reactor;
+    const src = io.src;
+    for (;;) {
+      const bits = reactor.pollReady(src, WRITABLE, cx);
+      if (bits === PENDING) break;
+      if (!io.isOpen) return this.fail(EBADF);
+      const tick = src.tick;
+      const err = native.socketError(io.handle);
+      if (err < 0) return this.fail(-err);
+      const peer = native.peerAddr(io.handle);
+      if (typeof peer !== 'number') {
+        // getpeername works: connected.
+        this.state = ConnectState.Done;
+        this.io = null;
+        this.timer?.drop();
+        this.timer = null;
+        return this.wrap(io);
+      }
+      if (peer !== -ENOTCONN) return this.fail(-peer);
+      // Not connected yet and no error: a spurious wake-up, unless the socket hung up.
+      if ((bits & (HANGUP | ERROR)) !== 0) return this.fail(ENOTCONN);
+      reactor.clearReadiness(src, WRITABLE, tick, cx);
+    }
+    if (this.timer !== null && this.timer.poll(cx) !== PENDING) {
+      this.timer = null;
+      return this.fail(ETIMEDOUT, `after ${this.timeoutMs} ms`);
+    }
+    return PENDING;
+  }
+
+  private fail(errnum: number, more?: string): never {
+    this.state = ConnectState.Done;
+    this.release();
+    throw new IoError(errnum, 'connect', more ? `${this.target}, ${more}` : this.target);
+  }
+
+  private release(): void {
+    this.io?.close();
+    this.io = null;
+    this.timer?.drop();
+    this.timer = null;
+  }
+
+  override drop(): void {
+    if (this.state === ConnectState.Done) return;
+    this.state = ConnectState.Done;
+    this.release();
+  }
+}
+
+// ---- listen / accept -------------------------------------------------------------------------
+
+/** A future that runs `f` once, at its first poll (a lazy synchronous operation such as bind). */
+export class LazyFuture<T> extends FutureBase<T> {
+  private done = false;
+  constructor(private readonly f: (rt: Runtime) => T) {
+    super();
+  }
+  poll(_cx: Context): Poll<T> {
+    if (this.done) throw new Error('polled: a future was polled after it completed');
+    this.done = true;
+    return this.f(Runtime.current());
+  }
+}
+
+/** Told when accept() runs out of descriptors or memory and backs off. */
+export type BackoffListener = (error: IoError, delayMs: number) => void;
+
+/**
+ * A listening socket: the accept loop shared by `TcpListener` and `UnixListener`. Subclasses
+ * only turn an accepted handle into their stream type and peer address.
+ */
+export abstract class Listener<S, A> {
+  /** @internal */
+  readonly io: IoResource;
+  /** @internal Current backoff step (0 when accept() last worked) and the time it ends, on the runtime clock. */
+  backoffMs = 0;
+  /** @internal */
+  backoffUntil = 0;
+  /** Called each time accept() backs off because the process or system is out of fds or memory. */
+  onBackoff: BackoffListener | null = null;
+
+  protected constructor(io: IoResource) {
+    this.io = io;
+  }
+
+  get handle(): Handle {
+    return this.io.handle;
+  }
+
+  get isOpen(): boolean {
+    return this.io.isOpen;
+  }
+
+  /**
+   * The next connection: `[stream, peerAddress]`. Pends until a client connects. Cancel-safe:
+   * dropped while pending, no connection is lost (it stays in the kernel's queue).
+   */
+  accept(): AcceptFuture<S, A> {
+    return new AcceptFuture(this);
+  }
+
+  /** Stop listening. A pending accept() fails with EBADF. Idempotent. */
+  close(): void {
+    this.io.close();
+  }
+
+  /**
+   * @internal Wrap an accepted handle (already registered as `io`-to-be): the stream and the
+   * peer address, or null when the peer is already gone (then the handle has been closed).
+   */
+  abstract wrapAccepted(rt: Runtime, handle: Handle): [S, A] | null;
+}
+
+const enum AcceptState {
+  Idle,
+  Done,
+}
+
+export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
+  private state = AcceptState.Idle;
+  private sleep: Sleep | null = null;
+  /** The waker left with the reactor, so that drop() removes that one only. */
+  private waker: Waker | null = null;
+
+  constructor(private readonly listener: Listener<S, A>) {
+    super();
+  }
+
+  poll(cx: Context): Poll<[S, A]> {
+    if (this.state === AcceptState.Done) throw new Error('polled: accept future polled after completion');
+    const l = this.listener;
+    const io = l.io;
+    if (!io.isOpen) return this.fail(EBADF);
+    if (!pollProceed(cx)) return PENDING;
+    const rt = io.rt;
+    const reactor = rt.reactor;
+    const src = io.src;
+    for (;;) {
+      if (l.backoffUntil > 0) {
+        // Out of descriptors: the listener stays readable, so trying again now would spin.
+        this.sleep ??= sleepUntil(l.backoffUntil);
+        if (this.sleep.poll(cx) === PENDING) return PENDING;
+        this.sleep = null;
+        l.backoffUntil = 0;
+        if (!io.isOpen) return this.fail(EBADF);
+      }
+      if (reactor.pollReady(src, READABLE, cx) === PENDING) {
+        this.waker = cx.waker;
+        return PENDING;
+      }
+      const tick = src.tick;
+      const h = native.accept(io.handle);
+      if (h >= 0) {
+        consume(0);
+        let r: [S, A] | null;
+        try {
+          r = l.wrapAccepted(rt, h);
+        } catch (err) {
+          // Registering the new socket failed (it is closed): epoll out of memory / watches.
+          if (err instanceof IoError && ACCEPT_EXHAUSTED.has(err.errno)) {
+            this.backoff(err, rt);
+            continue;
+          }
+          this.state = AcceptState.Done;
+          throw err;
+        }
+        l.backoffMs = 0;
+        if (r === null) continue; // the client left before we looked: take the next one
+        this.state = AcceptState.Done;
+        return r;
+      }
+      const e = -h;
+      if (e === EAGAIN) {
+        reactor.clearReadiness(src, READABLE, tick, cx);
+        continue;
+      }
+      if (e === EINTR || e === ECONNABORTED || ACCEPT_RETRY.has(e)) continue;
+      if (ACCEPT_EXHAUSTED.has(e)) {
+        this.backoff(new IoError(e, 'accept'), rt);
+        continue;
+      }
+      return this.fail(e);
+    }
+  }
+
+  private backoff(err: IoError, rt: Runtime): void {
+    const l = this.listener;
+    l.backoffMs = l.backoffMs === 0 ? ACCEPT_BACKOFF_MIN_MS : Math.min(l.backoffMs * 2, ACCEPT_BACKOFF_MAX_MS);
+    l.backoffUntil = rt.timers.clock.now() + l.backoffMs;
+    if (l.onBackoff !== null) {
+      try {
+        l.onBackoff(err, l.backoffMs);
+      } catch {
+        // A throwing observer must not break the accept loop.
+      }
+    }
+  }
+
+  private fail(e: number): never {
+    this.state = AcceptState.Done;
+    this.sleep?.drop();
+    this.sleep = null;
+    throw new IoError(e, 'accept');
+  }
+
+  override drop(): void {
+    if (this.state === AcceptState.Done) return;
+    this.state = AcceptState.Done;
+    this.sleep?.drop();
+    this.sleep = null;
+    if (this.listener.io.isOpen) this.listener.io.rt.reactor.clearWaker(this.listener.io.src, READABLE, this.waker);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * TCP: `TcpListener` and `TcpStream` (tokio's names and shapes).
+ *
+ * ```ts
+ * const listener = yield* TcpListener.bind('127.0.0.1:0');
+ * const [stream, peer] = yield* listener.accept();
+ * const n = yield* stream.read(buf);        // 0 at end of stream
+ * yield* stream.writeAll(buf, 0, n);
+ * stream.close();
+ * ```
+ *
+ * Everything is non-blocking and edge-triggered through the runtime's reactor; reads and writes
+ * are `lib/io.ts`'s leaf futures (see `stream.ts`). IPv4 and IPv6; port 0 lets the OS choose.
+ * Hosts are numeric addresses (see `address.ts`).
+ */
+import { IoError } from '../errors';
+import type { Future } from '../future';
+import { IoResource } from '../io';
+import { native, type Handle } from '../native';
+import type { Runtime } from '../runtime';
+import { SocketAddress, fromNative, parseSocketAddress, type SocketAddressLike } from './address';
+import { checkBacklog, checkBool, checkOptions, checkTimeout } from './options';
+import { ConnectFuture, LazyFuture, Listener, Stream } from './stream';
+
+export interface TcpListenOptions {
+  /** Length of the kernel's queue of not yet accepted connections. Default 1024. */
+  backlog?: number;
+  /** SO_REUSEADDR: bind a port still in TIME_WAIT (default true, as Node and tokio do). */
+  reuseAddress?: boolean;
+  /** SO_REUSEPORT: several listeners share the port, the kernel spreads connections (default false). */
+  reusePort?: boolean;
+  /** IPV6_V6ONLY for an IPv6 address: don't also accept IPv4-mapped connections (default false). */
+  ipv6Only?: boolean;
+}
+
+export interface TcpConnectOptions {
+  /** Give up after this many ms: the future fails with `IoError` ETIMEDOUT and the socket is closed. */
+  timeout?: number;
+  /** Set TCP_NODELAY on the new stream (default false, as in Node and tokio). */
+  noDelay?: boolean;
+}
+
+function show(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/** A connected TCP socket. See `Stream` for read / write / shutdown / close. */
+export class TcpStream extends Stream {
+  /** @internal Use `TcpStream.connect` or `TcpListener.accept`. */
+  constructor(io: IoResource) {
+    super(io);
+  }
+
+  /**
+   * Connect to `addr` (`'127.0.0.1:80'`, `'[::1]:80'`, `{ host, port }`) without blocking the
+   * thread. Fails with `IoError` ECONNREFUSED, ETIMEDOUT (the `timeout` option), ENETUNREACH, ...
+   */
+  static connect(addr: SocketAddressLike, options?: TcpConnectOptions): Future<TcpStream> {
+    const a = parseSocketAddress(addr, 'TcpStream.connect(addr)');
+    const o = checkOptions<TcpConnectOptions>(options, 'TcpStream.connect', ['timeout', 'noDelay']);
+    const timeout = checkTimeout(o.timeout, 'TcpStream.connect: timeout');
+    const noDelay = checkBool(o.noDelay, 'TcpStream.connect: noDelay', false);
+    return new ConnectFuture<TcpStream>(
+      (out) => native.tcpConnect(a.host, a.port, out),
+      (io) => {
+        const s = new TcpStream(io);
+        if (noDelay) native.setNoDelay(io.handle, true);
+        return s;
+      },
+      a.toString(),
+      timeout,
+    );
+  }
+
+  /** The local address of this end. Throws `IoError` (EBADF after close). */
+  localAddr(): SocketAddress {
+    return fromNative(this.nativeAddr(native.localAddr, 'getsockname'));
+  }
+
+  /** The peer's address. Throws `IoError` (ENOTCONN once the connection is gone, EBADF after close). */
+  peerAddr(): SocketAddress {
+    return fromNative(this.nativeAddr(native.peerAddr, 'getpeername'));
+  }
+
+  /** TCP_NODELAY: send small writes at once instead of coalescing them (Nagle). */
+  setNoDelay(on = true): void {
+    if (typeof on !== 'boolean') throw new TypeError(`setNoDelay(on) needs a boolean, got ${show(on)}`);
+    this.setsockopt(native.setNoDelay(this.openHandle('setsockopt'), on));
+  }
+
+  /** SO_KEEPALIVE; with `initialDelayMs` > 0 also TCP_KEEPIDLE (rounded up to whole seconds). */
+  setKeepAlive(on: boolean, initialDelayMs = 0): void {
+    if (typeof on !== 'boolean') throw new TypeError(`setKeepAlive(on) needs a boolean, got ${show(on)}`);
+    const ms = checkTimeout(initialDelayMs, 'setKeepAlive(on, initialDelayMs)') ?? 0;
+    this.setsockopt(native.setKeepAlive(this.openHandle('setsockopt'), on, Math.ceil(ms / 1000)));
+  }
+
+  private openHandle(syscall: string): Handle {
+    if (!this.io.isOpen) throw new IoError(native.errno.EBADF, syscall);
+    return this.io.handle;
+  }
+
+  private setsockopt(r: number): void {
+    if (r < 0) throw new IoError(-r, 'setsockopt');
+  }
+}
+
+/** A listening TCP socket. */
+export class TcpListener extends Listener<TcpStream, SocketAddress> {
+  /** @internal Use `TcpListener.bind`. */
+  constructor(io: IoResource) {
+    super(io);
+  }
+
+  /**
+   * Listen on `addr`: `'127.0.0.1:0'`, `'[::1]:8080'`, `{ host, port }` or a port number
+   * (on 127.0.0.1). Port 0 lets the OS choose; read it back with `localAddr()`. The socket is
+   * made when the future is first polled. Fails with `IoError` EADDRINUSE, EACCES, EADDRNOTAVAIL.
+   */
+  static override bind(addr: SocketAddressLike | number, options?: TcpListenOptions): Future<TcpListener> {
+    const a = parseSocketAddress(typeof addr === 'number' ? { port: addr } : addr, 'TcpListener.bind(addr)');
+    const o = checkOptions<TcpListenOptions>(options, 'TcpListener.bind', ['backlog', 'reuseAddress', 'reusePort', 'ipv6Only']);
+    const backlog = checkBacklog(o.backlog, 'TcpListener.bind: backlog');
+    const flags =
+      (checkBool(o.reuseAddress, 'TcpListener.bind: reuseAddress', true) ? 1 : 0) |
+      (checkBool(o.reusePort, 'TcpListener.bind: reusePort', false) ? 2 : 0) |
+      (checkBool(o.ipv6Only, 'TcpListener.bind: ipv6Only', false) ? 4 : 0);
+    return new LazyFuture((rt) => {
+      const h = native.tcpListen(a.host, a.port, backlog, flags);
+      if (h < 0) throw new IoError(-h, 'bind', a.toString());
+      return new TcpListener(new IoResource(rt, h));
+    });
+  }
+
+  /** The address this listener is bound to (with the port the OS chose for port 0). */
+  localAddr(): SocketAddress {
+    if (!this.io.isOpen) throw new IoError(native.errno.EBADF, 'getsockname');
+    const r = native.localAddr(this.io.handle);
+    if (typeof r === 'number') throw new IoError(-r, 'getsockname');
+    return fromNative(r);
+  }
+
+  /** @internal */
+  override wrapAccepted(rt: Runtime, handle: Handle): [TcpStream, SocketAddress] | null {
+    const peer = native.peerAddr(handle);
+    if (typeof peer === 'number') {
+      // ENOTCONN: reset by the client between accept and now. Nothing to serve.
+      native.close(handle);
+      return null;
+    }
+    return [new TcpStream(new IoResource(rt, handle)), fromNative(peer)];
+  }
+}

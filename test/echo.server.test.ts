@@ -1,0 +1,153 @@
+// EchoServer in-process: the accept loop, stop() with its grace period, cancellation, leaks.
+import { randomBytes } from 'node:crypto';
+import type { Async, IntoFuture } from '../lib/future';
+import { EchoServer, echo } from '../lib/echo';
+import { native } from '../lib/native';
+import { SocketAddress, TcpStream, UnixStream, TcpListener } from '../lib/net';
+import { Runtime } from '../lib/runtime';
+import { sleep } from '../lib/time';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+let rt: Runtime;
+let base: number;
+beforeEach(() => {
+  base = native.handleCount();
+  rt = new Runtime();
+});
+afterEach(() => {
+  rt.close();
+  expect(native.handleCount()).toBe(base);
+});
+
+const run = <T>(g: IntoFuture<T>): Promise<T> => rt.spawn(g).promise();
+
+function* roundTrip(s: TcpStream | UnixStream, msg: Buffer): Async<Buffer> {
+  yield* s.writeAll(msg);
+  const back = Buffer.alloc(msg.length);
+  yield* s.readExact(back);
+  return back;
+}
+
+describe('EchoServer', () => {
+  test('serves, counts connections, and stop() waits for open connections to finish', async () => {
+    await run(
+      (function* (): Async<void> {
+        const server = yield* EchoServer.bind('127.0.0.1:0', { graceMs: 5000 });
+        const addr = server.localAddr() as SocketAddress;
+        const main = rt.spawn(server.run());
+        const clients: TcpStream[] = [];
+        for (let i = 0; i < 10; i++) clients.push(yield* TcpStream.connect(addr));
+        for (const c of clients) {
+          const m = randomBytes(1000);
+          expect((yield* roundTrip(c, m)).equals(m)).toBe(true);
+        }
+        expect(server.connections).toBe(10);
+        expect(server.accepted).toBe(10);
+        server.stop();
+        yield* sleep(20);
+        // Not accepting any more, but the open connections still echo.
+        expect(server.listener.isOpen).toBe(false);
+        expect((yield* roundTrip(clients[0], Buffer.from('still'))).toString()).toBe('still');
+        expect(main.isFinished()).toBe(false);
+        // Clients finish: the server ends well before its 5 s grace.
+        const t0 = performance.now();
+        for (const c of clients) c.shutdown('write');
+        yield* main;
+        expect(performance.now() - t0).toBeLessThan(4000);
+        for (const c of clients) {
+          expect(yield* c.read(Buffer.alloc(1))).toBe(0); // the server closed after our FIN
+          c.close();
+        }
+      })(),
+    );
+  });
+
+  test('stop(graceMs): connections still open at the deadline are closed, not earlier', async () => {
+    await run(
+      (function* (): Async<void> {
+        const server = yield* EchoServer.bind({ host: '127.0.0.1', port: 0 });
+        const main = rt.spawn(server.run());
+        const c = yield* TcpStream.connect(server.localAddr() as SocketAddress);
+        expect((yield* roundTrip(c, Buffer.from('x'))).toString()).toBe('x');
+        const t0 = performance.now();
+        server.stop(150);
+        yield* main;
+        expect(performance.now() - t0).toBeGreaterThanOrEqual(145);
+        expect(server.connections).toBe(0);
+        expect(yield* c.read(Buffer.alloc(1))).toBe(0);
+        c.close();
+      })(),
+    );
+  });
+
+  test('aborting run() closes the listener and every connection', async () => {
+    await run(
+      (function* (): Async<void> {
+        const server = yield* EchoServer.bind('127.0.0.1:0');
+        const main = rt.spawn(server.run());
+        const c = yield* TcpStream.connect(server.localAddr() as SocketAddress);
+        expect((yield* roundTrip(c, Buffer.from('y'))).toString()).toBe('y');
+        main.abort();
+        expect(server.listener.isOpen).toBe(false);
+        expect(server.connections).toBe(0);
+        expect(yield* c.read(Buffer.alloc(1))).toBe(0);
+        c.close();
+      })(),
+    );
+  });
+
+  test('on a Unix socket, under blockOn', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polled-echosrv-'));
+    try {
+      rt.blockOn(
+        (function* (): Async<void> {
+          const server = yield* EchoServer.bindUnix(path.join(dir, 'e.sock'), { bufferSize: 7 });
+          const main = rt.spawn(server.run());
+          const c = yield* UnixStream.connect(path.join(dir, 'e.sock'));
+          const m = randomBytes(100000);
+          const writer = rt.spawn(c.writeAll(m));
+          const back = Buffer.alloc(m.length);
+          yield* c.readExact(back);
+          yield* writer;
+          expect(back.equals(m)).toBe(true);
+          c.close();
+          server.stop();
+          yield* main;
+        })(),
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('echo(stream, buf) returns the byte count at end of stream', async () => {
+    await run(
+      (function* (): Async<void> {
+        const l = yield* TcpListener.bind('127.0.0.1:0');
+        const acc = rt.spawn(l.accept());
+        const c = yield* TcpStream.connect(l.localAddr());
+        const [s] = yield* acc;
+        const task = rt.spawn(echo(s, new Uint8Array(3)));
+        yield* c.writeAll(Buffer.from('0123456789'));
+        c.shutdown('write');
+        const back = Buffer.alloc(10);
+        yield* c.readExact(back);
+        expect(back.toString()).toBe('0123456789');
+        expect(yield* task).toBe(10);
+        s.close();
+        c.close();
+        l.close();
+      })(),
+    );
+  });
+
+  test('options are validated', () => {
+    expect(() => EchoServer.bind('127.0.0.1:0', { bufferSize: 0 })).toThrow(RangeError);
+    expect(() => EchoServer.bind('127.0.0.1:0', { graceMs: -1 })).toThrow(/-1/);
+    expect(() => EchoServer.bindUnix('/tmp/x.sock', { noDelay: 'no' as unknown as boolean })).toThrow(TypeError);
+    expect(() => EchoServer.bind('127.0.0.1:0', { backlog: 1e9 })).toThrow(RangeError);
+    expect(() => new EchoServer({} as TcpListener)).toThrow(TypeError);
+  });
+});
