@@ -243,7 +243,7 @@ function load(): NativeBinding {
       `N-API ${process.versions.napi}) in ${where}: ` +
       (tried.length > 0 ? `candidates failed to load: ${tried.join('; ')}. ` : `no prebuilds/${process.platform}-${process.arch}/*.node and no build/Release/*.node. `) +
       `Build it from source (needs python3, make and a C++17 compiler): in an app, \`npm rebuild polled\` (its install script compiles when no prebuild matches); ` +
-      `in a checkout of polled, \`npm run build:native\` (node-gyp) or \`npm run build:cmake\` (cmake-js). See docs/install.md.`,
+      `in a checkout of polled, \`npm run build:native\` (node-gyp) or \`npm run build:cmake\` (cmake-js). See the README, "Install".`,
   );
 }
 

@@ -134,10 +134,9 @@ export class Runtime {
         if (task.isFinished) break;
         const timeout = this.parkTimeout();
         if (timeout < 0 && this.reactor.registrations === 0 && !this.reactor.hasNotifyWaiters) {
+          const why = this.timers.size > 0 ? 'timers are pending but the clock is paused with auto-advance off, and no task is left to advance it' : 'no runnable task, no timer, no I/O registration';
           task.abort();
-          throw new Error(
-            'polled: blockOn() deadlocked: the future is pending and nothing can wake it (no runnable task, no timer, no I/O registration)',
-          );
+          throw new Error(`polled: blockOn() deadlocked: the future is pending and nothing can wake it (${why})`);
         }
         const n = native.pollerWait(this.poller, timeout);
         if (n < 0) throw new IoError(-n, native.backend === 'epoll' ? 'epoll_wait' : 'kevent');
@@ -147,8 +146,9 @@ export class Runtime {
       this.blocking = false;
       current = null;
     }
-    // Tasks left behind go on in Node's loop.
-    if (this.executor.liveTasks > 0) this.afterTurn();
+    // Tasks left behind go on in Node's loop. If the embedded driver already runs, refresh its
+    // ref state and timer too: a ref left from before this blockOn would keep Node alive.
+    if (this.executor.liveTasks > 0 || this.driverStarted) this.afterTurn();
     return task.pollJoin(ignoreCx) as T;
   }
 
@@ -161,7 +161,7 @@ export class Runtime {
     if (clock.paused) {
       if (!clock.autoAdvance) return -1;
       // Paused time: every task is idle, so jump to the next deadline (after a look at I/O).
-      clock.advance(Math.max(0, next - clock.now()));
+      clock.advanceTo(next);
       return 0;
     }
     return Math.max(0, next - clock.now());
@@ -242,7 +242,7 @@ export class Runtime {
         this.immediate = setImmediate(() => {
           this.immediate = null;
           const due = this.timers.nextDeadline();
-          if (this.executor.queued === 0 && clock.paused && due !== Infinity) clock.advance(Math.max(0, due - clock.now()));
+          if (this.executor.queued === 0 && clock.paused && due !== Infinity) clock.advanceTo(due);
           this.turn();
         });
       }

@@ -39,7 +39,9 @@ export class Clock {
     return this.pausedAt >= 0;
   }
   pause(): void {
-    if (this.pausedAt < 0) this.pausedAt = this.now();
+    // Whole milliseconds from here on: with integer delays, paused time stays exact (no
+    // 299.99999 for 300 after an advance), and deadlines are met exactly. Rounded up: never backwards.
+    if (this.pausedAt < 0) this.pausedAt = Math.ceil(this.now());
   }
   resume(): void {
     if (this.pausedAt < 0) return;
@@ -50,6 +52,11 @@ export class Clock {
   advance(ms: number): void {
     if (this.pausedAt < 0) throw new Error('polled: time.advance() needs a paused clock; call time.pause() first');
     this.pausedAt += ms;
+  }
+  /** Move paused time forward to exactly `t` (a deadline), if it is ahead; auto-advance uses this. */
+  advanceTo(t: number): void {
+    if (this.pausedAt < 0) throw new Error('polled: time.advance() needs a paused clock; call time.pause() first');
+    if (t > this.pausedAt && t !== Infinity) this.pausedAt = t;
   }
 }
 

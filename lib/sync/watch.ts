@@ -1,0 +1,291 @@
+/**
+ * watch: a single value that changes, observed by many receivers (tokio's `sync::watch`).
+ * Receivers see the *latest* value, not every value: intermediate values may be skipped.
+ *
+ * ```ts
+ * const [tx, rx] = watch.channel('starting');
+ * tx.send('ready');
+ * yield* rx.changed();                 // a value this receiver has not seen
+ * rx.borrowAndUpdate();                // 'ready'
+ * ```
+ *
+ * - `tx.send(v)` stores and announces `v`; it throws `SendError` (value in `err.value`) when no
+ *   receiver is left (the value is not stored). `tx.sendReplace(v)` stores even then and returns
+ *   the old value; `tx.sendModify(f)` changes the value in place.
+ * - `rx.changed()` waits for a value newer than the last one this receiver marked seen, and marks
+ *   it seen. When every sender is closed or gone and the newest value has been seen, it throws
+ *   `RecvError('closed')`. `rx.borrow()` reads the latest value at any time.
+ */
+import { PENDING, type Context, type Poll } from '../future';
+import { Closed } from './closed';
+import { RecvError, SendError } from './errors';
+import { GoneRegistry, checkFunction } from './util';
+import { WaitList, Waiter } from './waitlist';
+
+/** @internal */
+class Shared<T> {
+  version = 0;
+  senders = 1;
+  receivers = 0;
+  readonly rxWaiters = new WaitList<Changed<unknown>>();
+  readonly txWaiters = new WaitList<Closed>();
+
+  constructor(public value: T) {}
+
+  get rxClosed(): boolean {
+    return this.receivers === 0;
+  }
+
+  announce(): void {
+    this.version++;
+    this.rxWaiters.wakeAll();
+  }
+
+  dropSender(): void {
+    if (--this.senders === 0) this.rxWaiters.wakeAll();
+  }
+}
+
+/** A receiver's state, apart from the Receiver object so that "gone" can close it. */
+class Seen<T> {
+  closed = false;
+  constructor(
+    readonly shared: Shared<T>,
+    public version: number,
+  ) {
+    shared.receivers++;
+  }
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (--this.shared.receivers === 0) this.shared.txWaiters.wakeAll();
+    if (!this.shared.rxWaiters.isEmpty) this.shared.rxWaiters.wakeAll(); // this receiver's waiting changed() ends
+  }
+}
+
+const txGone = new GoneRegistry<Shared<unknown>>((sh) => sh.dropSender());
+const rxGone = new GoneRegistry<Seen<unknown>>((seen) => seen.close());
+
+export class Sender<T> {
+  private closedHandle = false;
+
+  constructor(private readonly shared: Shared<T>) {
+    txGone.watch(this, shared as Shared<unknown>);
+  }
+
+  /** Store and announce `value`. Throws `SendError` (value in `err.value`) if no receiver is left or this sender was closed. */
+  send(value: T): void {
+    this.checkOpen(value);
+    if (this.shared.receivers === 0) throw new SendError(value, 'watch: no receiver; the value was not stored (it is in err.value)');
+    this.shared.value = value;
+    this.shared.announce();
+  }
+
+  /** Store and announce `value` even with no receiver; returns the previous value. */
+  sendReplace(value: T): T {
+    this.checkOpen(value);
+    const old = this.shared.value;
+    this.shared.value = value;
+    this.shared.announce();
+    return old;
+  }
+
+  /** Change the value in place with `f(value)` and announce it, with or without receivers. */
+  sendModify(f: (value: T) => void): void {
+    checkFunction(f, 'watch Sender.sendModify(f): f');
+    this.checkOpen(undefined);
+    f(this.shared.value);
+    this.shared.announce();
+  }
+
+  /** The current value. */
+  borrow(): T {
+    return this.shared.value;
+  }
+
+  /** A new receiver; the current value counts as seen by it. */
+  subscribe(): Receiver<T> {
+    return new Receiver(new Seen(this.shared, this.shared.version));
+  }
+
+  clone(): Sender<T> {
+    if (this.closedHandle) throw new Error('polled: watch: cannot clone a sender that was closed');
+    this.shared.senders++;
+    return new Sender(this.shared);
+  }
+
+  /** Close this sender; when every sender is closed or gone, `changed()` ends with `RecvError('closed')`. Idempotent. */
+  close(): void {
+    if (this.closedHandle) return;
+    this.closedHandle = true;
+    txGone.forget(this);
+    this.shared.dropSender();
+  }
+
+  get receiverCount(): number {
+    return this.shared.receivers;
+  }
+
+  /** True when no receiver is left. */
+  isClosed(): boolean {
+    return this.shared.receivers === 0;
+  }
+
+  /** A future that completes when no receiver is left. Cancel-safe. */
+  closed(): Closed {
+    return new Closed(this.shared as never);
+  }
+
+  private checkOpen(value: unknown): void {
+    if (this.closedHandle) throw new SendError(value, 'watch: send on a sender that was closed; the value is in err.value');
+  }
+}
+
+export class Receiver<T> {
+  /** @internal */
+  readonly seen: Seen<T>;
+
+  constructor(seen: Seen<T>) {
+    this.seen = seen;
+    rxGone.watch(this, seen as Seen<unknown>);
+  }
+
+  /** The latest value (does not mark it seen). */
+  borrow(): T {
+    return this.seen.shared.value;
+  }
+
+  /** The latest value, marked seen. */
+  borrowAndUpdate(): T {
+    this.seen.version = this.seen.shared.version;
+    return this.seen.shared.value;
+  }
+
+  /** True if a value newer than the last one marked seen has been sent. */
+  hasChanged(): boolean {
+    return this.seen.version !== this.seen.shared.version;
+  }
+
+  /** Make the current value count as unseen, so `changed()` completes at once. */
+  markChanged(): void {
+    this.seen.version = this.seen.shared.version - 1;
+  }
+
+  /** Make the current value count as seen. */
+  markUnchanged(): void {
+    this.seen.version = this.seen.shared.version;
+  }
+
+  /**
+   * Wait for a value this receiver has not seen, and mark it seen. Throws `RecvError('closed')`
+   * when every sender is gone and the newest value was seen. Cancel-safe (see `Changed`).
+   */
+  changed(): Changed<T> {
+    return new Changed(this, null);
+  }
+
+  /**
+   * Wait until the value satisfies `predicate` (checking the current value first); resolves to
+   * that value, marked seen. Throws `RecvError('closed')` if the senders go first. Cancel-safe.
+   */
+  waitFor(predicate: (value: T) => boolean): Changed<T> {
+    checkFunction(predicate, 'watch Receiver.waitFor(predicate): predicate');
+    return new Changed(this, predicate);
+  }
+
+  /** Another receiver, with this one's seen-state. */
+  clone(): Receiver<T> {
+    if (this.seen.closed) throw new Error('polled: watch: cannot clone a receiver that was closed');
+    return new Receiver(new Seen(this.seen.shared, this.seen.version));
+  }
+
+  /** Stop receiving: this receiver no longer counts. Idempotent. */
+  close(): void {
+    rxGone.forget(this);
+    this.seen.close();
+  }
+
+  /** True once every sender is closed or gone. */
+  isClosed(): boolean {
+    return this.seen.shared.senders === 0;
+  }
+}
+
+const enum ChangedState {
+  Init,
+  Waiting,
+  Done,
+}
+
+/**
+ * The future of `Receiver.changed()` (resolves to the new value) and `Receiver.waitFor(pred)`.
+ *
+ * Cancel-safe: a value is marked seen only in the poll that returns it, so a cancelled
+ * `changed()` leaves the change for the next call.
+ */
+export class Changed<T> extends Waiter<T> {
+  private state = ChangedState.Init;
+
+  constructor(
+    private readonly rx: Receiver<T>,
+    private readonly predicate: ((value: T) => boolean) | null,
+  ) {
+    super();
+  }
+
+  poll(cx: Context): Poll<T> {
+    if (this.state === ChangedState.Done) throw new Error('polled: watch changed() future polled after it completed');
+    const seen = this.rx.seen;
+    const sh = seen.shared;
+    if (seen.closed) {
+      this.finish();
+      throw new RecvError('closed');
+    }
+    if (this.predicate !== null) {
+      // waitFor: the current value counts on the first poll; later, only new versions.
+      if (this.state === ChangedState.Init || seen.version !== sh.version) {
+        seen.version = sh.version;
+        let ok: boolean;
+        try {
+          ok = this.predicate(sh.value);
+        } catch (err) {
+          this.finish();
+          throw err;
+        }
+        if (ok) {
+          this.finish();
+          return sh.value;
+        }
+      }
+    } else if (seen.version !== sh.version) {
+      seen.version = sh.version;
+      this.finish();
+      return sh.value;
+    }
+    if (sh.senders === 0) {
+      this.finish();
+      throw new RecvError('closed');
+    }
+    this.state = ChangedState.Waiting;
+    if (!this.isQueued) sh.rxWaiters.push(this as Changed<unknown>);
+    this.park(cx);
+    return PENDING;
+  }
+
+  private finish(): void {
+    this.rx.seen.shared.rxWaiters.remove(this as Changed<unknown>);
+    this.state = ChangedState.Done;
+    this.waker = null;
+  }
+
+  override drop(): void {
+    if (this.state === ChangedState.Waiting) this.finish();
+    this.state = ChangedState.Done;
+  }
+}
+
+/** A watch channel holding `initial`: `[sender, receiver]`. The initial value counts as seen. */
+export function channel<T>(initial: T): [Sender<T>, Receiver<T>] {
+  const sh = new Shared<T>(initial);
+  return [new Sender(sh), new Receiver(new Seen(sh, 0))];
+}

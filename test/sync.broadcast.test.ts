@@ -1,0 +1,334 @@
+// broadcast and watch: every receiver sees every message, lagging receivers are told how many
+// they missed, the latest value, closing, cancel safety, 1,000 receivers, bad input.
+import { select } from '../lib/combinators';
+import { Context, noopWaker, PENDING, type Async } from '../lib/future';
+import { Runtime } from '../lib/runtime';
+import { broadcast, RecvError, SendError, TryRecvError, watch } from '../lib/sync';
+import { pause, sleep, yieldNow } from '../lib/time';
+
+let rt: Runtime;
+beforeEach(() => {
+  rt = new Runtime();
+});
+afterEach(() => {
+  rt.close();
+});
+
+const cx = new Context(noopWaker);
+
+function catchErr(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected an error');
+}
+
+describe('broadcast', () => {
+  test('every receiver sees every message, in order; send returns the receiver count', () => {
+    const [tx, rx1] = broadcast.channel<number>(8);
+    const rx2 = tx.subscribe();
+    expect(tx.send(1)).toBe(2);
+    expect(tx.send(2)).toBe(2);
+    expect([rx1.tryRecv(), rx1.tryRecv()]).toEqual([1, 2]);
+    expect([rx2.tryRecv(), rx2.tryRecv()]).toEqual([1, 2]);
+    const late = tx.subscribe(); // sees only what is sent from now on
+    tx.send(3);
+    expect(late.tryRecv()).toBe(3);
+    expect((catchErr(() => late.tryRecv()) as TryRecvError).kind).toBe('empty');
+  });
+
+  test('a lagging receiver is told how many messages it missed, then resumes at the oldest kept', () => {
+    const [tx, rx] = broadcast.channel<number>(4);
+    for (let i = 0; i < 10; i++) tx.send(i);
+    const e = catchErr(() => rt.blockOn(rx.recv())) as RecvError;
+    expect(e).toBeInstanceOf(RecvError);
+    expect(e.kind).toBe('lagged');
+    expect(e.missed).toBe(6);
+    const rest = rt.blockOn(
+      (function* (): Async<number[]> {
+        const out: number[] = [];
+        while (!rx.isEmpty()) out.push(yield* rx.recv());
+        return out;
+      })(),
+    );
+    expect(rest).toEqual([6, 7, 8, 9]);
+    // tryRecv reports the lag the same way.
+    for (let i = 10; i < 20; i++) tx.send(i);
+    const t = catchErr(() => rx.tryRecv()) as TryRecvError;
+    expect([t.kind, t.missed]).toEqual(['lagged', 6]);
+    expect(rx.tryRecv()).toBe(16);
+  });
+
+  test('a slow receiver never slows the sender or the other receivers', () => {
+    const [tx, fast] = broadcast.channel<number>(2);
+    const slow = tx.subscribe();
+    const got = rt.blockOn(
+      (function* (): Async<number[]> {
+        pause();
+        const reader = rt.spawn(
+          (function* (): Async<number[]> {
+            const out: number[] = [];
+            for (let m; !(m = yield* fast.next()).done; ) out.push(m.value);
+            return out;
+          })(),
+        );
+        for (let i = 0; i < 100; i++) {
+          tx.send(i);
+          yield* yieldNow();
+        }
+        tx.close();
+        return yield* reader;
+      })(),
+    );
+    expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    const e = catchErr(() => slow.tryRecv()) as TryRecvError;
+    expect([e.kind, e.missed]).toEqual(['lagged', 98]);
+  });
+
+  test('when every sender is closed, receivers get what is left, then RecvError closed', () => {
+    const [tx, rx] = broadcast.channel<string>(4);
+    const tx2 = tx.clone();
+    tx.send('a');
+    tx.close();
+    tx2.send('b');
+    const pending = rx.resubscribe().recv();
+    expect(pending.poll(cx)).toBe(PENDING);
+    tx2.close();
+    expect((catchErr(() => pending.poll(cx)) as RecvError).kind).toBe('closed');
+    expect(rt.blockOn(rx.recv())).toBe('a');
+    expect(rt.blockOn(rx.recv())).toBe('b');
+    expect((catchErr(() => rt.blockOn(rx.recv())) as RecvError).kind).toBe('closed');
+  });
+
+  test('send with no receiver hands the value back; sending after close too', () => {
+    const [tx, rx] = broadcast.channel<{ v: number }>(2);
+    rx.close();
+    expect(tx.receiverCount).toBe(0);
+    const value = { v: 1 };
+    expect((catchErr(() => tx.send(value)) as SendError<{ v: number }>).value).toBe(value);
+    const r = tx.subscribe();
+    tx.close();
+    expect((catchErr(() => tx.send(value)) as SendError).message).toMatch(/closed/);
+    expect(r.isEmpty()).toBe(true);
+  });
+
+  test('closing a receiver ends its own waiting recv, not the others', () => {
+    const [tx, rx] = broadcast.channel<number>(2);
+    const other = rx.resubscribe();
+    const mine = rx.recv();
+    const theirs = other.recv();
+    expect(mine.poll(cx)).toBe(PENDING);
+    expect(theirs.poll(cx)).toBe(PENDING);
+    rx.close();
+    expect((catchErr(() => mine.poll(cx)) as RecvError).kind).toBe('closed');
+    expect(theirs.poll(cx)).toBe(PENDING);
+    tx.send(1);
+    expect(theirs.poll(cx)).toBe(1);
+  });
+
+  test('tx.closed() completes once no receiver is left', () => {
+    const [tx, rx] = broadcast.channel<number>(2);
+    const rx2 = rx.resubscribe();
+    const c = tx.closed();
+    expect(c.poll(cx)).toBe(PENDING);
+    rx.close();
+    expect(c.poll(cx)).toBe(PENDING);
+    rx2.close();
+    expect(c.poll(cx)).toBeUndefined();
+  });
+
+  test('cancel-safe: recv dropped by a select loses no message', () => {
+    const [tx, rx] = broadcast.channel<number>(64);
+    const got = rt.blockOn(
+      (function* (): Async<number[]> {
+        pause();
+        rt.spawn(
+          (function* (): Async<void> {
+            for (let i = 0; i < 50; i++) {
+              tx.send(i);
+              yield* sleep(i % 3);
+            }
+            tx.close();
+          })(),
+        );
+        const out: number[] = [];
+        for (let guard = 0; guard < 10_000; guard++) {
+          const r = yield* select({ tick: sleep(1), msg: rx.next() });
+          if (r.key === 'msg') {
+            if (r.value.done) break;
+            out.push(r.value.value);
+          }
+        }
+        return out;
+      })(),
+    );
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  test('1,000 receiver tasks each get all 20 messages', () => {
+    const [tx, rx] = broadcast.channel<number>(32);
+    const sums = rt.blockOn(
+      (function* (): Async<number[]> {
+        const hs = [];
+        for (let i = 0; i < 1000; i++) {
+          const mine = rx.resubscribe();
+          hs.push(
+            rt.spawn(
+              (function* (): Async<number> {
+                let s = 0;
+                for (let m; !(m = yield* mine.next()).done; ) s += m.value;
+                return s;
+              })(),
+            ),
+          );
+        }
+        rx.close();
+        yield* yieldNow();
+        for (let i = 0; i < 20; i++) {
+          expect(tx.send(i)).toBe(1000);
+          if (i % 5 === 0) yield* yieldNow();
+        }
+        tx.close();
+        const out: number[] = [];
+        for (const h of hs) out.push(yield* h);
+        return out;
+      })(),
+    );
+    expect(sums).toEqual(Array(1000).fill(190));
+  });
+
+  test('a message is released once every receiver has read it', () => {
+    const [tx, rx] = broadcast.channel<object>(4);
+    const rx2 = rx.resubscribe();
+    tx.send({});
+    const buf = (tx as unknown as { shared: { buf: unknown[] } }).shared.buf;
+    expect(buf[0]).toBeDefined();
+    rx.tryRecv();
+    expect(buf[0]).toBeDefined();
+    rx2.close(); // a closing receiver gives up its claim
+    expect(buf[0]).toBeUndefined();
+  });
+
+  test('bad capacities', () => {
+    expect(() => broadcast.channel(0)).toThrow(RangeError);
+    expect(() => broadcast.channel(-1)).toThrow(RangeError);
+    expect(() => broadcast.channel(2 ** 30)).toThrow(RangeError);
+    expect(() => broadcast.channel('8' as never)).toThrow(TypeError);
+  });
+});
+
+describe('watch', () => {
+  test('receivers see the latest value; intermediate values may be skipped', () => {
+    const [tx, rx] = watch.channel('init');
+    expect(rx.borrow()).toBe('init');
+    expect(rx.hasChanged()).toBe(false);
+    tx.send('a');
+    tx.send('b');
+    expect(rx.hasChanged()).toBe(true);
+    expect(rt.blockOn(rx.changed())).toBe('b');
+    expect(rx.hasChanged()).toBe(false);
+    const c = rx.changed();
+    expect(c.poll(cx)).toBe(PENDING);
+    tx.sendModify(() => {});
+    expect(c.poll(cx)).toBe('b');
+  });
+
+  test('changed() wakes every waiting receiver; a new subscriber starts with the current value seen', () => {
+    const [tx, rx] = watch.channel(0);
+    const seen = rt.blockOn(
+      (function* (): Async<number[]> {
+        const hs = [];
+        for (let i = 0; i < 1000; i++) {
+          const mine = i === 0 ? rx : rx.clone();
+          hs.push(rt.spawn((function* (): Async<number> { return yield* mine.changed(); })()));
+        }
+        yield* yieldNow();
+        tx.send(42);
+        const out: number[] = [];
+        for (const h of hs) out.push(yield* h);
+        return out;
+      })(),
+    );
+    expect(seen).toEqual(Array(1000).fill(42));
+    expect(tx.subscribe().hasChanged()).toBe(false);
+    expect(tx.receiverCount).toBeGreaterThanOrEqual(1000);
+  });
+
+  test('every sender closed: an unseen value is still returned, then RecvError closed', () => {
+    const [tx, rx] = watch.channel(1);
+    tx.send(2);
+    tx.close();
+    expect(rx.isClosed()).toBe(true);
+    expect(rt.blockOn(rx.changed())).toBe(2);
+    expect((catchErr(() => rt.blockOn(rx.changed())) as RecvError).kind).toBe('closed');
+    expect(rx.borrow()).toBe(2);
+  });
+
+  test('send with no receiver hands the value back and stores nothing; sendReplace stores anyway', () => {
+    const [tx, rx] = watch.channel<string>('keep');
+    rx.close();
+    const e = catchErr(() => tx.send('lost?')) as SendError<string>;
+    expect(e.value).toBe('lost?');
+    expect(tx.borrow()).toBe('keep');
+    expect(tx.sendReplace('new')).toBe('keep');
+    expect(tx.borrow()).toBe('new');
+    const closed = tx.closed();
+    expect(closed.poll(cx)).toBeUndefined();
+    tx.close();
+    expect((catchErr(() => tx.send('after close')) as SendError<string>).value).toBe('after close');
+  });
+
+  test('waitFor checks the current value first, then each change', () => {
+    const [tx, rx] = watch.channel(0);
+    expect(rt.blockOn(rx.waitFor((v) => v === 0))).toBe(0);
+    const v = rt.blockOn(
+      (function* (): Async<number> {
+        pause();
+        rt.spawn((function* (): Async<void> { for (let i = 1; i <= 10; i++) { yield* sleep(1); tx.send(i); } })());
+        return yield* rx.waitFor((x) => x >= 7);
+      })(),
+    );
+    expect(v).toBe(7);
+    expect(() => rx.waitFor(5 as never)).toThrow(TypeError);
+  });
+
+  test('cancel-safe: a changed() dropped by select leaves the change for the next call', () => {
+    const [tx, rx] = watch.channel(0);
+    const r = rt.blockOn(
+      (function* (): Async<number> {
+        pause();
+        const first = yield* select({ t: sleep(1), c: rx.changed() });
+        expect(first.key).toBe('t');
+        tx.send(5);
+        const s = yield* select({ now: sleep(0), c: rx.changed() }); // `now` wins; the change stays unseen
+        expect(s.key).toBe('now');
+        expect(rx.hasChanged()).toBe(true);
+        return yield* rx.changed();
+      })(),
+    );
+    expect(r).toBe(5);
+  });
+
+  test('closing a receiver ends its own waiting changed()', () => {
+    const [tx, rx] = watch.channel(0);
+    const c = rx.changed();
+    expect(c.poll(cx)).toBe(PENDING);
+    rx.close();
+    expect((catchErr(() => c.poll(cx)) as RecvError).kind).toBe('closed');
+    expect(tx.isClosed()).toBe(true);
+  });
+
+  test('markChanged / markUnchanged / borrowAndUpdate', () => {
+    const [tx, rx] = watch.channel('x');
+    rx.markChanged();
+    expect(rx.hasChanged()).toBe(true);
+    rx.markUnchanged();
+    expect(rx.hasChanged()).toBe(false);
+    tx.send('y');
+    expect(rx.borrowAndUpdate()).toBe('y');
+    expect(rx.hasChanged()).toBe(false);
+    expect(() => tx.sendModify('nope' as never)).toThrow(TypeError);
+  });
+});
