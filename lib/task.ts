@@ -63,8 +63,9 @@ export class Task<T> implements Wake {
   private outcome = Outcome.Pending;
   private value: T | undefined = undefined;
   private error: unknown = undefined;
-  /** The waker of whoever awaits the JoinHandle. */
+  /** The wakers of whoever awaits the JoinHandle: usually one, a list only when several tasks await it. */
   private joinWaker: Waker | null = null;
+  private moreJoinWakers: Waker[] | null = null;
   private abortRequested = false;
   /** Cancelled, but a `finally` block is still awaiting: keep polling until it ends. */
   private cleaning = false;
@@ -169,8 +170,11 @@ export class Task<T> implements Wake {
     this.future = DONE_FUTURE as Future<T>; // let the generator and what it holds be collected
     this.scheduler.retire(this as Task<unknown>);
     const w = this.joinWaker;
+    const more = this.moreJoinWakers;
     this.joinWaker = null;
+    this.moreJoinWakers = null;
     if (w !== null) w.wake();
+    if (more !== null) for (const m of more) m.wake();
     const ls = this.listeners;
     this.listeners = null;
     if (ls !== null) for (const l of ls) l();
@@ -190,13 +194,24 @@ export class Task<T> implements Wake {
       case Outcome.Cancelled:
         throw new CancelledError(this.name ? `task "${this.name}"` : `task ${this.id}`);
       default:
-        if (this.joinWaker === null || !this.joinWaker.willWake(cx.waker)) this.joinWaker = cx.waker;
+        this.addJoinWaker(cx.waker);
         return PENDING;
     }
   }
 
-  clearJoinWaker(): void {
-    this.joinWaker = null;
+  private addJoinWaker(w: Waker): void {
+    if (this.joinWaker === null || this.joinWaker.willWake(w)) {
+      this.joinWaker = w;
+      return;
+    }
+    const more = (this.moreJoinWakers ??= []);
+    for (let i = 0; i < more.length; i++) {
+      if (more[i].willWake(w)) {
+        more[i] = w;
+        return;
+      }
+    }
+    more.push(w);
   }
 
   onFinish(f: () => void): void {
@@ -230,9 +245,9 @@ export class JoinHandle<T> extends FutureBase<T> {
     return this.task.pollJoin(cx);
   }
 
-  override drop(): void {
-    this.task.clearJoinWaker();
-  }
+  // drop() keeps the default (nothing): several tasks may await one handle, and the one that is
+  // cancelled cannot tell its waker from the others'. A stale waker costs at most one spurious
+  // poll, which every future tolerates; waking a finished task does nothing.
 
   /** Cancel the task. Its generator's `finally` blocks run; awaiting this handle then throws `CancelledError`. */
   abort(): void {

@@ -271,3 +271,29 @@ describe('tasks', () => {
     expect(() => rt.spawn((function* () {})(), 5 as never)).toThrow(TypeError);
   });
 });
+
+describe('JoinHandle', () => {
+  let rt2: Runtime;
+  beforeEach(() => {
+    rt2 = new Runtime();
+  });
+  afterEach(() => {
+    rt2.close();
+  });
+
+  test('several tasks awaiting one JoinHandle are all woken, even if one of them is aborted', () => {
+    const out = rt2.blockOn(
+      (function* (): Async<number[]> {
+        const target = rt2.spawn((function* (): Async<number> { yield* sleep(5); return 7; })());
+        const waiter = (): Async<number> => (function* (): Async<number> { return (yield* target) + 1; })();
+        const a = rt2.spawn(waiter());
+        const b = rt2.spawn(waiter());
+        const c = rt2.spawn(waiter());
+        yield* yieldNow(); // all three parked on `target`
+        b.abort();
+        return [yield* a, yield* c];
+      })(),
+    );
+    expect(out).toEqual([8, 8]);
+  });
+});
