@@ -100,8 +100,10 @@ abstract class Multi<T> extends FutureBase<T> {
 
   /** A child completed with `value`: return CONTINUE, or the combinator's result. */
   protected abstract onReady(i: number, value: unknown): T | typeof CONTINUE;
-  /** A child threw: return CONTINUE, or throw. */
-  protected abstract onError(i: number, err: unknown): typeof CONTINUE;
+  /** A child threw: return CONTINUE, or throw (the default: the error ends the combinator). */
+  protected onError(_i: number, err: unknown): typeof CONTINUE {
+    throw err;
+  }
   /** Every child has completed (and no onReady returned a result). */
   protected abstract onAllDone(): T;
 
@@ -182,17 +184,9 @@ abstract class Multi<T> extends FutureBase<T> {
   }
 }
 
-/**
- * The future of `join` / `joinAll`: every child runs to completion; then the values in argument
- * order, or the first error (in time) if any child threw.
- *
- * Cancel-safe if every child is: dropping it drops the children still running.
- */
-export class Join<T> extends Multi<T> {
-  private readonly values: unknown[];
-  private failed = false;
-  private error: unknown = undefined;
-
+/** What `Join` and `TryJoin` share: each child's value kept in argument order. */
+abstract class Collect<T> extends Multi<T> {
+  protected readonly values: unknown[];
   constructor(children: Array<Future<unknown>>) {
     super(children);
     this.values = new Array(children.length);
@@ -201,16 +195,31 @@ export class Join<T> extends Multi<T> {
     this.values[i] = value;
     return CONTINUE;
   }
-  protected onError(_i: number, err: unknown): typeof CONTINUE {
+  protected onAllDone(): T {
+    return this.values as T;
+  }
+}
+
+/**
+ * The future of `join` / `joinAll`: every child runs to completion; then the values in argument
+ * order, or the first error (in time) if any child threw.
+ *
+ * Cancel-safe if every child is: dropping it drops the children still running.
+ */
+export class Join<T> extends Collect<T> {
+  private failed = false;
+  private error: unknown = undefined;
+
+  protected override onError(_i: number, err: unknown): typeof CONTINUE {
     if (!this.failed) {
       this.failed = true;
       this.error = err;
     }
     return CONTINUE;
   }
-  protected onAllDone(): T {
+  protected override onAllDone(): T {
     if (this.failed) throw this.error;
-    return this.values as T;
+    return super.onAllDone();
   }
 }
 
@@ -220,23 +229,7 @@ export class Join<T> extends Multi<T> {
  *
  * Cancel-safe if every child is.
  */
-export class TryJoin<T> extends Multi<T> {
-  private readonly values: unknown[];
-  constructor(children: Array<Future<unknown>>) {
-    super(children);
-    this.values = new Array(children.length);
-  }
-  protected onReady(i: number, value: unknown): typeof CONTINUE {
-    this.values[i] = value;
-    return CONTINUE;
-  }
-  protected onError(_i: number, err: unknown): typeof CONTINUE {
-    throw err;
-  }
-  protected onAllDone(): T {
-    return this.values as T;
-  }
-}
+export class TryJoin<T> extends Collect<T> {}
 
 /**
  * The future of `select` and `race`: the first child to complete wins and the others are
@@ -255,9 +248,6 @@ export class Select<T> extends Multi<T> {
   }
   protected onReady(i: number, value: unknown): T {
     return this.wrap(i, value);
-  }
-  protected onError(_i: number, err: unknown): typeof CONTINUE {
-    throw err;
   }
   protected onAllDone(): T {
     throw new Error('polled: internal error: select finished without a winner');

@@ -23,14 +23,18 @@
  * extra loop turn per slice, and a signal is acted on within one slice.
  */
 import { IoError, TimeoutError } from './errors';
-import { FutureBase, PENDING, type Async, type Context, type Future, type Poll, type Waker } from './future';
+import { select } from './combinators';
+import { FutureBase, PENDING, type Async, type Context, type Future, type Poll } from './future';
 import type { Listener, Stream } from './net/stream';
 import { SocketAddress, type SocketAddressLike, type UnixSocketAddress } from './net/address';
 import { TcpListener, TcpStream, type TcpListenOptions } from './net/tcp';
 import { UnixListener } from './net/unix';
 import { Runtime } from './runtime';
+import { CancellationToken } from './sync/cancellation';
+import { Notify } from './sync/notify';
 import type { JoinHandle } from './task';
 import { Sleep, timeout } from './time';
+import { checkMs, optionalInt, optionalMs } from './validate';
 
 /** Echo `stream` back to itself until end of stream; returns the number of bytes echoed. */
 export function* echo(stream: Stream, buf: Uint8Array): Async<number> {
@@ -57,20 +61,6 @@ export interface EchoServerOptions {
 
 type AnyListener = Listener<Stream, SocketAddress | UnixSocketAddress>;
 
-function checkPositiveInt(v: unknown, what: string, fallback: number, max: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${what} must be an integer, got ${String(v)}`);
-  if (v < 1 || v > max) throw new RangeError(`${what} must be in 1..${max}, got ${v}`);
-  return v;
-}
-
-function checkMs(v: unknown, what: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`${what} must be a number of milliseconds, got ${String(v)}`);
-  if (v < 0 || v === Infinity) throw new RangeError(`${what} must be a finite, non-negative number of milliseconds, got ${v}`);
-  return v;
-}
-
 interface ServerSettings {
   bufferSize: number;
   noDelay: boolean;
@@ -85,106 +75,11 @@ function checkServerOptions(options: unknown): ServerSettings {
   if (typeof noDelay !== 'boolean') throw new TypeError(`EchoServer: noDelay must be a boolean, got ${String(o.noDelay)}`);
   if (o.log !== undefined && typeof o.log !== 'function') throw new TypeError('EchoServer: log must be a function');
   return {
-    bufferSize: checkPositiveInt(o.bufferSize, 'EchoServer: bufferSize', 16 * 1024, 1 << 30),
+    bufferSize: optionalInt(o.bufferSize, 'EchoServer: bufferSize', 1, 1 << 30, 16 * 1024),
     noDelay,
-    graceMs: checkMs(o.graceMs, 'EchoServer: graceMs', 2000),
+    graceMs: optionalMs(o.graceMs, 'EchoServer: graceMs', 2000),
     log: o.log ?? null,
   };
-}
-
-const enum SignalState {
-  Waiting,
-  Fired,
-}
-
-/** A one-shot event several futures can wait for; `fire()` works from inside or outside a task. */
-class Signal {
-  state = SignalState.Waiting;
-  private wakers: Waker[] = [];
-
-  fire(): void {
-    if (this.state === SignalState.Fired) return;
-    this.state = SignalState.Fired;
-    const ws = this.wakers;
-    this.wakers = [];
-    for (const w of ws) w.wake();
-  }
-
-  get fired(): boolean {
-    return this.state === SignalState.Fired;
-  }
-
-  /** Ready once fired; otherwise stores the waker. */
-  pollFired(cx: Context): boolean {
-    if (this.state === SignalState.Fired) return true;
-    if (!this.wakers.some((w) => w.willWake(cx.waker))) this.wakers.push(cx.waker);
-    return false;
-  }
-
-  forget(w: Waker): void {
-    this.wakers = this.wakers.filter((x) => !x.willWake(w));
-  }
-}
-
-const enum RaceState {
-  Running,
-  Done,
-}
-
-/** `inner`'s value, or `null` if `signal` fires first (then `inner` is dropped). */
-class UnlessSignalled<T> extends FutureBase<T | null> {
-  private state = RaceState.Running;
-  private waker: Waker | null = null;
-  constructor(
-    private readonly signal: Signal,
-    private readonly inner: Future<T>,
-  ) {
-    super();
-  }
-  poll(cx: Context): Poll<T | null> {
-    if (this.state === RaceState.Done) throw new Error('polled: future polled after completion');
-    this.waker = cx.waker;
-    if (this.signal.pollFired(cx)) {
-      this.finish();
-      this.inner.drop?.();
-      return null;
-    }
-    let v: Poll<T>;
-    try {
-      v = this.inner.poll(cx);
-    } catch (err) {
-      this.finish();
-      throw err;
-    }
-    if (v === PENDING) return PENDING;
-    this.finish();
-    return v;
-  }
-  private finish(): void {
-    this.state = RaceState.Done;
-    if (this.waker !== null) this.signal.forget(this.waker);
-    this.waker = null;
-  }
-  override drop(): void {
-    if (this.state === RaceState.Done) return;
-    this.finish();
-    this.inner.drop?.();
-  }
-}
-
-/** Ready when `count()` is 0; `wake()` is called by whoever lowers the count. */
-class Drained extends FutureBase<void> {
-  constructor(private readonly server: EchoServer) {
-    super();
-  }
-  poll(cx: Context): Poll<void> {
-    if (this.server.connections === 0) return undefined;
-    this.server.drainWaker = cx.waker;
-    return PENDING;
-  }
-  override drop(): void {
-    this.server.drainWaker = null;
-  }
 }
 
 /**
@@ -203,13 +98,13 @@ export class EchoServer {
   private readonly noDelay: boolean;
   private readonly log: ((line: string) => void) | null;
   private graceMs: number;
-  private readonly stopping = new Signal();
+  private readonly stopping = new CancellationToken();
+  /** Notified when the last connection closes. */
+  private readonly drained = new Notify();
   private readonly tasks = new Set<JoinHandle<void>>();
   private running = false;
   /** Connections accepted since the start. */
   accepted = 0;
-  /** @internal Woken when the last connection closes. */
-  drainWaker: Waker | null = null;
 
   constructor(listener: TcpListener | UnixListener, options: EchoServerOptions = {}) {
     if (!(listener instanceof TcpListener) && !(listener instanceof UnixListener)) {
@@ -261,7 +156,7 @@ export class EchoServer {
   }
 
   get isStopping(): boolean {
-    return this.stopping.fired;
+    return this.stopping.isCancelled();
   }
 
   /**
@@ -270,8 +165,8 @@ export class EchoServer {
    * a Node callback or a signal handler.
    */
   stop(graceMs?: number): void {
-    if (graceMs !== undefined) this.graceMs = checkMs(graceMs, 'EchoServer.stop(graceMs)', this.graceMs);
-    this.stopping.fire();
+    if (graceMs !== undefined) this.graceMs = checkMs(graceMs, 'EchoServer.stop(graceMs)');
+    this.stopping.cancel();
   }
 
   /** The server's main task: accept and spawn until `stop()`, then the graceful shutdown. */
@@ -282,15 +177,15 @@ export class EchoServer {
     let graceful = false;
     try {
       for (;;) {
-        let next: [Stream, SocketAddress | UnixSocketAddress] | null;
+        let next;
         try {
-          next = yield* new UnlessSignalled(this.stopping, this.listener.accept());
+          next = yield* select({ stop: this.stopping.cancelled(), conn: this.listener.accept() });
         } catch (err) {
-          if (this.stopping.fired || !this.listener.isOpen) break;
+          if (this.stopping.isCancelled() || !this.listener.isOpen) break;
           throw err;
         }
-        if (next === null) break;
-        const stream = next[0];
+        if (next.key === 'stop') break;
+        const stream = next.value[0];
         this.accepted++;
         if (this.noDelay && stream instanceof TcpStream) {
           try {
@@ -306,7 +201,7 @@ export class EchoServer {
       if (this.tasks.size > 0) {
         this.log?.(`stopping: ${this.tasks.size} open connections get ${this.graceMs} ms to finish`);
         try {
-          yield* timeout(new Drained(this), this.graceMs);
+          yield* timeout(this.allClosed(), this.graceMs);
         } catch (err) {
           if (!(err instanceof TimeoutError)) throw err;
           this.log?.(`closing ${this.tasks.size} connections still open after ${this.graceMs} ms`);
@@ -319,7 +214,7 @@ export class EchoServer {
       // connection task outlives its server. Aborting runs their finally blocks (closing the
       // sockets) right away.
       for (const h of [...this.tasks]) h.abort();
-      if (!graceful) this.stopping.fire();
+      if (!graceful) this.stopping.cancel();
     }
   }
 
@@ -333,12 +228,13 @@ export class EchoServer {
     } finally {
       stream.close();
       done();
-      if (this.tasks.size === 0 && this.drainWaker !== null) {
-        const w = this.drainWaker;
-        this.drainWaker = null;
-        w.wake();
-      }
+      if (this.tasks.size === 0) this.drained.notifyWaiters();
     }
+  }
+
+  /** Completes once no connection is open. */
+  private *allClosed(): Async<void> {
+    while (this.tasks.size > 0) yield* this.drained.notified();
   }
 }
 
@@ -411,7 +307,7 @@ export async function runEchoServer(options: RunEchoOptions = {}): Promise<void>
   if (options === null || typeof options !== 'object') throw new TypeError(`runEchoServer(options) needs an object, got ${String(options)}`);
   const driver = options.driver ?? 'embedded';
   if (driver !== 'embedded' && driver !== 'block') throw new TypeError(`driver must be 'embedded' or 'block', got ${JSON.stringify(driver)}`);
-  const sliceMs = checkMs(options.sliceMs, 'sliceMs', 100);
+  const sliceMs = optionalMs(options.sliceMs, 'sliceMs', 100);
   if (sliceMs <= 0) throw new RangeError(`sliceMs must be greater than 0, got ${sliceMs}`);
   const rt = options.runtime ?? Runtime.default();
   const serverOptions: EchoServerOptions = {

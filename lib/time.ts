@@ -11,12 +11,7 @@ import { TimeoutError } from './errors';
 import { FutureBase, PENDING, intoFuture, type Context, type Future, type IntoFuture, type Poll } from './future';
 import { Runtime } from './runtime';
 import type { TimerEntry } from './timers';
-
-function checkMs(ms: unknown, what: string): number {
-  if (typeof ms !== 'number' || Number.isNaN(ms)) throw new TypeError(`${what} must be a number of milliseconds, got ${typeof ms === 'number' ? 'NaN' : typeof ms}`);
-  if (ms < 0 || ms === Infinity) throw new RangeError(`${what} must be a finite, non-negative number of milliseconds, got ${ms}`);
-  return ms;
-}
+import { checkMs } from './validate';
 
 /** The current runtime's clock, in milliseconds (monotonic; stands still while paused). */
 export function now(): number {

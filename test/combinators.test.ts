@@ -6,14 +6,10 @@ import { FutureBase, PENDING, pending, ready, type Async, type Context, type Pol
 import { JoinSet } from '../lib/joinset';
 import { Runtime } from '../lib/runtime';
 import { now, pause, sleep, timeout, yieldNow } from '../lib/time';
+import { eachRuntime } from './helpers';
 
 let rt: Runtime;
-beforeEach(() => {
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-});
+eachRuntime((r) => (rt = r));
 
 /** A future the test opens by hand; counts its polls. */
 class Gate<T> extends FutureBase<T> {

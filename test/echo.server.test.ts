@@ -2,24 +2,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Async, IntoFuture } from '../lib/future';
 import { EchoServer, echo } from '../lib/echo';
-import { native } from '../lib/native';
 import { SocketAddress, TcpStream, UnixStream, TcpListener } from '../lib/net';
 import { Runtime } from '../lib/runtime';
 import { sleep } from '../lib/time';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { eachRuntime } from './helpers';
 
 let rt: Runtime;
-let base: number;
-beforeEach(() => {
-  base = native.handleCount();
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-  expect(native.handleCount()).toBe(base);
-});
+eachRuntime((r) => (rt = r), { checkHandles: true });
 
 const run = <T>(g: IntoFuture<T>): Promise<T> => rt.spawn(g).promise();
 

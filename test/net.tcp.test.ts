@@ -1,44 +1,27 @@
 // TCP: TcpListener and TcpStream in-process, under both drivers, against themselves and node:net.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { IoError, TimeoutError } from '../lib/errors';
-import type { Async, IntoFuture, Pending } from '../lib/future';
-
-type Awaitable<T> = { [Symbol.iterator](): Iterator<Pending, T, unknown> };
+import type { Async, IntoFuture } from '../lib/future';
 import { native } from '../lib/native';
 import { SocketAddress, TcpListener, TcpStream, UnexpectedEofError } from '../lib/net';
 import { Runtime } from '../lib/runtime';
 import { sleep, timeout } from '../lib/time';
+import { catching, eachRuntime, readToEnd, sha } from './helpers';
 
 let rt: Runtime;
 let baseHandles: number;
-beforeEach(() => {
-  baseHandles = native.handleCount();
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-  // Every socket a test opened is closed again: the addon's handle count is back where it was.
-  expect(native.handleCount()).toBe(baseHandles);
-});
+eachRuntime(
+  (r, handles) => {
+    rt = r;
+    baseHandles = handles;
+  },
+  { checkHandles: true },
+);
 
 /** Run a generator as a task on the embedded driver (Node's loop keeps running: node:net works). */
 function run<T>(gen: IntoFuture<T>): Promise<T> {
   return rt.spawn(gen).promise();
-}
-
-function sha(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
-function* readToEnd(s: TcpStream, chunk = 64 * 1024): Async<Buffer> {
-  const parts: Buffer[] = [];
-  const buf = Buffer.alloc(chunk);
-  for (;;) {
-    const n = yield* s.read(buf);
-    if (n === 0) return Buffer.concat(parts);
-    parts.push(Buffer.from(buf.subarray(0, n)));
-  }
 }
 
 /** A connected pair over loopback: [client, server-side stream]. */
@@ -55,15 +38,6 @@ function expectIoError(err: unknown, codes: string[], syscall?: string): void {
   const e = err as IoError;
   expect(codes).toContain(e.code);
   if (syscall !== undefined) expect(e.syscall).toBe(syscall);
-}
-
-function* catching<T>(g: Awaitable<T>): Async<unknown> {
-  try {
-    yield* g;
-  } catch (err) {
-    return err;
-  }
-  return undefined;
 }
 
 describe('TcpListener / TcpStream', () => {

@@ -1,49 +1,26 @@
 // Unix-domain stream sockets: the same stream code as TCP, with paths for addresses.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { IoError } from '../lib/errors';
-import type { Async, IntoFuture, Pending } from '../lib/future';
-
-type Awaitable<T> = { [Symbol.iterator](): Iterator<Pending, T, unknown> };
-import { native } from '../lib/native';
+import type { Async, IntoFuture } from '../lib/future';
 import { UnixListener, UnixStream } from '../lib/net';
 import { Runtime } from '../lib/runtime';
+import { catching, eachRuntime, readToEnd, sha } from './helpers';
 
 let rt: Runtime;
 let dir: string;
-let baseHandles: number;
+eachRuntime((r) => (rt = r), { checkHandles: true });
 beforeEach(() => {
-  baseHandles = native.handleCount();
-  rt = new Runtime();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polled-unix-'));
 });
 afterEach(() => {
-  rt.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  expect(native.handleCount()).toBe(baseHandles);
 });
 
 const run = <T>(gen: IntoFuture<T>): Promise<T> => rt.spawn(gen).promise();
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-function* readToEnd(s: UnixStream): Async<Buffer> {
-  const parts: Buffer[] = [];
-  const buf = Buffer.alloc(64 * 1024);
-  for (let n; (n = yield* s.read(buf)) > 0; ) parts.push(Buffer.from(buf.subarray(0, n)));
-  return Buffer.concat(parts);
-}
-
-function* catching<T>(g: Awaitable<T>): Async<unknown> {
-  try {
-    yield* g;
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
 
 describe('UnixListener / UnixStream', () => {
   test('echo through a Unix socket, 4 MiB with half-close; addresses are paths', async () => {

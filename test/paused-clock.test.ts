@@ -6,25 +6,10 @@ import type { Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { mpsc, Mutex } from '../lib/sync';
 import { advance, interval, now, pause, resume, sleep, timeout, yieldNow } from '../lib/time';
+import { eachRuntime, rng } from './helpers';
 
 let rt: Runtime;
-beforeEach(() => {
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-});
-
-/** mulberry32: a seeded PRNG, so that a "random" workload is the same on every run. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+eachRuntime((r) => (rt = r));
 
 /**
  * A small simulation: workers sleep for seeded random times, take a mutex, send to a bounded

@@ -6,14 +6,10 @@ import { native } from '../lib/native';
 import { fromPromise } from '../lib/promise';
 import { Runtime, spawn } from '../lib/runtime';
 import { sleep, yieldNow } from '../lib/time';
+import { eachRuntime } from './helpers';
 
 let rt: Runtime;
-beforeEach(() => {
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-});
+eachRuntime((r) => (rt = r));
 
 describe('blockOn', () => {
   test('returns the future value', () => {

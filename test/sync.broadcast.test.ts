@@ -1,29 +1,14 @@
 // broadcast and watch: every receiver sees every message, lagging receivers are told how many
 // they missed, the latest value, closing, cancel safety, 1,000 receivers, bad input.
 import { select } from '../lib/combinators';
-import { Context, noopWaker, PENDING, type Async } from '../lib/future';
+import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { broadcast, RecvError, SendError, TryRecvError, watch } from '../lib/sync';
 import { pause, sleep, yieldNow } from '../lib/time';
+import { catchErr, cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
-beforeEach(() => {
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-});
-
-const cx = new Context(noopWaker);
-
-function catchErr(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
-}
+eachRuntime((r) => (rt = r));
 
 describe('broadcast', () => {
   test('every receiver sees every message, in order; send returns the receiver count', () => {

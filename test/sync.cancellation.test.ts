@@ -3,20 +3,14 @@
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { select } from '../lib/combinators';
-import { Context, noopWaker, PENDING, type Async } from '../lib/future';
+import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { broadcast, CancellationToken, mpsc, oneshot, SendError, watch } from '../lib/sync';
 import { now, pause, sleep, yieldNow } from '../lib/time';
+import { cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
-beforeEach(() => {
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-});
-
-const cx = new Context(noopWaker);
+eachRuntime((r) => (rt = r));
 
 describe('CancellationToken', () => {
   test('cancel wakes every cancelled() waiter; isCancelled; idempotent', () => {

@@ -2,29 +2,14 @@
 // SendError, cancel safety of recv / send / reserve, 1,000 contending senders, bad input.
 import { select } from '../lib/combinators';
 import { TimeoutError } from '../lib/errors';
-import { Context, noopWaker, PENDING, type Async } from '../lib/future';
+import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { mpsc, oneshot, RecvError, SendError, TryRecvError, TrySendError } from '../lib/sync';
 import { pause, sleep, timeout, yieldNow } from '../lib/time';
+import { catchErr, cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
-beforeEach(() => {
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-});
-
-const cx = new Context(noopWaker);
-
-function catchErr(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
-}
+eachRuntime((r) => (rt = r));
 
 describe('oneshot', () => {
   test('delivers one value, sent before or after recv starts waiting', () => {

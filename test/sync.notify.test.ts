@@ -1,19 +1,13 @@
 // Notify: notifyOne (FIFO, a stored permit, no lost permit), notifyWaiters, cancel safety, load.
 import { select } from '../lib/combinators';
-import { Context, noopWaker, PENDING, ready, type Async } from '../lib/future';
+import { PENDING, ready, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { Notify } from '../lib/sync';
 import { pause, sleep, timeout, yieldNow } from '../lib/time';
+import { cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
-beforeEach(() => {
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-});
-
-const cx = new Context(noopWaker);
+eachRuntime((r) => (rt = r));
 
 describe('Notify', () => {
   test('notifyOne wakes the oldest waiter, one per call', () => {

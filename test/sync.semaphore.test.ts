@@ -1,31 +1,14 @@
 // Semaphore, Mutex, Barrier: fairness (FIFO), permits released on cancel, misuse errors, load.
 import { join, select } from '../lib/combinators';
 import { TimeoutError } from '../lib/errors';
-import { Context, noopWaker, PENDING, type Async } from '../lib/future';
+import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { AcquireError, Barrier, Mutex, Semaphore } from '../lib/sync';
 import { now, pause, sleep, timeout, yieldNow } from '../lib/time';
+import { cx, eachRuntime, rng } from './helpers';
 
 let rt: Runtime;
-beforeEach(() => {
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-});
-
-const cx = new Context(noopWaker);
-
-/** A small deterministic PRNG (mulberry32) for reproducible "random" loads. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+eachRuntime((r) => (rt = r));
 
 describe('Semaphore', () => {
   test('acquire, release, availablePermits', () => {

@@ -4,14 +4,10 @@ import { FutureBase, PENDING, type Async, type Context, type Poll, type Waker } 
 import { Runtime } from '../lib/runtime';
 import { TaskState } from '../lib/task';
 import { sleep, yieldNow } from '../lib/time';
+import { eachRuntime } from './helpers';
 
 let rt: Runtime;
-beforeEach(() => {
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-});
+eachRuntime((r) => (rt = r));
 
 /** A future whose test decides when it is ready; records its polls and keeps its last waker. */
 class Gate<T> extends FutureBase<T> {

@@ -3,14 +3,10 @@ import { TimeoutError } from '../lib/errors';
 import type { Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { advance, interval, now, pause, sleep, sleepUntil, timeout, yieldNow } from '../lib/time';
+import { eachRuntime } from './helpers';
 
 let rt: Runtime;
-beforeEach(() => {
-  rt = new Runtime();
-});
-afterEach(() => {
-  rt.close();
-});
+eachRuntime((r) => (rt = r));
 
 const hrMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 

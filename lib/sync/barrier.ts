@@ -4,7 +4,7 @@
  * The barrier is reusable: the next `n` arrivals form the next group.
  */
 import { PENDING, type Context, type Poll } from '../future';
-import { checkCount } from './util';
+import { checkCount } from '../validate';
 import { WaitList, Waiter } from './waitlist';
 
 export interface BarrierWaitResult {

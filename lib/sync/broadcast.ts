@@ -19,35 +19,26 @@
  * - When every sender is closed or gone, receivers get what is left, then
  *   `RecvError('closed')`.
  */
-import { PENDING, type Context, type Poll } from '../future';
-import { Closed } from './closed';
+import { type Context, type Poll } from '../future';
+import { checkCount } from '../validate';
+import { MessageRecv, SenderHandle, SubscribedShared, Subscription, subscriptionGone } from './channel';
 import { RecvError, SendError, TryRecvError } from './errors';
-import { GoneRegistry, checkCount } from './util';
-import { WaitList, Waiter } from './waitlist';
 
 /** The largest capacity accepted (the ring is allocated up front). */
 export const MAX_CAPACITY = 1 << 24;
 
 /** @internal */
-class Shared<T> {
+class Shared<T> extends SubscribedShared<Recv<T, unknown>> {
   readonly buf: Array<T | undefined>;
   /** Receivers that have yet to read each slot; the value is released when it reaches 0. */
   readonly rem: Float64Array;
   /** Sequence number of the next message. */
   tail = 0;
-  senders = 1;
-  receivers = 0;
-  readonly rxWaiters = new WaitList<Recv<T, unknown>>();
-  readonly txWaiters = new WaitList<Closed>();
 
   constructor(readonly capacity: number) {
+    super();
     this.buf = new Array(capacity);
     this.rem = new Float64Array(capacity);
-  }
-
-  /** For `Closed`: no receiver left. */
-  get rxClosed(): boolean {
-    return this.receivers === 0;
   }
 
   /** Oldest sequence number still held. */
@@ -61,42 +52,25 @@ class Shared<T> {
     if (--this.rem[i] <= 0) this.buf[i] = undefined;
     return v;
   }
-
-  dropSender(): void {
-    if (--this.senders === 0) this.rxWaiters.wakeAll();
-  }
 }
 
-/** A receiver's position, kept apart from the Receiver object so that "gone" can close it. */
-class Cursor<T> {
-  closed = false;
+/** A receiver's position. */
+class Cursor<T> extends Subscription<Shared<T>> {
   constructor(
-    readonly shared: Shared<T>,
+    shared: Shared<T>,
     public next: number,
   ) {
-    shared.receivers++;
+    super(shared);
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
+  /** Release this receiver's claim on the messages it will never read. */
+  protected override release(): void {
     const sh = this.shared;
-    // Release this receiver's claim on the messages it will never read.
     for (let s = Math.max(this.next, sh.head); s < sh.tail; s++) sh.read(s);
-    if (--sh.receivers === 0) sh.txWaiters.wakeAll();
-    if (!sh.rxWaiters.isEmpty) sh.rxWaiters.wakeAll(); // this receiver's waiting recv ends (the others wait again)
   }
 }
 
-const txGone = new GoneRegistry<Shared<unknown>>((sh) => sh.dropSender());
-const rxGone = new GoneRegistry<Cursor<unknown>>((cur) => cur.close());
-
-export class Sender<T> {
-  private closedHandle = false;
-
-  constructor(private readonly shared: Shared<T>) {
-    txGone.watch(this, shared as Shared<unknown>);
-  }
+export class Sender<T> extends SenderHandle<Shared<T>> {
 
   /**
    * Send to every current receiver; returns how many. Throws `SendError` (value in `err.value`)
@@ -121,31 +95,12 @@ export class Sender<T> {
 
   /** Another sender for the same channel. */
   clone(): Sender<T> {
-    if (this.closedHandle) throw new Error('polled: broadcast: cannot clone a sender that was closed');
-    this.shared.senders++;
+    this.cloneCheck('broadcast');
     return new Sender(this.shared);
-  }
-
-  /** Close this sender; when every sender is closed or gone, receivers end. Idempotent. */
-  close(): void {
-    if (this.closedHandle) return;
-    this.closedHandle = true;
-    txGone.forget(this);
-    this.shared.dropSender();
   }
 
   get receiverCount(): number {
     return this.shared.receivers;
-  }
-
-  /** True when there is no receiver (a send would fail). */
-  isClosed(): boolean {
-    return this.shared.receivers === 0;
-  }
-
-  /** A future that completes when there is no receiver left. Cancel-safe. */
-  closed(): Closed {
-    return new Closed(this.shared as never);
   }
 }
 
@@ -155,7 +110,7 @@ export class Receiver<T> {
 
   constructor(cursor: Cursor<T>) {
     this.cursor = cursor;
-    rxGone.watch(this, cursor as Cursor<unknown>);
+    subscriptionGone.watch(this, cursor);
   }
 
   /**
@@ -191,7 +146,7 @@ export class Receiver<T> {
 
   /** Stop receiving: this receiver no longer counts, and messages it has not read are released. Idempotent. */
   close(): void {
-    rxGone.forget(this);
+    subscriptionGone.forget(this);
     this.cursor.close();
   }
 
@@ -229,62 +184,31 @@ function step<T>(c: Cursor<T>): T | typeof STEP_EMPTY | typeof STEP_LAGGED {
   return STEP_EMPTY;
 }
 
-const enum RecvState {
-  Init,
-  Waiting,
-  Done,
-}
-
-const ITER_DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
-
 /**
  * The future of broadcast `Receiver.recv()` / `next()`.
  *
  * Cancel-safe: the receiver's position advances only in the poll that returns a message (or
  * reports the lag), so a cancelled `recv` loses nothing.
  */
-export class Recv<T, R> extends Waiter<R> {
-  private state = RecvState.Init;
-
+export class Recv<T, R> extends MessageRecv<T, R> {
   constructor(
     private readonly rx: Receiver<T>,
-    private readonly iter: boolean,
+    iter: boolean,
   ) {
-    super();
+    super(rx.cursor.shared.rxWaiters, iter);
   }
 
   poll(cx: Context): Poll<R> {
-    if (this.state === RecvState.Done) throw new Error('polled: broadcast recv() future polled after it completed');
+    this.checkPollable('broadcast recv()');
     const c = this.rx.cursor;
     const r = step(c);
     if (r === STEP_LAGGED) {
       this.finish();
       throw new RecvError('lagged', lastMissed);
     }
-    if (r !== STEP_EMPTY) {
-      this.finish();
-      return (this.iter ? { done: false, value: r } : r) as R;
-    }
-    if (c.closed || c.shared.senders === 0) {
-      this.finish();
-      if (this.iter) return ITER_DONE as R;
-      throw new RecvError('closed');
-    }
-    this.state = RecvState.Waiting;
-    if (!this.isQueued) c.shared.rxWaiters.push(this as Recv<T, unknown>);
-    this.park(cx);
-    return PENDING;
-  }
-
-  private finish(): void {
-    this.rx.cursor.shared.rxWaiters.remove(this as Recv<T, unknown>);
-    this.state = RecvState.Done;
-    this.waker = null;
-  }
-
-  override drop(): void {
-    if (this.state === RecvState.Waiting) this.finish();
-    this.state = RecvState.Done;
+    if (r !== STEP_EMPTY) return this.message(r);
+    if (c.closed || c.shared.senders === 0) return this.ended();
+    return this.wait(cx);
   }
 }
 

@@ -21,23 +21,21 @@
  *   (`err.value`); nothing is lost silently. `rx.close()` still lets it drain what was queued.
  */
 import { FutureBase, PENDING, type Context, type Poll } from '../future';
-import { Closed } from './closed';
+import { MessageRecv, SenderHandle, ChannelShared } from './channel';
 import { AcquireError, RecvError, SendError, TryRecvError, TrySendError } from './errors';
 import { Semaphore, type Acquire } from './semaphore';
-import { Deque, GoneRegistry, checkCount } from './util';
-import { WaitList, Waiter } from './waitlist';
+import { checkCount } from '../validate';
+import { Deque, GoneRegistry } from './util';
 
 /** @internal The state both ends share. */
-class Chan<T> {
+class Chan<T> extends ChannelShared<Recv<T, unknown>> {
   readonly queue = new Deque<T>();
   /** Free slots of a bounded channel (null: unbounded). */
   readonly slots: Semaphore | null;
-  senders = 1;
   rxClosed = false;
-  readonly rxWaiters = new WaitList<Recv<T, unknown>>();
-  readonly txWaiters = new WaitList<Closed>();
 
   constructor(readonly capacity: number) {
+    super();
     this.slots = capacity === Infinity ? null : new Semaphore(capacity);
   }
 
@@ -65,10 +63,6 @@ class Chan<T> {
     return this.senders === 0 || this.rxClosed;
   }
 
-  dropSender(): void {
-    if (--this.senders === 0) this.rxWaiters.wakeAll();
-  }
-
   closeRx(): void {
     if (this.rxClosed) return;
     this.rxClosed = true;
@@ -78,60 +72,26 @@ class Chan<T> {
   }
 }
 
-const txGone = new GoneRegistry<Chan<unknown>>((chan) => chan.dropSender());
 const rxGone = new GoneRegistry<Chan<unknown>>((chan) => {
   chan.closeRx();
   chan.queue.clear();
 });
 
-abstract class SenderBase<T> {
-  protected closedHandle = false;
-
-  constructor(
-    /** @internal */
-    readonly chan: Chan<T>,
-  ) {
-    txGone.watch(this, chan as Chan<unknown>);
-  }
-
-  /** Close this sender. When every sender is closed or gone the receiver ends. Idempotent. */
-  close(): void {
-    if (this.closedHandle) return;
-    this.closedHandle = true;
-    txGone.forget(this);
-    this.chan.dropSender();
-  }
-
-  /** True when the receiver is closed or gone: every send will fail. */
-  isClosed(): boolean {
-    return this.chan.rxClosed;
-  }
-
-  /** A future that completes when the receiver is closed or gone. Cancel-safe. */
-  closed(): Closed {
-    return new Closed(this.chan as never);
-  }
-
+abstract class SenderBase<T> extends SenderHandle<Chan<T>> {
   /** True if `other` sends into the same channel. */
   sameChannel(other: SenderBase<unknown>): boolean {
-    return other instanceof SenderBase && other.chan === (this.chan as Chan<unknown>);
+    return other instanceof SenderBase && other.shared === (this.shared as Chan<unknown>);
   }
 
   /** @internal Throws SendError if this handle is closed or the receiver is. */
   protected checkSend(value: T): void {
     if (this.closedHandle) throw new SendError(value, 'mpsc: send() on a sender that was closed; the value is in err.value');
-    if (this.chan.rxClosed) throw new SendError(value, 'mpsc: the receiver is closed; the value is in err.value');
+    if (this.shared.rxClosed) throw new SendError(value, 'mpsc: the receiver is closed; the value is in err.value');
   }
 
   /** @internal True once this handle was closed. */
   get handleClosed(): boolean {
     return this.closedHandle;
-  }
-
-  /** @internal */
-  protected cloneCheck(): void {
-    if (this.closedHandle) throw new Error('polled: mpsc: cannot clone a sender that was closed');
-    this.chan.senders++;
   }
 }
 
@@ -147,9 +107,9 @@ export class Sender<T> extends SenderBase<T> {
 
   /** Send now, or throw `TrySendError` with kind `'full'` or `'closed'` (value in `err.value`). */
   trySend(value: T): void {
-    if (this.closedHandle || this.chan.rxClosed) throw new TrySendError('closed', value);
-    if (!this.chan.slots!.tryTake(1)) throw new TrySendError('full', value);
-    this.chan.push(value);
+    if (this.closedHandle || this.shared.rxClosed) throw new TrySendError('closed', value);
+    if (!this.shared.slots!.tryTake(1)) throw new TrySendError('full', value);
+    this.shared.push(value);
   }
 
   /**
@@ -163,18 +123,18 @@ export class Sender<T> extends SenderBase<T> {
 
   /** Another sender for the same channel. */
   clone(): Sender<T> {
-    this.cloneCheck();
-    return new Sender(this.chan);
+    this.cloneCheck('mpsc');
+    return new Sender(this.shared);
   }
 
   /** Free slots right now. */
   capacity(): number {
-    return this.chan.slots!.availablePermits();
+    return this.shared.slots!.availablePermits();
   }
 
   /** The capacity the channel was made with. */
   get maxCapacity(): number {
-    return this.chan.capacity;
+    return this.shared.capacity;
   }
 
   /** @internal */
@@ -188,12 +148,12 @@ export class UnboundedSender<T> extends SenderBase<T> {
   /** Queue `value`. Throws `SendError` (value in `err.value`) if the receiver is closed or gone, or this sender was closed. */
   send(value: T): void {
     this.checkSend(value);
-    this.chan.push(value);
+    this.shared.push(value);
   }
 
   clone(): UnboundedSender<T> {
-    this.cloneCheck();
-    return new UnboundedSender(this.chan);
+    this.cloneCheck('mpsc');
+    return new UnboundedSender(this.shared);
   }
 }
 
@@ -225,7 +185,7 @@ export class Send<T> extends FutureBase<void> {
   }
 
   poll(cx: Context): Poll<void> {
-    const chan = this.sender.chan;
+    const chan = this.sender.shared;
     if (this.state === SendState.Init) {
       const v = this.value as T;
       try {
@@ -292,7 +252,7 @@ export class Reserve<T> extends FutureBase<SendPermit<T>> {
 
   poll(cx: Context): Poll<SendPermit<T>> {
     if (this.done) throw new Error('polled: mpsc reserve() future polled after it completed');
-    const chan = this.sender.chan;
+    const chan = this.sender.shared;
     if (this.acquire === null) {
       if (this.sender.handleClosed || chan.rxClosed) {
         this.done = true;
@@ -405,14 +365,6 @@ export class Receiver<T> {
   }
 }
 
-const enum RecvState {
-  Init,
-  Waiting,
-  Done,
-}
-
-const ITER_DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
-
 /**
  * The future of `Receiver.recv()` and `Receiver.next()`.
  *
@@ -420,48 +372,30 @@ const ITER_DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, v
  * `recv` (a `select` that took another branch, a `timeout`) loses no message; the next `recv`
  * gets it. A cancelled `recv` that had been woken for a message passes the wake-up on.
  */
-export class Recv<T, R> extends Waiter<R> {
-  private state = RecvState.Init;
+export class Recv<T, R> extends MessageRecv<T, R> {
   /** @internal Woken for a message (by `push`); passes the wake on if dropped. */
   notified = false;
 
   constructor(
     private readonly rx: Receiver<T>,
-    private readonly iter: boolean,
+    iter: boolean,
   ) {
-    super();
+    super(rx.chan.rxWaiters, iter);
   }
 
   poll(cx: Context): Poll<R> {
-    if (this.state === RecvState.Done) throw new Error('polled: mpsc recv() future polled after it completed');
+    this.checkPollable('mpsc recv()');
     const chan = this.rx.chan;
-    if (chan.queue.length > 0) {
-      this.finish(chan);
-      const v = chan.take();
-      return (this.iter ? { done: false, value: v } : v) as R;
-    }
-    if (chan.ended) {
-      this.finish(chan);
-      if (this.iter) return ITER_DONE as R;
-      throw new RecvError('closed');
-    }
-    this.state = RecvState.Waiting;
+    if (chan.queue.length > 0) return this.message(chan.take());
+    if (chan.ended) return this.ended();
     this.notified = false;
-    if (!this.isQueued) chan.rxWaiters.push(this as Recv<T, unknown>);
-    this.park(cx);
-    return PENDING;
-  }
-
-  private finish(chan: Chan<T>): void {
-    chan.rxWaiters.remove(this as Recv<T, unknown>);
-    this.state = RecvState.Done;
-    this.waker = null;
+    return this.wait(cx);
   }
 
   override drop(): void {
-    if (this.state !== RecvState.Waiting) return;
+    if (!this.isWaiting) return;
     const chan = this.rx.chan;
-    this.finish(chan);
+    this.finish();
     // Woken for a message it will never take: wake the next receiver for it.
     if (this.notified && chan.queue.length > 0) chan.wakeOneRx();
   }

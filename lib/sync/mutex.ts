@@ -23,7 +23,7 @@
  */
 import { FutureBase, PENDING, intoFuture, type Async, type Context, type IntoFuture, type Poll } from '../future';
 import { Semaphore, type Acquire, type Permit } from './semaphore';
-import { checkFunction } from './util';
+import { checkFunction } from '../validate';
 
 export class Mutex<T> {
   private readonly sem = new Semaphore(1);

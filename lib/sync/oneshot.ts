@@ -13,11 +13,12 @@
  *   `RecvError` with `kind: 'closed'`.
  * - `tx.closed()` waits until the receiver is closed or gone (stop computing a value nobody wants).
  */
-import { PENDING, type Context, type Poll } from '../future';
+import { type Context, type Poll } from '../future';
+import { RecvWaiter } from './channel';
 import { RecvError, SendError, TryRecvError } from './errors';
 import { GoneRegistry } from './util';
 import { Closed } from './closed';
-import { WaitList, Waiter } from './waitlist';
+import { WaitList } from './waitlist';
 
 export { Closed };
 
@@ -140,30 +141,22 @@ function take<T>(inner: Inner<T>): T {
   return v;
 }
 
-const enum RecvState {
-  Init,
-  Waiting,
-  Done,
-}
-
 /**
  * The future of `oneshot` `Receiver.recv()`. Cancel-safe: the value leaves the channel only in
  * the poll that returns it, so a cancelled `recv` leaves it there for the next one.
  */
-export class Recv<T> extends Waiter<T> {
-  private state = RecvState.Init;
-
+export class Recv<T> extends RecvWaiter<T> {
   constructor(
     private readonly inner: Inner<T>,
     // Keeps the receiver alive (not "gone") while someone waits on it.
     readonly receiver: Receiver<T>,
   ) {
-    super();
+    super(inner.rxWaiters);
   }
 
   poll(cx: Context): Poll<T> {
     const inner = this.inner;
-    if (this.state === RecvState.Done) throw new Error('polled: oneshot recv() future polled after it completed');
+    this.checkPollable('oneshot recv()');
     if (inner.slot === Slot.Full) {
       this.finish();
       return take(inner);
@@ -172,25 +165,7 @@ export class Recv<T> extends Waiter<T> {
       this.finish();
       throw new RecvError('closed');
     }
-    if (this.state === RecvState.Init) {
-      this.state = RecvState.Waiting;
-      inner.rxWaiters.push(this);
-    } else if (!this.isQueued) {
-      inner.rxWaiters.push(this);
-    }
-    this.park(cx);
-    return PENDING;
-  }
-
-  private finish(): void {
-    this.inner.rxWaiters.remove(this);
-    this.state = RecvState.Done;
-    this.waker = null;
-  }
-
-  override drop(): void {
-    if (this.state === RecvState.Waiting) this.finish();
-    this.state = RecvState.Done;
+    return this.wait(cx);
   }
 }
 

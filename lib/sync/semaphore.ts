@@ -16,7 +16,7 @@
  */
 import { PENDING, type Context, type Poll } from '../future';
 import { AcquireError } from './errors';
-import { checkCount } from './util';
+import { checkCount } from '../validate';
 import { WaitList, Waiter } from './waitlist';
 
 /** The most permits a semaphore can hold. */

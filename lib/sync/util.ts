@@ -1,34 +1,7 @@
 /**
- * Small helpers shared by the sync primitives: argument checks that name the bad value, and
- * "gone" detection for channel handles that are garbage-collected without being closed.
+ * Small helpers shared by the sync primitives: "gone" detection for channel handles that are
+ * garbage-collected without being closed, and a ring buffer. (Argument checks: `../validate`.)
  */
-
-/** A short description of a value for error messages: `number -1`, `a Promise`, `undefined`. */
-export function describe(v: unknown): string {
-  if (v === undefined) return 'undefined';
-  if (v === null) return 'null';
-  if (typeof v === 'object' || typeof v === 'function') {
-    const name = (v as { constructor?: { name?: string } }).constructor?.name;
-    return name ? `a ${name}` : 'an object';
-  }
-  if (typeof v === 'string') return `string ${JSON.stringify(v)}`;
-  return `${typeof v} ${String(v)}`;
-}
-
-/** An integer in [min, Number.MAX_SAFE_INTEGER]: TypeError for a non-integer, RangeError below `min`. */
-export function checkCount(v: unknown, what: string, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
-    throw new TypeError(`${what} must be an integer, got ${describe(v)}`);
-  }
-  if (v < min || v > Number.MAX_SAFE_INTEGER) {
-    throw new RangeError(`${what} must be an integer ${min === 0 ? '>= 0' : `>= ${min}`} (at most 2^53 - 1), got ${v}`);
-  }
-  return v;
-}
-
-export function checkFunction(v: unknown, what: string): void {
-  if (typeof v !== 'function') throw new TypeError(`${what} must be a function, got ${describe(v)}`);
-}
 
 /**
  * Run `cleanup(held)` when `target` is garbage-collected without having been closed: a Sender

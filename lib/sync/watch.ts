@@ -16,62 +16,36 @@
  *   it seen. When every sender is closed or gone and the newest value has been seen, it throws
  *   `RecvError('closed')`. `rx.borrow()` reads the latest value at any time.
  */
-import { PENDING, type Context, type Poll } from '../future';
-import { Closed } from './closed';
+import { type Context, type Poll } from '../future';
+import { checkFunction } from '../validate';
+import { RecvWaiter, SenderHandle, SubscribedShared, Subscription, subscriptionGone } from './channel';
 import { RecvError, SendError } from './errors';
-import { GoneRegistry, checkFunction } from './util';
-import { WaitList, Waiter } from './waitlist';
 
 /** @internal */
-class Shared<T> {
+class Shared<T> extends SubscribedShared<Changed<unknown>> {
   version = 0;
-  senders = 1;
-  receivers = 0;
-  readonly rxWaiters = new WaitList<Changed<unknown>>();
-  readonly txWaiters = new WaitList<Closed>();
 
-  constructor(public value: T) {}
-
-  get rxClosed(): boolean {
-    return this.receivers === 0;
+  constructor(public value: T) {
+    super();
   }
 
   announce(): void {
     this.version++;
     this.rxWaiters.wakeAll();
   }
-
-  dropSender(): void {
-    if (--this.senders === 0) this.rxWaiters.wakeAll();
-  }
 }
 
-/** A receiver's state, apart from the Receiver object so that "gone" can close it. */
-class Seen<T> {
-  closed = false;
+/** A receiver's state: the version it last marked seen. */
+class Seen<T> extends Subscription<Shared<T>> {
   constructor(
-    readonly shared: Shared<T>,
+    shared: Shared<T>,
     public version: number,
   ) {
-    shared.receivers++;
-  }
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (--this.shared.receivers === 0) this.shared.txWaiters.wakeAll();
-    if (!this.shared.rxWaiters.isEmpty) this.shared.rxWaiters.wakeAll(); // this receiver's waiting changed() ends
+    super(shared);
   }
 }
 
-const txGone = new GoneRegistry<Shared<unknown>>((sh) => sh.dropSender());
-const rxGone = new GoneRegistry<Seen<unknown>>((seen) => seen.close());
-
-export class Sender<T> {
-  private closedHandle = false;
-
-  constructor(private readonly shared: Shared<T>) {
-    txGone.watch(this, shared as Shared<unknown>);
-  }
+export class Sender<T> extends SenderHandle<Shared<T>> {
 
   /** Store and announce `value`. Throws `SendError` (value in `err.value`) if no receiver is left or this sender was closed. */
   send(value: T): void {
@@ -109,31 +83,12 @@ export class Sender<T> {
   }
 
   clone(): Sender<T> {
-    if (this.closedHandle) throw new Error('polled: watch: cannot clone a sender that was closed');
-    this.shared.senders++;
+    this.cloneCheck('watch');
     return new Sender(this.shared);
-  }
-
-  /** Close this sender; when every sender is closed or gone, `changed()` ends with `RecvError('closed')`. Idempotent. */
-  close(): void {
-    if (this.closedHandle) return;
-    this.closedHandle = true;
-    txGone.forget(this);
-    this.shared.dropSender();
   }
 
   get receiverCount(): number {
     return this.shared.receivers;
-  }
-
-  /** True when no receiver is left. */
-  isClosed(): boolean {
-    return this.shared.receivers === 0;
-  }
-
-  /** A future that completes when no receiver is left. Cancel-safe. */
-  closed(): Closed {
-    return new Closed(this.shared as never);
   }
 
   private checkOpen(value: unknown): void {
@@ -147,7 +102,7 @@ export class Receiver<T> {
 
   constructor(seen: Seen<T>) {
     this.seen = seen;
-    rxGone.watch(this, seen as Seen<unknown>);
+    subscriptionGone.watch(this, seen);
   }
 
   /** The latest value (does not mark it seen). */
@@ -201,7 +156,7 @@ export class Receiver<T> {
 
   /** Stop receiving: this receiver no longer counts. Idempotent. */
   close(): void {
-    rxGone.forget(this);
+    subscriptionGone.forget(this);
     this.seen.close();
   }
 
@@ -211,30 +166,22 @@ export class Receiver<T> {
   }
 }
 
-const enum ChangedState {
-  Init,
-  Waiting,
-  Done,
-}
-
 /**
  * The future of `Receiver.changed()` (resolves to the new value) and `Receiver.waitFor(pred)`.
  *
  * Cancel-safe: a value is marked seen only in the poll that returns it, so a cancelled
  * `changed()` leaves the change for the next call.
  */
-export class Changed<T> extends Waiter<T> {
-  private state = ChangedState.Init;
-
+export class Changed<T> extends RecvWaiter<T> {
   constructor(
     private readonly rx: Receiver<T>,
     private readonly predicate: ((value: T) => boolean) | null,
   ) {
-    super();
+    super(rx.seen.shared.rxWaiters);
   }
 
   poll(cx: Context): Poll<T> {
-    if (this.state === ChangedState.Done) throw new Error('polled: watch changed() future polled after it completed');
+    this.checkPollable('watch changed()');
     const seen = this.rx.seen;
     const sh = seen.shared;
     if (seen.closed) {
@@ -243,7 +190,7 @@ export class Changed<T> extends Waiter<T> {
     }
     if (this.predicate !== null) {
       // waitFor: the current value counts on the first poll; later, only new versions.
-      if (this.state === ChangedState.Init || seen.version !== sh.version) {
+      if (this.isInit || seen.version !== sh.version) {
         seen.version = sh.version;
         let ok: boolean;
         try {
@@ -266,21 +213,7 @@ export class Changed<T> extends Waiter<T> {
       this.finish();
       throw new RecvError('closed');
     }
-    this.state = ChangedState.Waiting;
-    if (!this.isQueued) sh.rxWaiters.push(this as Changed<unknown>);
-    this.park(cx);
-    return PENDING;
-  }
-
-  private finish(): void {
-    this.rx.seen.shared.rxWaiters.remove(this as Changed<unknown>);
-    this.state = ChangedState.Done;
-    this.waker = null;
-  }
-
-  override drop(): void {
-    if (this.state === ChangedState.Waiting) this.finish();
-    this.state = ChangedState.Done;
+    return this.wait(cx);
   }
 }
 
