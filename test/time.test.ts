@@ -14,13 +14,19 @@ describe('time', () => {
   test('timers fire in deadline order and never early (blockOn)', () => {
     const fired: Array<[number, number]> = [];
     const delays = [30, 5, 20, 5, 0, 12, 1];
+    const deadlines: number[] = [];
     rt.blockOn(
       (function* (): Async<void> {
         const hs = delays.map((d, i) =>
           rt.spawn(
             (function* (): Async<void> {
               const t0 = hrMs();
-              yield* sleep(d);
+              const s = sleep(d);
+              try {
+                yield* s;
+              } finally {
+                deadlines[i] = s.when; // fixed at the first poll
+              }
               fired.push([i, hrMs() - t0]);
             })(),
           ),
@@ -29,25 +35,31 @@ describe('time', () => {
       })(),
     );
     const order = fired.map(([i]) => i);
-    // Sorted by delay, equal delays in spawn order.
-    expect(order).toEqual([4, 6, 1, 3, 5, 2, 0]);
+    // In deadline order, equal deadlines in the order they were set (a stall between two first
+    // polls moves deadlines, so the expectation comes from the deadlines, not from the delays).
+    const expected = delays.map((_, i) => i).sort((a, b) => deadlines[a] - deadlines[b] || a - b);
+    expect(order).toEqual(expected);
     for (const [i, elapsed] of fired) expect(elapsed).toBeGreaterThanOrEqual(delays[i]);
   });
 
   test('timers fire in order and never early (embedded driver)', async () => {
     const fired: number[] = [];
+    const deadlines = new Map<number, number>();
     const t0 = hrMs();
     const hs = [25, 10, 15].map((d) =>
       rt.spawn(
         (function* (): Async<number> {
-          yield* sleep(d);
+          const s = sleep(d);
+          yield* s;
+          deadlines.set(d, s.when);
           fired.push(d);
           return hrMs() - t0;
         })(),
       ),
     );
     const elapsed = await Promise.all(hs.map((h) => h.promise()));
-    expect(fired).toEqual([10, 15, 25]);
+    expect(fired).toEqual([...fired].sort((a, b) => deadlines.get(a)! - deadlines.get(b)!));
+    expect(new Set(fired)).toEqual(new Set([10, 15, 25]));
     expect(elapsed[0]).toBeGreaterThanOrEqual(25);
     expect(elapsed[1]).toBeGreaterThanOrEqual(10);
   });
