@@ -1,0 +1,26 @@
+'use strict';
+// node:net echo, stream variant: socket.pipe(socket).
+//   node bench/servers/node-net-pipe.js [--host 127.0.0.1] [--port 0]
+// Prints exactly one line "listening <host> <port>" when ready; exits 0 on SIGTERM/SIGINT.
+const net = require('node:net');
+
+function arg(name, def) {
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === `--${name}`) return argv[i + 1];
+    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
+  }
+  return def;
+}
+const host = arg('host', '127.0.0.1');
+const port = Number(arg('port', '0'));
+
+const server = net.createServer({ noDelay: true }, (socket) => {
+  socket.pipe(socket);
+  socket.on('error', () => {}); // ECONNRESET when the load generator goes away
+});
+server.on('error', (e) => { console.error(`node-net-pipe: ${e.message}`); process.exit(1); });
+server.listen({ host, port, backlog: 4096 }, () => {
+  process.stdout.write(`listening ${host} ${server.address().port}\n`);
+});
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
