@@ -36,6 +36,15 @@ export type Pending = typeof PENDING;
 /** Rust's `Poll<T>`: `Ready(T)` is the value itself, `Pending` is `PENDING`. */
 export type Poll<T> = T | Pending;
 
+/**
+ * `v === PENDING`, for hot paths. Testing `typeof` first keeps the comparison monomorphic: a
+ * ready value is often a number, and comparing a number with a symbol directly compiles to a
+ * generic comparison call in optimized code.
+ */
+export function isPending(v: unknown): v is Pending {
+  return typeof v === 'symbol' && v === PENDING;
+}
+
 /** The generator type of an "async fn": it yields only `PENDING` and returns `T`. */
 export type Async<T> = Generator<Pending, T, unknown>;
 
@@ -132,7 +141,7 @@ export abstract class FutureBase<T> implements Future<T>, Iterator<Pending, T, u
   /** One step of `yield* this`: poll with the current task's context. */
   next(): IteratorResult<Pending, T> {
     const v = this.poll(currentContext());
-    if (v === PENDING) return YIELD_PENDING;
+    if (isPending(v)) return YIELD_PENDING;
     DONE.value = v;
     return DONE as IteratorReturnResult<T>;
   }

@@ -24,6 +24,16 @@ import { Runtime } from './runtime';
 const EAGAIN = errno.EAGAIN;
 const EINTR = errno.EINTR;
 const EBADF = errno.EBADF;
+const EFAULT = errno.EFAULT;
+
+/** `native.ioArgs` slots, and the two bound-buffer slots of a handle (see `IoResource.readSyscall`). */
+const ioArgs = native.ioArgs;
+const ARG_HANDLE = 0;
+const ARG_OFFSET = 1;
+const ARG_LENGTH = 2;
+const ARG_RESULT = 3;
+const READ_SLOT = 0;
+const WRITE_SLOT = 1;
 
 export function checkBuffer(buf: unknown, what: string): Uint8Array {
   if (!(buf instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array or Buffer, got ${buf === null ? 'null' : typeof buf}`);
@@ -42,6 +52,18 @@ function checkRange(buf: Uint8Array, offset: unknown, length: unknown, what: str
 export class IoResource {
   readonly src: IoSource;
   private open = true;
+  /**
+   * Bound buffers. The general `native.read(handle, buf, offset, length)` converts four JS
+   * arguments and looks the Uint8Array up on every call, which costs more than everything else
+   * the runtime does per message. Loops read into (and write from) the same buffer every time,
+   * so a buffer used twice in a row for one direction is bound to the handle (`bindBuffer`),
+   * and later calls with it pass only integers, through `native.ioArgs`. A caller that uses a
+   * fresh buffer each time never binds and pays one comparison more.
+   */
+  private readBuf: Uint8Array | null = null;
+  private readSeen: Uint8Array | null = null;
+  private writeBuf: Uint8Array | null = null;
+  private writeSeen: Uint8Array | null = null;
 
   constructor(
     readonly rt: Runtime,
@@ -65,6 +87,47 @@ export class IoResource {
     this.open = false;
     this.rt.reactor.deregister(this.src, true);
     native.close(this.handle);
+  }
+
+  /** @internal One read(2) into buf[offset, offset + length): bytes or -errno. */
+  readSyscall(buf: Uint8Array, offset: number, length: number): number {
+    if (buf !== this.readBuf) {
+      const seen = this.readSeen;
+      this.readSeen = buf;
+      if (buf !== seen || native.bindBuffer(this.handle, READ_SLOT, buf) !== 0) {
+        return native.read(this.handle, buf, offset, length);
+      }
+      this.readBuf = buf;
+    }
+    ioArgs[ARG_HANDLE] = this.handle;
+    ioArgs[ARG_OFFSET] = offset;
+    ioArgs[ARG_LENGTH] = length;
+    native.readBound();
+    const n = ioArgs[ARG_RESULT];
+    if (n !== -EFAULT) return n;
+    // Detached or shrunk since it was bound: the general path reports what is wrong with it.
+    this.readBuf = null;
+    return native.read(this.handle, buf, offset, length);
+  }
+
+  /** @internal One write(2) / send(2) of buf[offset, offset + length): bytes or -errno. */
+  writeSyscall(buf: Uint8Array, offset: number, length: number): number {
+    if (buf !== this.writeBuf) {
+      const seen = this.writeSeen;
+      this.writeSeen = buf;
+      if (buf !== seen || native.bindBuffer(this.handle, WRITE_SLOT, buf) !== 0) {
+        return native.write(this.handle, buf, offset, length);
+      }
+      this.writeBuf = buf;
+    }
+    ioArgs[ARG_HANDLE] = this.handle;
+    ioArgs[ARG_OFFSET] = offset;
+    ioArgs[ARG_LENGTH] = length;
+    native.writeBound();
+    const n = ioArgs[ARG_RESULT];
+    if (n !== -EFAULT) return n;
+    this.writeBuf = null;
+    return native.write(this.handle, buf, offset, length);
   }
 
   read(buf: Uint8Array, offset = 0, length = buf.length - offset): ReadFuture {
@@ -117,12 +180,12 @@ export class ReadFuture extends FutureBase<number> {
     const reactor = io.rt.reactor;
     const src = io.src;
     for (;;) {
-      if (reactor.pollReady(src, READABLE, cx) === PENDING) {
+      if (!reactor.isReady(src, READABLE, cx)) {
         this.waker = cx.waker;
         return PENDING;
       }
       const tick = src.tick;
-      const n = native.read(io.handle, this.buf, this.offset, this.length);
+      const n = io.readSyscall(this.buf, this.offset, this.length);
       if (n > 0) {
         consume(n);
         // A short read drained the socket: the next read would only say EAGAIN.
@@ -177,7 +240,7 @@ abstract class WriteBase extends FutureBase<number> {
     const reactor = io.rt.reactor;
     const src = io.src;
     for (;;) {
-      if (reactor.pollReady(src, WRITABLE, cx) === PENDING) {
+      if (!reactor.isReady(src, WRITABLE, cx)) {
         this.waker = cx.waker;
         return PENDING;
       }
@@ -219,7 +282,7 @@ export class WriteFuture extends WriteBase {
     super(io, length, 'write');
   }
   protected syscall(): number {
-    return native.write(this.io.handle, this.buf, this.offset, this.length);
+    return this.io.writeSyscall(this.buf, this.offset, this.length);
   }
 }
 

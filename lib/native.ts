@@ -137,6 +137,28 @@ export interface NativeBinding {
   write(handle: Handle, buf: Uint8Array, offset: number, length: number): number;
   /** writev(2) / sendmsg(MSG_NOSIGNAL) of whole buffers (at most IOV_MAX). Bytes or -errno. */
   writev(handle: Handle, bufs: readonly Uint8Array[]): number;
+
+  // ---- Byte I/O through bound buffers (the hot path; used by lib/io.ts) -------------------
+  /**
+   * The argument block of `readBound` / `writeBound`: [handle, offset, length, result]. The
+   * caller stores the first three just before the call and reads the result right after. Made
+   * by the addon, one per thread; lib-internal.
+   */
+  readonly ioArgs: Float64Array;
+  /**
+   * Bind `buf` to `handle` as its read (slot 0) or write (slot 1) buffer, replacing any earlier
+   * one; the binding holds `buf`'s ArrayBuffer until replaced or the handle closes. 0 or -errno
+   * (-EINVAL for a view on a SharedArrayBuffer, which cannot be bound).
+   */
+  bindBuffer(handle: Handle, slot: number, buf: Uint8Array): number;
+  /**
+   * `read` / `write` of bound[offset, offset+length), with [handle, offset, length] taken from
+   * `ioArgs`: no arguments to convert, no typed-array lookup, no result to make. Leaves the
+   * bytes or -errno in `ioArgs[3]`; -EFAULT when no buffer is bound or it no longer covers the
+   * range (detached): use `read` / `write` instead.
+   */
+  readBound(): void;
+  writeBound(): void;
 }
 
 /** Where the addon was loaded from (absolute path of the .node file); for diagnostics and tests. */

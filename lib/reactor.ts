@@ -110,6 +110,17 @@ export class Reactor {
   }
 
   /**
+   * `pollReady` for the leaf futures' hot path: true when ready, else the waker is stored. A
+   * boolean, because comparing a result that is sometimes a number and sometimes `PENDING` is
+   * a generic (slow) comparison in optimized code.
+   */
+  isReady(src: IoSource, dir: number, cx: Context): boolean {
+    if ((src.readiness & (dir | HANGUP | ERROR)) !== 0) return true;
+    storeWaker(src, dir, cx.waker);
+    return false;
+  }
+
+  /**
    * The syscall said EAGAIN (or a short read said "drained"): clear `dir`, unless an event
    * arrived since `tick` was read, and store the waker (if `cx` is given: a future that is about
    * to return PENDING) so that the next event wakes this task.

@@ -25,7 +25,7 @@
  * `abort()`, `isFinished()` and a Promise view for ordinary Node code.
  */
 import { CancelledError } from './errors';
-import { Context, FutureBase, GenFuture, PENDING, Waker, type Future, type Poll, type Wake } from './future';
+import { Context, FutureBase, GenFuture, PENDING, Waker, isPending, type Future, type Poll, type Wake } from './future';
 
 export const TaskState = {
   Idle: 0,
@@ -109,7 +109,7 @@ export class Task<T> implements Wake {
       else this.finish(Outcome.Error, undefined, err);
       return;
     }
-    if (v !== PENDING) {
+    if (!isPending(v)) {
       if (this.cleaning) this.finish(Outcome.Cancelled, undefined, undefined);
       else this.finish(Outcome.Value, v, undefined);
       return;

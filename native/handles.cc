@@ -9,12 +9,9 @@ namespace polled {
 
 namespace {
 
-constexpr uint32_t kSlotBits = 22;
-constexpr uint64_t kSlots = uint64_t{1} << kSlotBits;
-// Generations stay below 2^31, so handles stay below 2^53: exact as JS numbers.
-constexpr uint32_t kMaxGen = (uint32_t{1} << 31) - 1;
-
-double HandleOf(uint64_t gen, uint64_t slot) { return static_cast<double>(gen * kSlots + slot); }
+double HandleOf(uint64_t gen, uint64_t slot) {
+  return static_cast<double>(gen * kSlots + slot);
+}
 
 struct NotifyJob {
   PollerEntry* entry;
@@ -64,14 +61,16 @@ Entry* HandleTable::Claim(Kind kind, double* handle) {
   uint32_t slot;
   if (free_ != UINT32_MAX) {
     slot = free_;
-    free_ = slots_[slot].next_free;
+    free_ = slots_[slot]->next_free;
   } else if (slots_.size() < kSlots) {
+    std::unique_ptr<Entry> fresh(new (std::nothrow) Entry());
+    if (fresh == nullptr) return nullptr;
     slot = static_cast<uint32_t>(slots_.size());
-    slots_.emplace_back();
+    slots_.push_back(std::move(fresh));
   } else {
     return nullptr;
   }
-  Entry& e = slots_[slot];
+  Entry& e = *slots_[slot];
   e.kind = kind;
   live_++;
   *handle = HandleOf(e.gen, slot);
@@ -94,17 +93,6 @@ double HandleTable::OpenPoller(std::unique_ptr<PollerEntry> poller) {
   return handle;
 }
 
-Entry* HandleTable::Get(double handle) {
-  // Only an integer this table could have made: a fraction or a negative is nobody's handle.
-  if (!(handle >= 0 && handle < HandleOf(kMaxGen + 1ull, 0))) return nullptr;
-  uint64_t bits = static_cast<uint64_t>(handle);
-  if (static_cast<double>(bits) != handle) return nullptr;
-  uint64_t slot = bits & (kSlots - 1);
-  if (slot >= slots_.size()) return nullptr;
-  Entry& e = slots_[slot];
-  return e.kind != Kind::kFree && e.gen == (bits >> kSlotBits) ? &e : nullptr;
-}
-
 int HandleTable::Close(double handle) {
   Entry* e = Get(handle);
   if (e == nullptr) return -EBADF;
@@ -112,6 +100,7 @@ int HandleTable::Close(double handle) {
   // with epoll it is free. A poller closed earlier has already forgotten the fd.
   if (e->registered_in >= 0) Deregister(e->registered_in, handle);
   e->registered_in = -1;
+  Unbind(e);
   e->poller.reset();
   e->fd.Reset();
   e->kind = Kind::kFree;
@@ -126,11 +115,29 @@ void HandleTable::CloseAll() {
   // Pollers last, so that every fd is deregistered while its poller is still there.
   for (bool pollers : {false, true}) {
     for (uint64_t slot = 0; slot < slots_.size(); slot++) {
-      const Entry& e = slots_[slot];
+      const Entry& e = *slots_[slot];
       if (e.kind != Kind::kFree && (e.kind == Kind::kPoller) == pollers) {
         Close(HandleOf(e.gen, slot));
       }
     }
+  }
+}
+
+int HandleTable::Bind(double handle, BufferSlot slot, napi_value buf, size_t offset, size_t length) {
+  Entry* e = Get(handle);
+  if (e == nullptr) return -EBADF;
+  napi_ref ref;
+  if (napi_create_reference(env_, buf, 1, &ref) != napi_ok) return -ENOMEM;
+  BoundBuffer& b = e->bound[slot];
+  if (b.buffer != nullptr) napi_delete_reference(env_, b.buffer);
+  b = BoundBuffer{ref, offset, length};
+  return 0;
+}
+
+void HandleTable::Unbind(Entry* e) {
+  for (BoundBuffer& b : e->bound) {
+    if (b.buffer != nullptr) napi_delete_reference(env_, b.buffer);
+    b = BoundBuffer{};
   }
 }
 

@@ -8,7 +8,6 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -17,6 +16,13 @@
 #include "uv_driver.h"
 
 namespace polled {
+
+// Handle layout: generation * 2^22 + slot.
+constexpr uint32_t kSlotBits = 22;
+constexpr uint64_t kSlots = uint64_t{1} << kSlotBits;
+// Generations stay below 2^31, so handles stay below 2^53: exact as JS numbers.
+constexpr uint32_t kMaxGen = (uint32_t{1} << 31) - 1;
+constexpr double kMaxHandle = static_cast<double>((kMaxGen + uint64_t{1}) * kSlots);
 
 enum class Kind : uint8_t { kFree, kPoller, kSocket, kListener, kPipe };
 
@@ -47,6 +53,18 @@ class PollerEntry {
   std::vector<pthread_t> threads_;
 };
 
+// A buffer bound to a handle for the fast byte path (addon.cc, "bound buffers"): a strong
+// reference to the ArrayBuffer, and where in it the bound Uint8Array lies. The data pointer is
+// not kept: it is looked up at each call, so a buffer detached since binding is never touched.
+struct BoundBuffer {
+  napi_ref buffer = nullptr;
+  size_t offset = 0;
+  size_t length = 0;
+};
+
+// Which of a handle's two bound buffers: one for reads, one for writes.
+enum BufferSlot : uint32_t { kReadBuffer = 0, kWriteBuffer = 1 };
+
 struct Entry {
   uint32_t gen = 1;  // starts at 1: no handle is ever 0
   Kind kind = Kind::kFree;
@@ -54,6 +72,7 @@ struct Entry {
   std::unique_ptr<PollerEntry> poller;  // pollers own their fds themselves
   double registered_in = -1;            // handle of the poller this fd is registered in
   uint32_t next_free = 0;
+  BoundBuffer bound[2];                 // released on close
 
   int raw_fd() const { return poller ? poller->poller.fd() : fd.get(); }
   // Sockets are written with send / sendmsg (MSG_NOSIGNAL), pipes with write / writev.
@@ -62,12 +81,27 @@ struct Entry {
 
 class HandleTable {
  public:
+  explicit HandleTable(napi_env env) : env_(env) {}
+
   // A new handle owning `fd`, or -EMFILE when every slot is taken (then `fd` is closed).
   double Open(Kind kind, Fd fd);
   double OpenPoller(std::unique_ptr<PollerEntry> poller);
   // The live entry behind `handle`; null for anything this table did not hand out or has
-  // closed since. Entries live in a deque: pointers stay valid while others are opened.
-  Entry* Get(double handle);
+  // closed since. Each entry is its own allocation: pointers stay valid while others are opened.
+  // Inline: both byte-I/O calls start here.
+  Entry* Get(double handle) {
+    // Only an integer this table could have made: a fraction or a negative is nobody's handle.
+    if (!(handle >= 0 && handle < kMaxHandle)) return nullptr;
+    uint64_t bits = static_cast<uint64_t>(handle);
+    if (static_cast<double>(bits) != handle) return nullptr;
+    uint64_t slot = bits & (kSlots - 1);
+    if (slot >= slots_.size()) return nullptr;
+    Entry* e = slots_[slot].get();
+    return e->kind != Kind::kFree && e->gen == (bits >> kSlotBits) ? e : nullptr;
+  }
+  // Binds `buf` (an ArrayBuffer; the view is [offset, offset + length) of it) as `handle`'s
+  // read or write buffer, replacing any earlier one. 0, -EBADF or -ENOMEM.
+  int Bind(double handle, BufferSlot slot, napi_value buf, size_t offset, size_t length);
   // Deregisters from its poller, closes, retires the generation. 0 or -EBADF.
   int Close(double handle);
   void CloseAll();
@@ -83,8 +117,10 @@ class HandleTable {
 
  private:
   Entry* Claim(Kind kind, double* handle);
+  void Unbind(Entry* e);
 
-  std::deque<Entry> slots_;
+  napi_env env_;
+  std::vector<std::unique_ptr<Entry>> slots_;
   uint32_t free_ = UINT32_MAX;  // head of the free list, most recently closed first
   size_t live_ = 0;
 };

@@ -419,7 +419,7 @@ export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
         l.backoffUntil = 0;
         if (!io.isOpen) return this.fail(EBADF);
       }
-      if (reactor.pollReady(src, READABLE, cx) === PENDING) {
+      if (!reactor.isReady(src, READABLE, cx)) {
         this.waker = cx.waker;
         return PENDING;
       }
