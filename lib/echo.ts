@@ -3,10 +3,14 @@
  *
  * Three layers, each usable on its own:
  *
- * - `echo(stream, buf)`: the per-connection loop, an "async fn". One read, one write per message
- *   (a second write only when the first was partial), into one buffer owned by the connection.
- *   Backpressure is the kernel's: while the client does not read, the write pends, so this
- *   connection stops reading; nothing is buffered in user space beyond `buf`.
+ * - `echo(stream, scratch)`: the per-connection loop, an "async fn". One read, one write per
+ *   message. The read lands in `scratch`, which every connection of a server shares (as
+ *   uSockets shares its receive buffer): the bytes are written back before the task can
+ *   suspend, so no other connection can overwrite them. Only when the peer cannot take them all
+ *   does the connection copy the rest into a buffer of its own and wait to write it; so an idle
+ *   connection costs no buffer at all. Backpressure is the kernel's: while the client does not
+ *   read, the write pends and this connection stops reading; nothing is buffered beyond one
+ *   buffer per stalled connection.
  * - `EchoServer`: an accept loop that spawns one task per connection, and a graceful `stop()`:
  *   stop accepting, give the open connections `graceMs` to finish, then close them.
  * - `runEchoServer(options)`: a whole process's worth: bind, print `listening <host> <port>`,
@@ -36,20 +40,30 @@ import type { JoinHandle } from './task';
 import { Sleep, timeout } from './time';
 import { checkMs, optionalInt, optionalMs } from './validate';
 
-/** Echo `stream` back to itself until end of stream; returns the number of bytes echoed. */
-export function* echo(stream: Stream, buf: Uint8Array): Async<number> {
+/**
+ * Echo `stream` back to itself until end of stream; returns the number of bytes echoed.
+ * `scratch` may be shared by any number of connections on this thread (see the module doc).
+ */
+export function* echo(stream: Stream, scratch: Uint8Array): Async<number> {
   let total = 0;
+  let own: Uint8Array | null = null; // made the first time the peer falls behind
   for (;;) {
-    const n = yield* stream.read(buf);
+    const n = yield* stream.read(scratch);
     if (n === 0) return total;
-    let done = yield* stream.write(buf, 0, n);
-    while (done < n) done += yield* stream.write(buf, done, n - done);
+    // No suspension between the read and this write: `scratch` still holds exactly our bytes.
+    const done = stream.tryWrite(scratch, 0, n);
+    if (done < n) {
+      // The peer's window is full: keep the rest before yielding the thread (and `scratch`).
+      own ??= new Uint8Array(scratch.length);
+      own.set(scratch.subarray(done, n));
+      yield* stream.writeAll(own, 0, n - done);
+    }
     total += n;
   }
 }
 
 export interface EchoServerOptions {
-  /** Bytes of buffer per connection (the most read or written per syscall). Default 16 KiB. */
+  /** Bytes of the read buffer all connections share (the most read per syscall); a connection whose peer falls behind gets one of its own. Default 16 KiB. */
   bufferSize?: number;
   /** TCP_NODELAY on accepted TCP connections. Default true. */
   noDelay?: boolean;
@@ -95,6 +109,8 @@ function checkServerOptions(options: unknown): ServerSettings {
 export class EchoServer {
   readonly listener: AnyListener;
   private readonly bufferSize: number;
+  /** The read buffer every connection of this server shares (see `echo`). */
+  private scratch: Uint8Array | null = null;
   private readonly noDelay: boolean;
   private readonly log: ((line: string) => void) | null;
   private graceMs: number;
@@ -219,9 +235,8 @@ export class EchoServer {
   }
 
   private *serve(stream: Stream, done: () => void): Async<void> {
-    const buf = new Uint8Array(this.bufferSize);
     try {
-      yield* echo(stream, buf);
+      yield* echo(stream, (this.scratch ??= new Uint8Array(this.bufferSize)));
     } catch (err) {
       // A client that resets or vanishes (ECONNRESET, EPIPE, ETIMEDOUT) ends its connection, not the server.
       if (!(err instanceof IoError)) throw err;

@@ -17,7 +17,7 @@
 import { consume, pollProceed } from './coop';
 import { IoError, errno } from './errors';
 import { FutureBase, PENDING, type Context, type Poll, type Waker } from './future';
-import { READABLE, WRITABLE, native, type Handle } from './native';
+import { ERROR, HANGUP, READABLE, WRITABLE, native, type Handle } from './native';
 import type { IoSource } from './reactor';
 import { Runtime } from './runtime';
 
@@ -140,6 +140,32 @@ export class IoResource {
     checkBuffer(buf, 'write(buf)');
     checkRange(buf, offset, length, 'write(buf)');
     return new WriteFuture(this, buf, offset, length);
+  }
+
+  /**
+   * Write what the socket takes *now*, without waiting (tokio's `try_write`): the number of
+   * bytes written, 0 when the send buffer is full (then readiness is cleared, and the next
+   * `write` future waits for WRITABLE). Throws IoError on a real error.
+   */
+  tryWrite(buf: Uint8Array, offset = 0, length = buf.length - offset): number {
+    checkBuffer(buf, 'tryWrite(buf)');
+    checkRange(buf, offset, length, 'tryWrite(buf)');
+    if (!this.open) throw new IoError(EBADF, 'write');
+    const src = this.src;
+    if (length === 0 || (src.readiness & (WRITABLE | HANGUP | ERROR)) === 0) return 0;
+    for (;;) {
+      const tick = src.tick;
+      const n = this.writeSyscall(buf, offset, length);
+      if (n >= 0) {
+        if (n < length) this.rt.reactor.clearReadiness(src, WRITABLE, tick, null);
+        return n;
+      }
+      if (n === -EAGAIN) {
+        this.rt.reactor.clearReadiness(src, WRITABLE, tick, null);
+        return 0;
+      }
+      if (n !== -EINTR) throw new IoError(-n, 'write');
+    }
   }
 
   writev(bufs: readonly Uint8Array[]): WritevFuture {

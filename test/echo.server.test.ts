@@ -135,6 +135,37 @@ describe('EchoServer', () => {
     );
   });
 
+  test('connections share the read buffer: a stalled peer keeps its own bytes while others echo', async () => {
+    await run(
+      (function* (): Async<void> {
+        const server = yield* EchoServer.bind('127.0.0.1:0', { bufferSize: 4096 });
+        const addr = server.localAddr() as SocketAddress;
+        const main = rt.spawn(server.run());
+        // The stalled client sends far more than the two socket buffers hold and reads nothing,
+        // so the server's echo of it stops part way through a 4 KiB read.
+        const stalled = yield* TcpStream.connect(addr);
+        const big = randomBytes(8 << 20);
+        const sender = rt.spawn(stalled.writeAll(big));
+        yield* sleep(50);
+        // Meanwhile other connections echo through the same shared buffer, byte for byte.
+        for (let i = 0; i < 20; i++) {
+          const c = yield* TcpStream.connect(addr);
+          const m = randomBytes(1 + ((i * 977) % 6000));
+          expect((yield* roundTrip(c, m)).equals(m)).toBe(true);
+          c.close();
+        }
+        // Now the stalled client reads: every byte comes back in order.
+        const back = Buffer.alloc(big.length);
+        yield* stalled.readExact(back);
+        yield* sender;
+        expect(back.equals(big)).toBe(true);
+        stalled.close();
+        server.stop(0);
+        yield* main;
+      })(),
+    );
+  });
+
   test('options are validated', () => {
     expect(() => EchoServer.bind('127.0.0.1:0', { bufferSize: 0 })).toThrow(RangeError);
     expect(() => EchoServer.bind('127.0.0.1:0', { graceMs: -1 })).toThrow(/-1/);

@@ -128,6 +128,14 @@ export abstract class Stream {
     return this.io.write(buf, offset, length);
   }
 
+  /**
+   * Write what the socket takes right now, without waiting: bytes written, 0 if its send buffer
+   * is full. For loops that must not suspend while `buf` holds their data (see `echo`).
+   */
+  tryWrite(buf: Uint8Array, offset?: number, length?: number): number {
+    return this.io.tryWrite(buf, offset, length);
+  }
+
   /** Write all of `buf[offset, offset + length)`, waiting for the peer to read as needed. */
   writeAll(buf: Uint8Array, offset = 0, length?: number): Async<void> {
     checkBuffer(buf, 'writeAll(buf)');
