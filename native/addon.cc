@@ -273,6 +273,17 @@ PollerEntry* GetPoller(napi_env env, Instance* inst, napi_value v, int* err, boo
   return *threw ? nullptr : inst->handles.PollerOf(h, err);
 }
 
+// Runs `f` on the poller that `v` names. A `v` that is not a number has thrown (nullptr); a
+// handle that is closed, stale or not a poller gives its errno, and `f` is not called.
+template <typename F>
+napi_value WithPoller(napi_env env, Instance* inst, napi_value v, F f) {
+  int err;
+  bool threw;
+  PollerEntry* p = GetPoller(env, inst, v, &err, &threw);
+  if (p == nullptr) return threw ? nullptr : Int(env, err);
+  return f(p);
+}
+
 napi_value JsPollerCreate(napi_env env, napi_callback_info info) {
   Args<0> a(env, info);
   std::unique_ptr<PollerEntry> p(new (std::nothrow) PollerEntry(env));
@@ -285,8 +296,6 @@ napi_value JsPollerSetEvents(napi_env env, napi_callback_info info) {
   Args<2> a(env, info);
   uint32_t* pairs;
   size_t len;
-  int err;
-  bool threw;
   if (!GetTyped(env, a.argv[1], "events", napi_uint32_array, "a Uint32Array", &pairs, &len)) {
     return nullptr;
   }
@@ -294,16 +303,16 @@ napi_value JsPollerSetEvents(napi_env env, napi_callback_info info) {
     Throw(env, true, "events", "a Uint32Array with room for one (token, bits) pair");
     return nullptr;
   }
-  PollerEntry* p = GetPoller(env, a.inst, a.argv[0], &err, &threw);
-  if (p == nullptr) return threw ? nullptr : Int(env, err);
-  // The reference keeps the array (and so `pairs`) alive until it is replaced or the poller
-  // closes. The array must not be transferred or detached meanwhile.
-  napi_ref ref;
-  if (napi_create_reference(env, a.argv[1], 1, &ref) != napi_ok) return Int(env, -ENOMEM);
-  if (p->events != nullptr) napi_delete_reference(env, p->events);
-  p->events = ref;
-  p->poller.SetEvents(pairs, len / 2);
-  return Int(env, 0);
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    // The reference keeps the array (and so `pairs`) alive until it is replaced or the poller
+    // closes. The array must not be transferred or detached meanwhile.
+    napi_ref ref;
+    if (napi_create_reference(env, a.argv[1], 1, &ref) != napi_ok) return Int(env, -ENOMEM);
+    if (p->events != nullptr) napi_delete_reference(env, p->events);
+    p->events = ref;
+    p->poller.SetEvents(pairs, len / 2);
+    return Int(env, 0);
+  });
 }
 
 enum class Op { kAdd, kModify, kDelete };
@@ -331,53 +340,43 @@ napi_value JsPollerRegister(napi_env env, napi_callback_info info) {
 napi_value JsPollerWait(napi_env env, napi_callback_info info) {
   Args<2> a(env, info);
   double timeout;
-  int err;
-  bool threw;
   if (!GetMs(env, a.argv[1], "timeoutMs", &timeout)) return nullptr;
-  PollerEntry* p = GetPoller(env, a.inst, a.argv[0], &err, &threw);
-  if (p == nullptr) return threw ? nullptr : Int(env, err);
-  if (!p->poller.has_events()) return Int(env, -EINVAL);  // pollerSetEvents first
-  return Int(env, p->poller.Wait(timeout));
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    if (!p->poller.has_events()) return Int(env, -EINVAL);  // pollerSetEvents first
+    return Int(env, p->poller.Wait(timeout));
+  });
 }
 
 napi_value JsPollerNotify(napi_env env, napi_callback_info info) {
   Args<1> a(env, info);
-  int err;
-  bool threw;
-  PollerEntry* p = GetPoller(env, a.inst, a.argv[0], &err, &threw);
-  if (p == nullptr) return threw ? nullptr : Int(env, err);
-  return Int(env, p->poller.Notify());
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    return Int(env, p->poller.Notify());
+  });
 }
 
 napi_value JsPollerTimerArm(napi_env env, napi_callback_info info) {
   Args<2> a(env, info);
   double delay;
-  int err;
-  bool threw;
   if (!GetMs(env, a.argv[1], "delayMs", &delay)) return nullptr;
-  PollerEntry* p = GetPoller(env, a.inst, a.argv[0], &err, &threw);
-  if (p == nullptr) return threw ? nullptr : Int(env, err);
-  return Int(env, p->poller.ArmTimer(delay));
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    return Int(env, p->poller.ArmTimer(delay));
+  });
 }
 
 napi_value JsPollerTimerDisarm(napi_env env, napi_callback_info info) {
   Args<1> a(env, info);
-  int err;
-  bool threw;
-  PollerEntry* p = GetPoller(env, a.inst, a.argv[0], &err, &threw);
-  if (p == nullptr) return threw ? nullptr : Int(env, err);
-  return Int(env, p->poller.DisarmTimer());
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    return Int(env, p->poller.DisarmTimer());
+  });
 }
 
 napi_value JsPollerNotifyFromThread(napi_env env, napi_callback_info info) {
   Args<2> a(env, info);
   double delay;
-  int err;
-  bool threw;
   if (!GetMs(env, a.argv[1], "delayMs", &delay)) return nullptr;
-  PollerEntry* p = GetPoller(env, a.inst, a.argv[0], &err, &threw);
-  if (p == nullptr) return threw ? nullptr : Int(env, err);
-  return Int(env, p->NotifyAfter(delay));
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    return Int(env, p->NotifyAfter(delay));
+  });
 }
 
 // ---- Embedded driver --------------------------------------------------------------------------
@@ -385,42 +384,36 @@ napi_value JsPollerNotifyFromThread(napi_env env, napi_callback_info info) {
 napi_value JsDriverStart(napi_env env, napi_callback_info info) {
   Args<2> a(env, info);
   napi_valuetype type;
-  int err;
-  bool threw;
   if (napi_typeof(env, a.argv[1], &type) != napi_ok || type != napi_function) {
     Throw(env, false, "onEvents", "a function");
     return nullptr;
   }
-  PollerEntry* p = GetPoller(env, a.inst, a.argv[0], &err, &threw);
-  if (p == nullptr) return threw ? nullptr : Int(env, err);
-  if (p->driver != nullptr) return Int(env, -EALREADY);
-  if (!p->poller.has_events()) return Int(env, -EINVAL);  // pollerSetEvents first
-  return Int(env, UvDriver::Start(env, &p->poller, a.argv[1], &a.inst->drivers, &p->driver));
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    if (p->driver != nullptr) return Int(env, -EALREADY);
+    if (!p->poller.has_events()) return Int(env, -EINVAL);  // pollerSetEvents first
+    return Int(env, UvDriver::Start(env, &p->poller, a.argv[1], &a.inst->drivers, &p->driver));
+  });
 }
 
 napi_value JsDriverRef(napi_env env, napi_callback_info info) {
   Args<2> a(env, info);
   bool ref;
-  int err;
-  bool threw;
   if (!GetBool(env, a.argv[1], "ref", &ref)) return nullptr;
-  PollerEntry* p = GetPoller(env, a.inst, a.argv[0], &err, &threw);
-  if (p == nullptr) return threw ? nullptr : Int(env, err);
-  if (p->driver == nullptr) return Int(env, -EINVAL);  // no driver running
-  p->driver->Ref(ref);
-  return Int(env, 0);
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    if (p->driver == nullptr) return Int(env, -EINVAL);  // no driver running
+    p->driver->Ref(ref);
+    return Int(env, 0);
+  });
 }
 
 // Stopping a poller that has no driver is a no-op, so that shutdown paths need not know.
 napi_value JsDriverStop(napi_env env, napi_callback_info info) {
   Args<1> a(env, info);
-  int err;
-  bool threw;
-  PollerEntry* p = GetPoller(env, a.inst, a.argv[0], &err, &threw);
-  if (p == nullptr) return threw ? nullptr : Int(env, err);
-  if (p->driver != nullptr) p->driver->Stop();
-  p->driver = nullptr;
-  return Int(env, 0);
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    if (p->driver != nullptr) p->driver->Stop();
+    p->driver = nullptr;
+    return Int(env, 0);
+  });
 }
 
 // ---- Handles ----------------------------------------------------------------------------------

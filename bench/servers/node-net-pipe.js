@@ -4,14 +4,7 @@
 // Prints exactly one line "listening <host> <port>" when ready; exits 0 on SIGTERM/SIGINT.
 const net = require('node:net');
 
-function arg(name, def) {
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === `--${name}`) return argv[i + 1];
-    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
-  }
-  return def;
-}
+const { arg } = require('./args.js');
 const host = arg('host', '127.0.0.1');
 const port = Number(arg('port', '0'));
 

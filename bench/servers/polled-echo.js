@@ -5,14 +5,7 @@
 // ready; exits 0 on SIGTERM/SIGINT (after closing its connections).
 const { runEchoServer } = require('../../dist/cjs/index.js');
 
-function arg(name, def) {
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === `--${name}`) return argv[i + 1];
-    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
-  }
-  return def;
-}
+const { arg } = require('./args.js');
 const host = arg('host', '127.0.0.1');
 const port = Number(arg('port', '0'));
 const driver = arg('driver', 'embedded');
