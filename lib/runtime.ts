@@ -109,7 +109,14 @@ export class Runtime {
   spawn<T>(future: IntoFuture<T>, name?: string): JoinHandle<T> {
     this.assertOpen();
     if (name !== undefined && typeof name !== 'string') throw new TypeError(`spawn(future, name): name must be a string, got ${typeof name}`);
-    const task = new Task(intoFuture(future, 'spawn(future)'), this.executor, name);
+    const fut = intoFuture(future, 'spawn(future)');
+    // Spawned from outside blockOn, the task needs the embedded driver: say so here, at the call,
+    // if this build cannot have one (rather than from a microtask later).
+    if (!this.blocking && current !== this) {
+      const r = this.startDriver();
+      if (r < 0) throw new IoError(-r, 'uv_poll_start', `the ${native.backend} poller's fd cannot be watched by libuv in this build; run tasks with blockOn()`);
+    }
+    const task = new Task(fut, this.executor, name);
     this.executor.spawn(task as Task<unknown>);
     return new JoinHandle(task);
   }
@@ -187,12 +194,17 @@ export class Runtime {
     queueMicrotask(this.turnFn);
   }
 
-  private ensureDriver(): void {
-    if (this.driverStarted || this.closed) return;
+  /**
+   * Start the embedded driver once: 0, or -errno where libuv cannot watch the poller's fd
+   * (libkqueue on Linux, whose kqueue fd never becomes readable). There, only blockOn drives.
+   */
+  private startDriver(): number {
+    if (this.driverStarted || this.closed) return 0;
     const r = native.driverStart(this.poller, (count: number) => this.onEvents(count));
-    if (r < 0) throw new IoError(-r, 'uv_poll_start', `the ${native.backend} poller fd cannot be watched by libuv here; use blockOn()`);
+    if (r < 0) return r;
     this.driverStarted = true;
     this.refd = true;
+    return 0;
   }
 
   /** The embedded driver's callback: a batch of `count` events is in `this.events`. */
@@ -232,8 +244,8 @@ export class Runtime {
 
   /** Keep the kernel timer on the earliest deadline, and Node's loop alive only while needed. */
   private afterTurn(): void {
-    if (this.closed) return;
-    this.ensureDriver();
+    // Without an embedded driver (see startDriver), tasks left idle wait for the next blockOn.
+    if (this.closed || this.startDriver() < 0) return;
     const clock = this.timers.clock;
     const next = this.timers.nextDeadline();
     if (clock.paused) {
