@@ -20,6 +20,7 @@ import { FutureBase, PENDING, type Context, type Poll, type Waker } from './futu
 import { ERROR, HANGUP, READABLE, WRITABLE, native, type Handle } from './native';
 import type { IoSource } from './reactor';
 import { Runtime } from './runtime';
+import { checkRange } from './validate';
 
 const EAGAIN = errno.EAGAIN;
 const EINTR = errno.EINTR;
@@ -38,15 +39,6 @@ const WRITE_SLOT = 1;
 export function checkBuffer(buf: unknown, what: string): Uint8Array {
   if (!(buf instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array or Buffer, got ${buf === null ? 'null' : typeof buf}`);
   return buf;
-}
-
-function checkRange(buf: Uint8Array, offset: unknown, length: unknown, what: string): void {
-  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset > buf.length) {
-    throw new RangeError(`${what}: offset must be an integer in [0, ${buf.length}], got ${String(offset)}`);
-  }
-  if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || offset + length > buf.length) {
-    throw new RangeError(`${what}: length must be an integer with offset + length <= ${buf.length}, got ${String(length)}`);
-  }
 }
 
 export class IoResource {

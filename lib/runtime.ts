@@ -24,6 +24,7 @@ import { native, type Handle } from './native';
 import { Reactor } from './reactor';
 import { JoinHandle, Task } from './task';
 import { Timers } from './timers';
+import { optionalInt } from './validate';
 import { shutdownRuntime, type ShutdownOptions, type ShutdownReport } from './shutdown';
 
 export interface RuntimeOptions {
@@ -37,13 +38,6 @@ export interface RuntimeOptions {
 
 let current: Runtime | null = null;
 let defaultRuntime: Runtime | null = null;
-
-function positiveInt(v: unknown, name: string, fallback: number, max: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer, got ${String(v)}`);
-  if (v < 1 || v > max) throw new RangeError(`${name} must be between 1 and ${max}, got ${v}`);
-  return v;
-}
 
 export class Runtime {
   readonly poller: Handle;
@@ -66,9 +60,9 @@ export class Runtime {
 
   constructor(options: RuntimeOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError(`Runtime options must be an object, got ${String(options)}`);
-    const capacity = positiveInt(options.eventCapacity, 'eventCapacity', 1024, 1 << 16);
-    this.sliceMs = positiveInt(options.sliceMs, 'sliceMs', 4, 60_000);
-    this.slicePolls = positiveInt(options.slicePolls, 'slicePolls', 4096, 1 << 30);
+    const capacity = optionalInt(options.eventCapacity, 'eventCapacity', 1, 1 << 16, 1024);
+    this.sliceMs = optionalInt(options.sliceMs, 'sliceMs', 1, 60_000, 4);
+    this.slicePolls = optionalInt(options.slicePolls, 'slicePolls', 1, 1 << 30, 4096);
     this.poller = check(native.pollerCreate(), native.backend === 'epoll' ? 'epoll_create1' : 'kqueue');
     this.events = new Uint32Array(capacity * 2);
     check(native.pollerSetEvents(this.poller, this.events), 'pollerSetEvents');

@@ -26,6 +26,7 @@ import { IoResource, checkBuffer, type ReadFuture, type WriteFuture, type Writev
 import { ERROR, HANGUP, READABLE, SHUT_RD, SHUT_RDWR, SHUT_WR, WRITABLE, native, type Handle } from '../native';
 import { Runtime } from '../runtime';
 import { Sleep, sleepUntil } from '../time';
+import { checkRange } from '../validate';
 
 /** Errno numbers by name: the addon's table first, Node's (same platform) for any it lacks. */
 function errnoOf(name: string): number {
@@ -67,15 +68,6 @@ export class UnexpectedEofError extends Error {
 
 /** Which half of a connection `shutdown` closes. */
 export type ShutdownHow = 'read' | 'write' | 'both';
-
-function checkRange(buf: Uint8Array, offset: unknown, length: unknown, what: string): void {
-  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset > buf.length) {
-    throw new RangeError(`${what}: offset must be an integer in [0, ${buf.length}], got ${String(offset)}`);
-  }
-  if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || offset + length > buf.length) {
-    throw new RangeError(`${what}: length must be an integer with offset + length <= ${buf.length}, got ${String(length)}`);
-  }
-}
 
 /** writev takes at most this many buffers per syscall (IOV_MAX is 1024 on Linux and macOS). */
 export const IOV_MAX = 1024;
