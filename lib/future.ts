@@ -30,6 +30,8 @@
  * awaiting one allocates nothing.
  */
 
+import { describe } from './validate';
+
 /** What `poll` returns while the value is not ready. */
 export const PENDING: unique symbol = Symbol.for('polled.PENDING');
 export type Pending = typeof PENDING;
@@ -162,16 +164,6 @@ const enum GenState {
   Done,
   /** `drop()` ran `return()` and a `finally` block is itself awaiting: drive it to its end. */
   Cleaning,
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'undefined';
-  if (v === null) return 'null';
-  if (typeof v === 'object' || typeof v === 'function') {
-    const name = (v as { constructor?: { name?: string } }).constructor?.name;
-    return name ? `a ${name}` : 'an object';
-  }
-  return `${typeof v} ${String(v)}`;
 }
 
 /**

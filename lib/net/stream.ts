@@ -72,12 +72,8 @@ export type ShutdownHow = 'read' | 'write' | 'both';
 /** writev takes at most this many buffers per syscall (IOV_MAX is 1024 on Linux and macOS). */
 export const IOV_MAX = 1024;
 
-/**
- * A connected byte stream (TCP or Unix). Reads and writes are independent: one task may read
- * while another writes the same stream (the reactor keeps a reader and a writer waker).
- * Close it when done; after `close()` every operation fails with `IoError` EBADF.
- */
-export abstract class Stream {
+/** What streams and listeners share: one registered handle, and closing it. */
+export abstract class Socket {
   /** @internal The registered handle; the leaf futures live here. */
   readonly io: IoResource;
 
@@ -93,6 +89,22 @@ export abstract class Stream {
   get isOpen(): boolean {
     return this.io.isOpen;
   }
+
+  /**
+   * Close the socket (and deregister it). Pending operations (read, write, accept) fail with
+   * EBADF. Idempotent.
+   */
+  close(): void {
+    this.io.close();
+  }
+}
+
+/**
+ * A connected byte stream (TCP or Unix). Reads and writes are independent: one task may read
+ * while another writes the same stream (the reactor keeps a reader and a writer waker).
+ * Close it when done; after `close()` every operation fails with `IoError` EBADF.
+ */
+export abstract class Stream extends Socket {
 
   /**
    * Read into `buf[offset, offset + length)`: the number of bytes read (at least 1), or 0 at the
@@ -161,11 +173,6 @@ export abstract class Stream {
     if (!this.io.isOpen) throw new IoError(EBADF, 'shutdown');
     const r = native.shutdown(this.io.handle, code);
     if (r < 0) throw new IoError(-r, 'shutdown');
-  }
-
-  /** Close the socket (and deregister it). Pending reads and writes fail with EBADF. Idempotent. */
-  close(): void {
-    this.io.close();
   }
 
   /** @internal The socket address call shared by TCP and Unix: a `[host, port, family]` triple or a throw. */
@@ -344,9 +351,7 @@ export type BackoffListener = (error: IoError, delayMs: number) => void;
  * A listening socket: the accept loop shared by `TcpListener` and `UnixListener`. Subclasses
  * only turn an accepted handle into their stream type and peer address.
  */
-export abstract class Listener<S, A> {
-  /** @internal */
-  readonly io: IoResource;
+export abstract class Listener<S, A> extends Socket {
   /** @internal Current backoff step (0 when accept() last worked) and the time it ends, on the runtime clock. */
   backoffMs = 0;
   /** @internal */
@@ -354,29 +359,12 @@ export abstract class Listener<S, A> {
   /** Called each time accept() backs off because the process or system is out of fds or memory. */
   onBackoff: BackoffListener | null = null;
 
-  protected constructor(io: IoResource) {
-    this.io = io;
-  }
-
-  get handle(): Handle {
-    return this.io.handle;
-  }
-
-  get isOpen(): boolean {
-    return this.io.isOpen;
-  }
-
   /**
    * The next connection: `[stream, peerAddress]`. Pends until a client connects. Cancel-safe:
    * dropped while pending, no connection is lost (it stays in the kernel's queue).
    */
   accept(): AcceptFuture<S, A> {
     return new AcceptFuture(this);
-  }
-
-  /** Stop listening. A pending accept() fails with EBADF. Idempotent. */
-  close(): void {
-    this.io.close();
   }
 
   /**
