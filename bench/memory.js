@@ -20,18 +20,20 @@ const { HOST, LOADGEN, RESULTS, ROOT } = bench;
 const TOTAL_BUDGET_MS = 50000;
 
 function parseArgs(argv) {
-  const a = { servers: null, conns: 10000, size: 16, settleMs: 700 };
+  const a = { servers: null, conns: 10000, size: 16, settleMs: 700, partial: [] };
   for (let i = 2; i < argv.length; i++) {
     let k = argv[i], v;
     const eq = k.indexOf('=');
     if (k.startsWith('--') && eq > 0) { v = k.slice(eq + 1); k = k.slice(0, eq); }
     const val = () => (v !== undefined ? v : argv[++i]);
+    if (k !== '-h' && k !== '--help') a.partial.push(k);
     if (k === '--servers') a.servers = val().split(',').map((s) => s.trim()).filter(Boolean);
     else if (k === '--conns') a.conns = Number(val());
     else if (k === '--size') a.size = Number(val());
     else if (k === '--settle-ms') a.settleMs = Number(val());
     else if (k === '-h' || k === '--help') {
-      console.log('usage: node bench/memory.js [--servers a,b] [--conns 10000] [--size 16] [--settle-ms 700]');
+      console.log('usage: node bench/memory.js [--servers a,b] [--conns 10000] [--size 16] [--settle-ms 700]\n' +
+        'Only the default run replaces bench/results/memory.*; any option writes to bench/results/runs/ instead.');
       process.exit(0);
     } else throw new Error(`unknown argument: ${k}`);
   }
@@ -180,11 +182,15 @@ async function main() {
   L.push('', 'RSS per conn = (VmRSS after − VmRSS before) / connections: user-space memory only (kernel socket ' +
     'buffers are not counted). ÷ node:net is relative to the leaner node:net variant.');
   const md = L.join('\n') + '\n';
-  fs.mkdirSync(RESULTS, { recursive: true });
-  fs.writeFileSync(path.join(RESULTS, 'memory.json'), JSON.stringify({ meta, results }, null, 1) + '\n');
-  fs.writeFileSync(path.join(RESULTS, 'memory.md'), md);
+  // Only the default run replaces the committed memory.{json,md}; a narrowed one goes to runs/.
+  const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
+  const dir = args.partial.length === 0 ? RESULTS : path.join(RESULTS, 'runs');
+  const base = args.partial.length === 0 ? 'memory' : `memory-${stamp}-partial`;
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${base}.json`), JSON.stringify({ meta, results }, null, 1) + '\n');
+  fs.writeFileSync(path.join(dir, `${base}.md`), md);
   process.stdout.write('\n' + md);
-  console.error(`\nwrote ${path.relative(ROOT, path.join(RESULTS, 'memory.json'))} and memory.md; wall time ${wall.toFixed(1)} s`);
+  console.error(`\nwrote ${path.relative(ROOT, path.join(dir, base))}.{json,md}; wall time ${wall.toFixed(1)} s`);
   if (results.some((r) => !r.ok)) process.exitCode = 1;
 }
 

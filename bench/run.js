@@ -566,6 +566,7 @@ function svgChart(meta, rows, cells) {
 function parseArgs(argv) {
   const a = {
     quick: false, servers: null, conns: null, sizes: null, reps: null, duration: null, warmup: null, pipeline: 1, pin: true,
+    out: null, partial: [],
   };
   const list = (v) => String(v).split(',').map((s) => s.trim()).filter(Boolean);
   const nums = (v) => list(v).map((s) => {
@@ -578,7 +579,9 @@ function parseArgs(argv) {
     const eq = k.indexOf('=');
     if (k.startsWith('--') && eq > 0) { v = k.slice(eq + 1); k = k.slice(0, eq); }
     const val = () => (v !== undefined ? v : argv[++i]);
+    if (k !== '--out' && k !== '-h' && k !== '--help') a.partial.push(k);
     switch (k) {
+      case '--out': a.out = val(); break;
       case '--quick': a.quick = true; break;
       case '--no-pin': a.pin = false; break;
       case '--servers': a.servers = list(val()); break;
@@ -590,7 +593,9 @@ function parseArgs(argv) {
       case '--pipeline': a.pipeline = nums(val())[0]; break;
       case '-h': case '--help':
         console.log('usage: node bench/run.js [--quick] [--servers a,b] [--conns 1,100,1000] [--sizes 64,4096] ' +
-          '[--reps 3] [--duration S] [--warmup S] [--pipeline D] [--no-pin]\nservers: ' +
+          '[--reps 3] [--duration S] [--warmup S] [--pipeline D] [--no-pin] [--out DIR]\n' +
+          'Only a full run (no option but --out) replaces bench/results/latest.*; any other run writes to\n' +
+          '--out DIR, default bench/results/runs/ (not committed).\nservers: ' +
           SERVERS.map((s) => s.name).join(', '));
         process.exit(0);
       // falls through
@@ -604,6 +609,22 @@ function parseArgs(argv) {
   a.duration = a.duration || (a.quick ? 0.6 : 1.25);
   a.warmup = a.warmup ?? (a.quick ? 0.25 : 0.5);
   return a;
+}
+
+/**
+ * Where a run's results go. Only a full run (the default matrix: no option but --out) replaces
+ * the committed bench/results/latest.* that the README cites, plus a <stamp>.json beside them;
+ * a quick or narrowed run writes <stamp>-partial.* into --out (default bench/results/runs/, which
+ * git ignores), so that a smoke run can never overwrite the published figures.
+ */
+function resultPaths(args, stamp) {
+  const full = args.partial.length === 0;
+  if (full && args.out === null) {
+    return { full, dir: RESULTS, stamped: path.join(RESULTS, `${stamp}.json`), json: path.join(RESULTS, 'latest.json'), md: path.join(RESULTS, 'latest.md'), svg: path.join(RESULTS, 'latest.svg') };
+  }
+  const dir = path.resolve(args.out ?? path.join(RESULTS, 'runs'));
+  const base = path.join(dir, full ? stamp : `${stamp}-partial`);
+  return { full, dir, stamped: null, json: `${base}.json`, md: `${base}.md`, svg: `${base}.svg` };
 }
 
 async function main() {
@@ -688,15 +709,17 @@ async function main() {
   const md = markdown(meta, rows, entrySummaries, cells, skipped, failures);
   const result = { meta, summary: rows, entries: entrySummaries, runs };
 
-  fs.mkdirSync(RESULTS, { recursive: true });
   const stamp = meta.date.replace(/[:]/g, '-').replace(/\..*$/, '');
   const json = JSON.stringify(result, null, 1) + '\n';
-  fs.writeFileSync(path.join(RESULTS, `${stamp}.json`), json);
-  fs.writeFileSync(path.join(RESULTS, 'latest.json'), json);
-  fs.writeFileSync(path.join(RESULTS, 'latest.md'), md);
-  fs.writeFileSync(path.join(RESULTS, 'latest.svg'), svgChart(meta, rows, cells));
+  const out = resultPaths(args, stamp);
+  fs.mkdirSync(out.dir, { recursive: true });
+  fs.writeFileSync(out.json, json);
+  fs.writeFileSync(out.md, md);
+  fs.writeFileSync(out.svg, svgChart(meta, rows, cells));
+  if (out.stamped) fs.writeFileSync(out.stamped, json);
   process.stdout.write('\n' + md);
-  console.error(`\nwrote bench/results/${stamp}.json, latest.{json,md,svg}; wall time ${wall.toFixed(1)} s`);
+  console.error(`\nwrote ${[out.stamped, out.json, out.md, out.svg].filter(Boolean).map((f) => path.relative(ROOT, f)).join(', ')}; wall time ${wall.toFixed(1)} s`);
+  if (!out.full) console.error(`a partial run (${args.partial.join(' ')}): bench/results/latest.* left as they are`);
 
   const verify = runs.filter((r) => !r.ok && (r.error_kind === 'verify' || r.error_kind === 'closed'));
   if (verify.length) {
@@ -750,7 +773,7 @@ async function runOne(entry, cell, rep, args) {
 }
 
 module.exports = {
-  SERVERS, HOST, LOADGEN, C_ECHO, BENCH, ROOT, RESULTS, buildNative, selectServers, startServer, stopServer,
+  SERVERS, HOST, LOADGEN, C_ECHO, BENCH, ROOT, RESULTS, buildNative, parseArgs, resultPaths, selectServers, startServer, stopServer,
   readStatusKb, groupOrder, findBun, fmtNum, killLive, live, main, svgChart, markdown,
 };
 
