@@ -361,12 +361,14 @@ export async function runEchoServer(options: RunEchoOptions = {}): Promise<void>
     if (driver === 'embedded') {
       await main.promise();
     } else {
-      const slice = new Slice(main, sliceMs);
-      for (;;) {
-        rt.blockOn(slice.next());
-        if (main.isFinished()) break;
-        // One turn of Node's loop: libuv runs pending signal handlers (and anything else queued).
+      const slice = new Slice(rt, main, sliceMs);
+      while (!main.isFinished()) {
+        // One turn of Node's loop before each slice: libuv runs pending signal handlers (and
+        // anything else queued), and first of all starts watching the signals just installed
+        // (libuv adds a new watch to its epoll set only when its loop next turns, and until then
+        // a signal would not end the slice early).
         await new Promise<void>((resolve) => setImmediate(resolve));
+        rt.blockOn(slice.next());
       }
       await main.promise(); // rethrows if the server task failed
     }
@@ -378,14 +380,18 @@ export async function runEchoServer(options: RunEchoOptions = {}): Promise<void>
   }
 }
 
-/** The block driver's slices: each `next()` is ready when the server task ends or after `ms`. */
+/**
+ * The block driver's slices: each `next()` is ready when the server task ends, after `ms`, or as
+ * soon as Node's loop has work (a signal to deliver), whichever is first.
+ */
 class Slice {
   constructor(
+    private readonly rt: Runtime,
     private readonly main: JoinHandle<void>,
     private readonly ms: number,
   ) {}
   next(): Future<void> {
-    return new SliceFuture(this.main, new Sleep(this.ms, true));
+    return new SliceFuture(this.main, new Sleep(this.ms, true), this.rt.nodeLoopReady());
   }
 }
 
@@ -393,12 +399,14 @@ class SliceFuture extends FutureBase<void> {
   constructor(
     private readonly main: JoinHandle<void>,
     private readonly timer: Sleep,
+    private readonly nodeLoop: Future<void>,
   ) {
     super();
   }
   poll(cx: Context): Poll<void> {
-    if (this.main.isFinished() || this.timer.poll(cx) !== PENDING) {
+    if (this.main.isFinished() || this.timer.poll(cx) !== PENDING || this.nodeLoop.poll(cx) !== PENDING) {
       this.timer.drop();
+      this.nodeLoop.drop?.();
       return undefined;
     }
     // Also wake when the server ends; JoinHandle.poll stores the waker without consuming the outcome.
@@ -415,6 +423,7 @@ class SliceFuture extends FutureBase<void> {
   }
   override drop(): void {
     this.timer.drop();
+    this.nodeLoop.drop?.();
     this.main.drop();
   }
 }

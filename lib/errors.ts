@@ -13,6 +13,11 @@ export class IoError extends Error {
   readonly code: string;
   readonly errno: number;
   readonly syscall: string;
+  /**
+   * Set by `writeAll` / `writevAll` when they fail part-way: how many bytes had gone out before
+   * the error (the peer may have received them). Undefined for every other operation.
+   */
+  bytesWritten?: number;
 
   constructor(errno: number, syscall: string, detail?: string) {
     const code = native.errnoName(errno);

@@ -38,7 +38,37 @@ const WRITE_SLOT = 1;
 
 export function checkBuffer(buf: unknown, what: string): Uint8Array {
   if (!(buf instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array or Buffer, got ${buf === null ? 'null' : typeof buf}`);
+  if (buf.length === 0) checkAttached(buf, what);
   return buf;
+}
+
+// %TypedArray%.prototype.at validates its receiver and throws a TypeError for a view whose
+// ArrayBuffer is detached (transferred) or has shrunk below it (a resizable one), and does
+// nothing else: the one check Node 20 offers from JavaScript. Such a view reads as length 0.
+const typedArrayAt = Uint8Array.prototype.at;
+
+function checkAttached(buf: Uint8Array, what: string): void {
+  try {
+    typedArrayAt.call(buf, 0);
+  } catch {
+    throw new TypeError(`${what}: the buffer's ArrayBuffer was detached (transferred) or shrunk below the view`);
+  }
+}
+
+/**
+ * A range that fitted when the operation started no longer does: the buffer was detached or
+ * shrunk meanwhile. Said as such, rather than as whatever the addon makes of a 0-byte view.
+ */
+function checkStillFits(buf: Uint8Array, offset: number, length: number, what: string): void {
+  if (offset + length > buf.length) {
+    checkAttached(buf, what);
+    throw new TypeError(`${what}: the buffer shrank below the range being read or written`);
+  }
+}
+
+/** A read of 0 bytes would return 0, which means end of stream: refused, so that 0 never lies. */
+function checkReadLength(length: number, what: string): void {
+  if (length === 0) throw new RangeError(`${what}: nothing to read into (length 0); a read returns 0 only at end of stream`);
 }
 
 export class IoResource {
@@ -87,6 +117,7 @@ export class IoResource {
       const seen = this.readSeen;
       this.readSeen = buf;
       if (buf !== seen || native.bindBuffer(this.handle, READ_SLOT, buf) !== 0) {
+        checkStillFits(buf, offset, length, 'read(buf)');
         return native.read(this.handle, buf, offset, length);
       }
       this.readBuf = buf;
@@ -99,6 +130,7 @@ export class IoResource {
     if (n !== -EFAULT) return n;
     // Detached or shrunk since it was bound: the general path reports what is wrong with it.
     this.readBuf = null;
+    checkStillFits(buf, offset, length, 'read(buf)');
     return native.read(this.handle, buf, offset, length);
   }
 
@@ -108,6 +140,7 @@ export class IoResource {
       const seen = this.writeSeen;
       this.writeSeen = buf;
       if (buf !== seen || native.bindBuffer(this.handle, WRITE_SLOT, buf) !== 0) {
+        checkStillFits(buf, offset, length, 'write(buf)');
         return native.write(this.handle, buf, offset, length);
       }
       this.writeBuf = buf;
@@ -119,19 +152,24 @@ export class IoResource {
     const n = ioArgs[ARG_RESULT];
     if (n !== -EFAULT) return n;
     this.writeBuf = null;
+    checkStillFits(buf, offset, length, 'write(buf)');
     return native.write(this.handle, buf, offset, length);
   }
 
-  read(buf: Uint8Array, offset = 0, length = buf.length - offset): ReadFuture {
+  /** A read into buf[offset, offset + length): `length` must be at least 1 (0 means end of stream). */
+  read(buf: Uint8Array, offset = 0, length?: number): ReadFuture {
     checkBuffer(buf, 'read(buf)');
-    checkRange(buf, offset, length, 'read(buf)');
-    return new ReadFuture(this, buf, offset, length);
+    const len = length ?? buf.length - offset;
+    checkRange(buf, offset, len, 'read(buf)');
+    checkReadLength(len, 'read(buf)');
+    return new ReadFuture(this, buf, offset, len);
   }
 
-  write(buf: Uint8Array, offset = 0, length = buf.length - offset): WriteFuture {
+  write(buf: Uint8Array, offset = 0, length?: number): WriteFuture {
     checkBuffer(buf, 'write(buf)');
-    checkRange(buf, offset, length, 'write(buf)');
-    return new WriteFuture(this, buf, offset, length);
+    const len = length ?? buf.length - offset;
+    checkRange(buf, offset, len, 'write(buf)');
+    return new WriteFuture(this, buf, offset, len);
   }
 
   /**
@@ -139,10 +177,15 @@ export class IoResource {
    * bytes written, 0 when the send buffer is full (then readiness is cleared, and the next
    * `write` future waits for WRITABLE). Throws IoError on a real error.
    */
-  tryWrite(buf: Uint8Array, offset = 0, length = buf.length - offset): number {
+  tryWrite(buf: Uint8Array, offset = 0, length?: number): number {
     checkBuffer(buf, 'tryWrite(buf)');
-    checkRange(buf, offset, length, 'tryWrite(buf)');
-    if (!this.open) throw new IoError(EBADF, 'write');
+    const len = length ?? buf.length - offset;
+    checkRange(buf, offset, len, 'tryWrite(buf)');
+    return this.tryWriteRange(buf, offset, len);
+  }
+
+  private tryWriteRange(buf: Uint8Array, offset: number, length: number): number {
+    if (!this.open) throw new IoError(EBADF, 'write', 'closed');
     const src = this.src;
     if (length === 0 || (src.readiness & (WRITABLE | HANGUP | ERROR)) === 0) return 0;
     for (;;) {
@@ -173,8 +216,8 @@ const enum OpState {
 }
 
 /**
- * `read(buf)`: the number of bytes read into `buf[offset, offset+length)`, 0 at end of stream.
- * Cancel-safe: if dropped before completion no bytes were consumed.
+ * `read(buf)`: the number of bytes read into `buf[offset, offset+length)` (length >= 1), 0 at
+ * end of stream. Cancel-safe: if dropped before completion no bytes were consumed.
  */
 export class ReadFuture extends FutureBase<number> {
   private state = OpState.Idle;
@@ -192,8 +235,7 @@ export class ReadFuture extends FutureBase<number> {
   poll(cx: Context): Poll<number> {
     if (this.state === OpState.Done) throw new Error('polled: read future polled after completion');
     const io = this.io;
-    if (this.length === 0) return this.finish(0);
-    if (!io.isOpen) throw new IoError(EBADF, 'read');
+    if (!io.isOpen) throw new IoError(EBADF, 'read', 'closed');
     if (!pollProceed(cx)) return PENDING;
     const reactor = io.rt.reactor;
     const src = io.src;
@@ -253,7 +295,7 @@ abstract class WriteBase extends FutureBase<number> {
       this.state = OpState.Done;
       return 0;
     }
-    if (!io.isOpen) throw new IoError(EBADF, this.name);
+    if (!io.isOpen) throw new IoError(EBADF, this.name, 'closed');
     if (!pollProceed(cx)) return PENDING;
     const reactor = io.rt.reactor;
     const src = io.src;

@@ -29,6 +29,8 @@ export const ERROR = 8;
 /** Tokens the poller itself reports; user registrations use tokens below `RESERVED_TOKENS`. */
 export const NOTIFY_TOKEN = 0xffffffff;
 export const TIMER_TOKEN = 0xfffffffe;
+/** Node's own loop has work (a signal, I/O on Node's handles, a stop request): see `pollerWatchLoop`. */
+export const LOOP_TOKEN = 0xfffffffd;
 export const RESERVED_TOKENS = 0xfffffff0;
 
 /** `shutdown(how)` values. */
@@ -52,11 +54,13 @@ export interface NativeBinding {
   /** A new poller (epoll / kqueue fd, with its notifier and its one timer). Handle or -errno. */
   pollerCreate(): number;
   /**
-   * Give the poller the array that `pollerWait` and the uv driver write events into: pairs of
-   * (token, readiness bits). Registered once, so a wait never looks the array up again.
-   * Capacity is `events.length >> 1` events. Returns 0 or -errno.
+   * The array that `pollerWait` and the uv driver write events into, `capacity` pairs of
+   * (token, readiness bits), replacing the poller's earlier one. Made by the addon on a
+   * SharedArrayBuffer, so that it can be neither transferred (a transfer list naming its buffer
+   * throws at the attempt) nor detached nor resized while the addon writes into it.
+   * The array, or -errno.
    */
-  pollerSetEvents(poller: Handle, events: Uint32Array): number;
+  pollerEvents(poller: Handle, capacity: number): Uint32Array | number;
   /** Register edge-triggered interest (READABLE | WRITABLE) in `handle` under `token`. */
   pollerAdd(poller: Handle, handle: Handle, token: number, interest: number): number;
   pollerModify(poller: Handle, handle: Handle, token: number, interest: number): number;
@@ -72,8 +76,20 @@ export interface NativeBinding {
   /** Arm the poller's one timer `delayMs` from now (one-shot, ns precision); replaces any earlier arming. */
   pollerTimerArm(poller: Handle, delayMs: number): number;
   pollerTimerDisarm(poller: Handle): number;
-  /** Test aid: a native thread that sleeps `delayMs` and then calls the poller's notify. */
+  /**
+   * Test aid: a native thread that sleeps `delayMs` and then calls the poller's notify. Finished
+   * threads are joined at the next call; -EAGAIN while 64 are still sleeping.
+   */
   pollerNotifyFromThread(poller: Handle, delayMs: number): number;
+  /**
+   * While on, the poller also watches this thread's libuv loop (its backend fd, edge-triggered)
+   * and reports LOOP_TOKEN when that loop gets work: blockOn turns it on while it owns the
+   * thread, so a parked wait wakes on `worker.terminate()`, `process.exit()` from another thread
+   * and signals. The embedded driver stops watching the poller meanwhile (the two epoll sets
+   * cannot contain each other) and resumes when it is turned off. 0 or -errno; `driverStart`
+   * while it is on is -EBUSY.
+   */
+  pollerWatchLoop(poller: Handle, on: boolean): number;
 
   // ---- Embedded driver (libuv) ---------------------------------------------------------------
   /**
@@ -81,7 +97,7 @@ export interface NativeBinding {
    * drains the poller with a zero-timeout wait into the registered array and calls
    * `onEvents(count)` once per batch, inside a callback scope (MakeCallback semantics, so
    * promise continuations run right after). A throw from `onEvents` goes to process
-   * 'uncaughtException'. Returns 0 or -errno: -EINVAL before `pollerSetEvents`, -EALREADY when
+   * 'uncaughtException'. Returns 0 or -errno: -EINVAL before `pollerEvents`, -EALREADY when
    * already started, -ENOTSUP when the poller's fd cannot be watched (libkqueue on Linux).
    */
   driverStart(poller: Handle, onEvents: (count: number) => void): number;
@@ -127,7 +143,11 @@ export interface NativeBinding {
   shutdown(handle: Handle, how: number): number;
 
   // ---- Byte I/O (hot path) -------------------------------------------------------------------
-  /** read(2) into buf[offset, offset+length). Bytes (0 = end of stream) or -errno. */
+  /**
+   * read(2) into buf[offset, offset+length). Bytes (0 = end of stream) or -errno. A length of 0
+   * is a RangeError (0 must only ever mean end of stream); a buffer whose ArrayBuffer was
+   * detached (transferred) is a TypeError, here and in `write` / `writev`.
+   */
   read(handle: Handle, buf: Uint8Array, offset: number, length: number): number;
   /**
    * send(2) with MSG_NOSIGNAL (plain write for non-sockets). Bytes or -errno. A socket never
@@ -142,13 +162,14 @@ export interface NativeBinding {
   /**
    * The argument block of `readBound` / `writeBound`: [handle, offset, length, result]. The
    * caller stores the first three just before the call and reads the result right after. Made
-   * by the addon, one per thread; lib-internal.
+   * by the addon, one per thread, on a SharedArrayBuffer (it cannot be transferred, detached or
+   * resized); lib-internal.
    */
   readonly ioArgs: Float64Array;
   /**
    * Bind `buf` to `handle` as its read (slot 0) or write (slot 1) buffer, replacing any earlier
    * one; the binding holds `buf`'s ArrayBuffer until replaced or the handle closes. 0 or -errno
-   * (-EINVAL for a view on a SharedArrayBuffer, which cannot be bound).
+   * (-EINVAL for a view on a SharedArrayBuffer, which cannot be bound, or an empty one).
    */
   bindBuffer(handle: Handle, slot: number, buf: Uint8Array): number;
   /**

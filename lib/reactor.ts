@@ -20,7 +20,7 @@
  */
 import { check } from './errors';
 import { PENDING, type Context, type Poll, type Waker } from './future';
-import { ERROR, HANGUP, NOTIFY_TOKEN, READABLE, TIMER_TOKEN, WRITABLE, native, type Handle } from './native';
+import { ERROR, HANGUP, LOOP_TOKEN, NOTIFY_TOKEN, READABLE, RESERVED_TOKENS, TIMER_TOKEN, WRITABLE, native, type Handle } from './native';
 
 export { READABLE, WRITABLE, HANGUP, ERROR };
 
@@ -53,9 +53,10 @@ export class Reactor {
   private readonly freeSlots: number[] = [];
   /** Registered sources: while there are any, the embedded driver keeps Node's loop alive. */
   registrations = 0;
-  /** Wakers waiting for the poller's notify (`Runtime.notified()`). */
-  private notifyWaiters: Waker[] = [];
-  private notifySeq = 0;
+  /** The poller's notify (`Runtime.notified()`): wakes from other threads. */
+  readonly notify = new Occurrences();
+  /** Node's own loop got work while blockOn held the thread (LOOP_TOKEN; `Runtime.nodeLoopReady()`). */
+  readonly nodeLoop = new Occurrences();
 
   constructor(
     private readonly poller: Handle,
@@ -153,9 +154,10 @@ export class Reactor {
     for (let i = 0; i < count; i++) {
       const token = ev[2 * i];
       const bits = ev[2 * i + 1];
-      if (token >= TIMER_TOKEN) {
+      if (token >= RESERVED_TOKENS) {
         if (token === TIMER_TOKEN) timer = true;
-        else if (token === NOTIFY_TOKEN) this.wakeNotified();
+        else if (token === NOTIFY_TOKEN) this.notify.occur();
+        else if (token === LOOP_TOKEN) this.nodeLoop.occur();
         continue;
       }
       const src = this.sources[token & SLOT_MASK];
@@ -177,28 +179,33 @@ export class Reactor {
     }
   }
 
-  // ---- notify: wakes from other threads ------------------------------------------------------
+}
 
-  get hasNotifyWaiters(): boolean {
-    return this.notifyWaiters.length > 0;
+/**
+ * Something the poller reports under a reserved token (a notify, Node's loop having work): a
+ * count of occurrences, and the wakers waiting for the next one. A future remembers the count
+ * when first polled and is done once it has moved, so an occurrence between two polls is kept.
+ */
+export class Occurrences {
+  count = 0;
+  private waiters: Waker[] = [];
+
+  get hasWaiters(): boolean {
+    return this.waiters.length > 0;
   }
 
-  get notifyCount(): number {
-    return this.notifySeq;
+  addWaiter(w: Waker): void {
+    if (!this.waiters.some((x) => x.willWake(w))) this.waiters.push(w);
   }
 
-  addNotifyWaiter(w: Waker): void {
-    if (!this.notifyWaiters.some((x) => x.willWake(w))) this.notifyWaiters.push(w);
+  removeWaiter(w: Waker): void {
+    this.waiters = this.waiters.filter((x) => x !== w);
   }
 
-  removeNotifyWaiter(w: Waker): void {
-    this.notifyWaiters = this.notifyWaiters.filter((x) => x !== w);
-  }
-
-  private wakeNotified(): void {
-    this.notifySeq++;
-    const ws = this.notifyWaiters;
-    this.notifyWaiters = [];
+  occur(): void {
+    this.count++;
+    const ws = this.waiters;
+    this.waiters = [];
     for (const w of ws) w.wake();
   }
 }

@@ -21,7 +21,7 @@ import { check, IoError } from './errors';
 import { Executor } from './executor';
 import { FutureBase, PENDING, setCleanupHook, type Context, type Future, type IntoFuture, intoFuture, type Poll, type Waker } from './future';
 import { native, type Handle } from './native';
-import { Reactor } from './reactor';
+import { Reactor, type Occurrences } from './reactor';
 import { JoinHandle, Task } from './task';
 import { Timers } from './timers';
 import { optionalInt } from './validate';
@@ -64,8 +64,12 @@ export class Runtime {
     this.sliceMs = optionalInt(options.sliceMs, 'sliceMs', 1, 60_000, 4);
     this.slicePolls = optionalInt(options.slicePolls, 'slicePolls', 1, 1 << 30, 4096);
     this.poller = check(native.pollerCreate(), native.backend === 'epoll' ? 'epoll_create1' : 'kqueue');
-    this.events = new Uint32Array(capacity * 2);
-    check(native.pollerSetEvents(this.poller, this.events), 'pollerSetEvents');
+    const events = native.pollerEvents(this.poller, capacity);
+    if (typeof events === 'number') {
+      native.close(this.poller);
+      check(events, 'pollerEvents');
+    }
+    this.events = events as Uint32Array;
     this.reactor = new Reactor(this.poller, this.events);
     this.executor.onWork = () => this.requestTurn();
     this.executor.enter = <R>(f: () => R): R => {
@@ -127,6 +131,10 @@ export class Runtime {
     const task = new Task(intoFuture(future, 'blockOn(future)'), this.executor);
     this.blocking = true;
     current = this;
+    // While blockOn owns the thread, the poller watches Node's loop too, so that a parked wait
+    // wakes when Node asks this thread to stop (worker.terminate(), process.exit()) or a signal
+    // arrives. Where it cannot (a backend without it), blockOn still runs, just deaf to those.
+    native.pollerWatchLoop(this.poller, true);
     try {
       this.executor.spawn(task as Task<unknown>);
       for (;;) {
@@ -134,7 +142,7 @@ export class Runtime {
         this.executor.run();
         if (task.isFinished) break;
         const timeout = this.parkTimeout();
-        if (timeout < 0 && this.reactor.registrations === 0 && !this.reactor.hasNotifyWaiters) {
+        if (timeout < 0 && this.reactor.registrations === 0 && !this.reactor.notify.hasWaiters && !this.reactor.nodeLoop.hasWaiters) {
           const why = this.timers.size > 0 ? 'timers are pending but the clock is paused with auto-advance off, and no task is left to advance it' : 'no runnable task, no timer, no I/O registration';
           task.abort();
           throw new Error(`polled: blockOn() deadlocked: the future is pending and nothing can wake it (${why})`);
@@ -144,6 +152,7 @@ export class Runtime {
         this.reactor.dispatch(n);
       }
     } finally {
+      native.pollerWatchLoop(this.poller, false);
       this.blocking = false;
       current = null;
     }
@@ -176,7 +185,20 @@ export class Runtime {
 
   /** A future that completes at the next notify this poller receives (from `notify()` or another thread). */
   notified(): Future<void> {
-    return new Notified(this);
+    return new Occurred(this.reactor.notify);
+  }
+
+  /**
+   * A future that completes when Node's own event loop gets work while `blockOn` holds the
+   * thread: a signal libuv caught, I/O on Node's handles, a request to stop the thread. Node runs
+   * none of it (JS signal handlers included) until `blockOn` returns, so a server that serves in
+   * `blockOn` slices ends its slice on this to let Node's loop turn at once. Outside `blockOn`
+   * nothing reports it (Node's loop is running anyway). libuv starts watching a handle (a
+   * `process.on('SIGTERM')` just installed) when its loop next turns: let it turn once after
+   * installing one and before a `blockOn` that should hear it.
+   */
+  nodeLoopReady(): Future<void> {
+    return new Occurred(this.reactor.nodeLoop);
   }
 
   // ---- embedded driver -----------------------------------------------------------------------
@@ -299,42 +321,43 @@ export class Runtime {
 
 const ignoreCx = { waker: { wake() {}, wakeByRef() {}, clone() { return this; }, willWake() { return false; } } } as unknown as Context;
 
-/** States of `Notified`. */
-const enum NotifiedState {
+/** States of `Occurred`. */
+const enum OccurredState {
   Init,
   Waiting,
   Done,
 }
 
-class Notified extends FutureBase<void> {
-  private state = NotifiedState.Init;
+/** `notified()` / `nodeLoopReady()`: done at the first occurrence after its first poll. */
+class Occurred extends FutureBase<void> {
+  private state = OccurredState.Init;
   private seq = 0;
   private waker: Waker | null = null;
-  constructor(private readonly rt: Runtime) {
+  constructor(private readonly what: Occurrences) {
     super();
   }
   poll(cx: Context): Poll<void> {
-    const reactor = this.rt.reactor;
     switch (this.state) {
-      case NotifiedState.Init:
-        this.seq = reactor.notifyCount;
-        this.state = NotifiedState.Waiting;
+      case OccurredState.Init:
+        this.seq = this.what.count;
+        this.state = OccurredState.Waiting;
         break;
-      case NotifiedState.Waiting:
-        if (reactor.notifyCount !== this.seq) {
-          this.state = NotifiedState.Done;
+      case OccurredState.Waiting:
+        if (this.what.count !== this.seq) {
+          this.state = OccurredState.Done;
+          this.waker = null;
           return undefined;
         }
         break;
-      case NotifiedState.Done:
+      case OccurredState.Done:
         return undefined;
     }
     this.waker = cx.waker;
-    reactor.addNotifyWaiter(cx.waker);
+    this.what.addWaiter(cx.waker);
     return PENDING;
   }
   override drop(): void {
-    if (this.waker !== null) this.rt.reactor.removeNotifyWaiter(this.waker);
+    if (this.waker !== null) this.what.removeWaiter(this.waker);
     this.waker = null;
   }
 }

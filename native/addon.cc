@@ -34,7 +34,9 @@ struct Instance {
   HandleTable handles;
   DriverCounter drivers;
   // The argument block of readBound / writeBound (see "Byte I/O through bound buffers").
-  double* io_args = nullptr;
+  // Shared memory: another thread that was handed the buffer may write it at any time, so the
+  // addon reads each argument once (volatile) and validates what it read.
+  volatile double* io_args = nullptr;
   napi_ref io_args_ref = nullptr;
 };
 
@@ -112,13 +114,37 @@ bool GetTyped(napi_env env, napi_value v, const char* name, napi_typedarray_type
   return true;
 }
 
-// argv[0..2] = buf, offset, length: a Uint8Array (a Buffer is one) and a range inside it.
-bool GetBytes(napi_env env, const napi_value* argv, uint8_t** data, size_t* len) {
+// A view with no bytes may be on a detached ArrayBuffer (transferred): say so, as a TypeError,
+// rather than reading 0 bytes into it, which a caller would take for end of stream. Node 20 cannot
+// tell a detached buffer from an empty one in JavaScript, so it is decided here. A view whose
+// resizable buffer shrank under it also has no bytes; a read refuses it (see GetBytes).
+bool CheckAttached(napi_env env, napi_value view, const char* name, size_t size) {
+  if (size > 0) return true;
+  napi_value ab;
+  bool detached = false;
+  if (napi_get_typedarray_info(env, view, nullptr, nullptr, nullptr, &ab, nullptr) == napi_ok &&
+      napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && !detached) {
+    return true;
+  }
+  char msg[160];
+  snprintf(msg, sizeof msg, "polled: \"%s\" is detached (its ArrayBuffer was transferred)", name);
+  napi_throw_type_error(env, "ERR_INVALID_STATE", msg);
+  return false;
+}
+
+// argv[0..2] = buf, offset, length: a Uint8Array (a Buffer is one) and a range inside it, which
+// for a read must not be empty: read(2) into 0 bytes returns 0, and 0 means end of stream.
+bool GetBytes(napi_env env, const napi_value* argv, bool for_read, uint8_t** data, size_t* len) {
   size_t size;
   int64_t off, n;
   if (!GetTyped(env, argv[0], "buf", napi_uint8_array, "a Uint8Array", data, &size) ||
+      !CheckAttached(env, argv[0], "buf", size) ||
       !GetInt(env, argv[1], "offset", 0, static_cast<double>(size), &off) ||
       !GetInt(env, argv[2], "length", 0, static_cast<double>(size - off), &n)) {
+    return false;
+  }
+  if (for_read && n == 0) {
+    Throw(env, true, "length", "at least 1 for a read (0 bytes read means end of stream)");
     return false;
   }
   *data += off;
@@ -149,6 +175,44 @@ bool GetString(napi_env env, napi_value v, const char* name, char (&buf)[N], int
     napi_get_value_string_utf8(env, v, buf, N, &len);
     if (strlen(buf) != len) *err = -EINVAL;
   }
+  return true;
+}
+
+// ---- Memory the addon writes across calls -------------------------------------------------------
+// The events batch and the ioArgs block are written (or read) by the addon in one call and by JS
+// in the next, so the addon keeps their data pointer. That is only sound for memory JavaScript can
+// neither free nor move nor resize while the addon holds a reference: an ordinary ArrayBuffer (or
+// an external one) can be transferred (structuredClone / postMessage with a transfer list
+// detaches it and hands its memory to someone else) and a resizable one can shrink. A
+// SharedArrayBuffer can do neither: a transfer throws at the attempt ("Found invalid object in
+// transferList"), it cannot be detached, and a fixed-length one never changes size. Node-API (v8)
+// has no call that makes one, so the global constructors do it, and the result is then checked
+// with calls that run no JavaScript: a patched `globalThis.SharedArrayBuffer` yields an error,
+// never an unsafe array. No JavaScript runs after the pointer is taken.
+bool SharedView(napi_env env, const char* ctor_name, napi_typedarray_type want, size_t length,
+                napi_value* out, void** data) {
+  napi_value global, sab_ctor, view_ctor, bytes, sab, view, ab;
+  size_t elem = want == napi_float64_array ? 8 : 4;
+  napi_typedarray_type type;
+  size_t got;
+  bool is_plain = true;
+  if (napi_get_global(env, &global) != napi_ok ||
+      napi_get_named_property(env, global, "SharedArrayBuffer", &sab_ctor) != napi_ok ||
+      napi_get_named_property(env, global, ctor_name, &view_ctor) != napi_ok ||
+      napi_create_double(env, static_cast<double>(length * elem), &bytes) != napi_ok ||
+      napi_new_instance(env, sab_ctor, 1, &bytes, &sab) != napi_ok ||
+      napi_new_instance(env, view_ctor, 1, &sab, &view) != napi_ok) {
+    return false;  // an exception is pending (or the env is going away)
+  }
+  // A real typed array of the right type and length whose buffer is not an ArrayBuffer: shared.
+  if (napi_get_typedarray_info(env, view, &type, &got, data, &ab, nullptr) != napi_ok ||
+      type != want || got != length || napi_is_arraybuffer(env, ab, &is_plain) != napi_ok ||
+      is_plain) {
+    napi_throw_error(env, "ERR_POLLED_SHARED_MEMORY",
+                     "polled: SharedArrayBuffer did not make shared memory (is the global patched?)");
+    return false;
+  }
+  *out = view;
   return true;
 }
 
@@ -292,26 +356,30 @@ napi_value JsPollerCreate(napi_env env, napi_callback_info info) {
   return Number(env, rc < 0 ? rc : a.inst->handles.OpenPoller(std::move(p)));
 }
 
-napi_value JsPollerSetEvents(napi_env env, napi_callback_info info) {
+// The events batch: a Uint32Array of 2 * capacity (token, bits) pairs, made by the addon on
+// shared memory (see SharedView) so that Poller::Wait and the uv driver may keep writing into it.
+// Replaces the poller's earlier array. The array, or -errno.
+napi_value JsPollerEvents(napi_env env, napi_callback_info info) {
   Args<2> a(env, info);
-  uint32_t* pairs;
-  size_t len;
-  if (!GetTyped(env, a.argv[1], "events", napi_uint32_array, "a Uint32Array", &pairs, &len)) {
-    return nullptr;
-  }
-  if (len < 2) {
-    Throw(env, true, "events", "a Uint32Array with room for one (token, bits) pair");
-    return nullptr;
-  }
+  int64_t capacity;
+  if (!GetInt(env, a.argv[1], "capacity", 1, Poller::kMaxBatch * 64, &capacity)) return nullptr;
   return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
-    // The reference keeps the array (and so `pairs`) alive until it is replaced or the poller
-    // closes. The array must not be transferred or detached meanwhile.
+    napi_value view;
+    void* data;
     napi_ref ref;
-    if (napi_create_reference(env, a.argv[1], 1, &ref) != napi_ok) return Int(env, -ENOMEM);
+    if (!SharedView(env, "Uint32Array", napi_uint32_array, static_cast<size_t>(capacity) * 2, &view,
+                    &data)) {
+      return nullptr;
+    }
+    // Looked up again: the constructors ran JavaScript, which may have closed this poller.
+    int err;
+    bool threw;
+    if (GetPoller(env, a.inst, a.argv[0], &err, &threw) != p) return Int(env, -EBADF);
+    if (napi_create_reference(env, view, 1, &ref) != napi_ok) return Int(env, -ENOMEM);
     if (p->events != nullptr) napi_delete_reference(env, p->events);
-    p->events = ref;
-    p->poller.SetEvents(pairs, len / 2);
-    return Int(env, 0);
+    p->events = ref;  // keeps the shared memory (and so `data`) alive
+    p->poller.SetEvents(static_cast<uint32_t*>(data), static_cast<size_t>(capacity));
+    return view;
   });
 }
 
@@ -342,7 +410,7 @@ napi_value JsPollerWait(napi_env env, napi_callback_info info) {
   double timeout;
   if (!GetMs(env, a.argv[1], "timeoutMs", &timeout)) return nullptr;
   return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
-    if (!p->poller.has_events()) return Int(env, -EINVAL);  // pollerSetEvents first
+    if (!p->poller.has_events()) return Int(env, -EINVAL);  // pollerEvents first
     return Int(env, p->poller.Wait(timeout));
   });
 }
@@ -379,6 +447,36 @@ napi_value JsPollerNotifyFromThread(napi_env env, napi_callback_info info) {
   });
 }
 
+// blockOn's watch on this thread's libuv loop (Poller::WatchLoop): on while blockOn owns the
+// thread, so that a parked wait wakes when Node asks the thread to stop; off otherwise, when the
+// embedded driver's uv_poll watches the poller instead (the two cannot both be on). 0 or -errno.
+napi_value JsPollerWatchLoop(napi_env env, napi_callback_info info) {
+  Args<2> a(env, info);
+  bool on;
+  if (!GetBool(env, a.argv[1], "on", &on)) return nullptr;
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    if (on == (p->loop_fd >= 0)) return Int(env, 0);
+    if (!on) {
+      int rc = p->poller.UnwatchLoop(p->loop_fd);
+      p->loop_fd = -1;
+      int resumed = p->driver != nullptr ? p->driver->Resume() : 0;
+      return Int(env, rc < 0 ? rc : resumed);
+    }
+    uv_loop_t* loop;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) return Int(env, -EINVAL);
+    int fd = uv_backend_fd(loop);
+    if (fd < 0) return Int(env, -ENOTSUP);
+    if (p->driver != nullptr) p->driver->Pause();
+    int rc = p->poller.WatchLoop(fd);
+    if (rc < 0) {
+      if (p->driver != nullptr) p->driver->Resume();
+      return Int(env, rc);
+    }
+    p->loop_fd = fd;
+    return Int(env, 0);
+  });
+}
+
 // ---- Embedded driver --------------------------------------------------------------------------
 
 napi_value JsDriverStart(napi_env env, napi_callback_info info) {
@@ -390,7 +488,8 @@ napi_value JsDriverStart(napi_env env, napi_callback_info info) {
   }
   return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
     if (p->driver != nullptr) return Int(env, -EALREADY);
-    if (!p->poller.has_events()) return Int(env, -EINVAL);  // pollerSetEvents first
+    if (!p->poller.has_events()) return Int(env, -EINVAL);  // pollerEvents first
+    if (p->loop_fd >= 0) return Int(env, -EBUSY);            // pollerWatchLoop(p, false) first
     return Int(env, UvDriver::Start(env, &p->poller, a.argv[1], &a.inst->drivers, &p->driver));
   });
 }
@@ -608,7 +707,7 @@ napi_value JsRead(napi_env env, napi_callback_info info) {
   uint8_t* data;
   size_t len;
   int fd = GetFd(env, a.inst, a.argv[0], &threw);
-  if (threw || !GetBytes(env, a.argv + 1, &data, &len)) return nullptr;
+  if (threw || !GetBytes(env, a.argv + 1, true, &data, &len)) return nullptr;
   return Int(env, fd < 0 ? fd : Read(fd, data, len));
 }
 
@@ -617,7 +716,7 @@ napi_value JsWrite(napi_env env, napi_callback_info info) {
   double h;
   uint8_t* data;
   size_t len;
-  if (!GetNumber(env, a.argv[0], "handle", &h) || !GetBytes(env, a.argv + 1, &data, &len)) {
+  if (!GetNumber(env, a.argv[0], "handle", &h) || !GetBytes(env, a.argv + 1, false, &data, &len)) {
     return nullptr;
   }
   Entry* e = a.inst->handles.Get(h);
@@ -635,20 +734,25 @@ napi_value JsWritev(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   // One syscall takes at most IOV_MAX buffers; the byte count tells the caller where it stopped.
-  iovec iov[IOV_MAX];
   count = std::min<uint32_t>(count, IOV_MAX);
+  // Two passes. Reading an element can run JavaScript (a getter on the array, or on its
+  // prototype for a hole), and that JavaScript could detach or shrink a buffer whose pointer was
+  // already taken. So first every element is read (the handle scope keeps them alive), then the
+  // pointers are taken with calls that run no JavaScript, and used at once.
+  napi_value bufs[IOV_MAX];
   for (uint32_t i = 0; i < count; i++) {
-    napi_value buf;
-    napi_typedarray_type type;
-    if (napi_get_element(env, a.argv[1], i, &buf) != napi_ok ||
-        napi_get_typedarray_info(env, buf, &type, &iov[i].iov_len, &iov[i].iov_base, nullptr,
-                                 nullptr) != napi_ok ||
-        type != napi_uint8_array) {
-      char name[32];
-      snprintf(name, sizeof name, "bufs[%u]", i);
-      Throw(env, false, name, "a Uint8Array");
+    if (napi_get_element(env, a.argv[1], i, &bufs[i]) != napi_ok) return nullptr;
+  }
+  iovec iov[IOV_MAX];
+  for (uint32_t i = 0; i < count; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "bufs[%u]", i);
+    uint8_t* data;
+    if (!GetTyped(env, bufs[i], name, napi_uint8_array, "a Uint8Array", &data, &iov[i].iov_len) ||
+        !CheckAttached(env, bufs[i], name, iov[i].iov_len)) {
       return nullptr;
     }
+    iov[i].iov_base = data;
   }
   Entry* e = a.inst->handles.Get(h);
   if (e == nullptr) return Int(env, -EBADF);
@@ -696,6 +800,7 @@ napi_value JsBindBuffer(napi_env env, napi_callback_info info) {
   void* ab_data;
   size_t ab_length;
   if (napi_get_arraybuffer_info(env, ab, &ab_data, &ab_length) != napi_ok) return Int(env, -EINVAL);
+  if (length == 0) return Int(env, -EINVAL);  // nothing to bind (or detached): the general path says which
   return Int(env, a.inst->handles.Bind(h, static_cast<BufferSlot>(slot), ab, offset, length));
 }
 
@@ -703,11 +808,11 @@ napi_value JsBindBuffer(napi_env env, napi_callback_info info) {
 // that is not live, -EFAULT when nothing is bound or the buffer no longer covers the range.
 int BoundRange(napi_env env, Instance* inst, BufferSlot slot, Entry** entry, uint8_t** data,
                size_t* len) {
-  const double* args = inst->io_args;
+  const volatile double* args = inst->io_args;
   Entry* e = inst->handles.Get(args[kArgHandle]);
   if (e == nullptr) return -EBADF;
   const BoundBuffer& b = e->bound[slot];
-  double off = args[kArgOffset], n = args[kArgLength];
+  const double off = args[kArgOffset], n = args[kArgLength];
   // Integers with off + n inside the view (a NaN fails every comparison). Once in range, the
   // casts are exact for integers, so comparing back catches a fraction.
   if (b.buffer == nullptr || !(off >= 0 && n >= 0 && off + n <= static_cast<double>(b.length))) {
@@ -756,17 +861,17 @@ napi_value JsWriteBound(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// The Float64Array of kIoArgCount numbers that JS fills before readBound / writeBound. Made here,
-// so that its memory is the addon's from the start; the reference keeps it alive.
+// The Float64Array of kIoArgCount numbers that JS fills before readBound / writeBound, on shared
+// memory (see SharedView): it cannot be transferred or shrunk, so `io_args` stays valid for as
+// long as the reference holds it.
 napi_value IoArgsArray(napi_env env, Instance* inst) {
-  napi_value ab, arr;
+  napi_value arr;
   void* data;
-  if (napi_create_arraybuffer(env, kIoArgCount * sizeof(double), &data, &ab) != napi_ok ||
-      napi_create_typedarray(env, napi_float64_array, kIoArgCount, ab, 0, &arr) != napi_ok ||
-      napi_create_reference(env, ab, 1, &inst->io_args_ref) != napi_ok) {
+  if (!SharedView(env, "Float64Array", napi_float64_array, kIoArgCount, &arr, &data) ||
+      napi_create_reference(env, arr, 1, &inst->io_args_ref) != napi_ok) {
     return nullptr;
   }
-  inst->io_args = static_cast<double*>(data);
+  inst->io_args = static_cast<volatile double*>(data);
   return arr;
 }
 
@@ -816,12 +921,13 @@ napi_value Init(napi_env env, napi_value exports) {
       POLLED_METHOD("errnoName", JsErrnoName),
       POLLED_METHOD("errorMessage", JsErrorMessage),
       POLLED_METHOD("pollerCreate", JsPollerCreate),
-      POLLED_METHOD("pollerSetEvents", JsPollerSetEvents),
+      POLLED_METHOD("pollerEvents", JsPollerEvents),
       POLLED_METHOD("pollerAdd", JsPollerRegister<Op::kAdd>),
       POLLED_METHOD("pollerModify", JsPollerRegister<Op::kModify>),
       POLLED_METHOD("pollerDelete", JsPollerRegister<Op::kDelete>),
       POLLED_METHOD("pollerWait", JsPollerWait),
       POLLED_METHOD("pollerNotify", JsPollerNotify),
+      POLLED_METHOD("pollerWatchLoop", JsPollerWatchLoop),
       POLLED_METHOD("pollerTimerArm", JsPollerTimerArm),
       POLLED_METHOD("pollerTimerDisarm", JsPollerTimerDisarm),
       POLLED_METHOD("pollerNotifyFromThread", JsPollerNotifyFromThread),

@@ -13,11 +13,6 @@ double HandleOf(uint64_t gen, uint64_t slot) {
   return static_cast<double>(gen * kSlots + slot);
 }
 
-struct NotifyJob {
-  PollerEntry* entry;
-  int64_t ns;
-};
-
 }  // namespace
 
 PollerEntry::~PollerEntry() {
@@ -27,26 +22,47 @@ PollerEntry::~PollerEntry() {
     closing_ = true;
   }
   cv_.notify_all();
-  for (pthread_t thread : threads_) pthread_join(thread, nullptr);
+  JoinFinished(true);
   if (events != nullptr) napi_delete_reference(env_, events);
 }
 
-int PollerEntry::NotifyAfter(double delay_ms) {
-  NotifyJob* job = new (std::nothrow) NotifyJob{this, CeilNs(delay_ms)};
-  if (job == nullptr) return -ENOMEM;
-  // pthread rather than std::thread: built without exceptions, a failure must be an errno.
-  pthread_t thread;
-  int rc = pthread_create(&thread, nullptr, NotifyThread, job);
-  if (rc != 0) {
-    delete job;
-    return -rc;
+// Joins the threads that are done (every thread when `all`). Only the JS thread calls this.
+void PollerEntry::JoinFinished(bool all) {
+  std::vector<std::unique_ptr<NotifyJob>> finished;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      if (all || (*it)->done) {
+        finished.push_back(std::move(*it));
+        it = jobs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
-  threads_.push_back(thread);
+  for (auto& job : finished) pthread_join(job->thread, nullptr);
+}
+
+int PollerEntry::NotifyAfter(double delay_ms) {
+  JoinFinished(false);
+  if (jobs_.size() >= kMaxNotifyThreads) return -EAGAIN;
+  std::unique_ptr<NotifyJob> job(new (std::nothrow) NotifyJob{this, CeilNs(delay_ms), {}, false});
+  if (job == nullptr) return -ENOMEM;
+  // pthread rather than std::thread: built without exceptions, a failure must be an errno. A
+  // small stack: the thread only waits and writes 8 bytes.
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  std::lock_guard<std::mutex> lock(mu_);  // the thread's first act waits until `job` is listed
+  int rc = pthread_create(&job->thread, &attr, NotifyThread, job.get());
+  pthread_attr_destroy(&attr);
+  if (rc != 0) return -rc;
+  jobs_.push_back(std::move(job));
   return 0;
 }
 
 void* PollerEntry::NotifyThread(void* arg) {
-  std::unique_ptr<NotifyJob> job(static_cast<NotifyJob*>(arg));
+  NotifyJob* job = static_cast<NotifyJob*>(arg);
   PollerEntry* self = job->entry;
   // A condition variable rather than a sleep, so that closing the poller cuts the wait short.
   std::unique_lock<std::mutex> lock(self->mu_);
@@ -54,6 +70,7 @@ void* PollerEntry::NotifyThread(void* arg) {
                           [self] { return self->closing_; })) {
     self->poller.Notify();
   }
+  job->done = true;  // the job (owned by jobs_) is freed only after pthread_join
   return nullptr;
 }
 

@@ -37,20 +37,31 @@ class PollerEntry {
   ~PollerEntry();
 
   // Test aid: a thread that sleeps `delay_ms`, then notifies, unless the poller closes first.
+  // Threads that have finished are joined at the next call, so they never pile up; at most
+  // kMaxNotifyThreads sleep at once (-EAGAIN beyond).
+  static constexpr size_t kMaxNotifyThreads = 64;
   int NotifyAfter(double delay_ms);
 
   Poller poller;                // declared first: destroyed last
   napi_ref events = nullptr;    // keeps the Uint32Array that poller.SetEvents points into alive
   UvDriver* driver = nullptr;
+  int loop_fd = -1;             // the libuv backend fd while Poller::WatchLoop is on
 
  private:
+  struct NotifyJob {
+    PollerEntry* entry;
+    int64_t ns;
+    pthread_t thread;
+    bool done;  // set by the thread (under mu_) as its last act
+  };
   static void* NotifyThread(void* arg);
+  void JoinFinished(bool all);
 
   napi_env env_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool closing_ = false;
-  std::vector<pthread_t> threads_;
+  std::vector<std::unique_ptr<NotifyJob>> jobs_;
 };
 
 // A buffer bound to a handle for the fast byte path (addon.cc, "bound buffers"): a strong

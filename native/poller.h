@@ -30,6 +30,8 @@ constexpr uint32_t kError = 8;
 // Tokens the poller reports for itself; user registrations stay below kReservedTokens.
 constexpr uint32_t kNotifyToken = 0xffffffff;
 constexpr uint32_t kTimerToken = 0xfffffffe;
+// The thread's own libuv loop has work: reported while WatchLoop() is on (see there).
+constexpr uint32_t kLoopToken = 0xfffffffd;
 constexpr uint32_t kReservedTokens = 0xfffffff0;
 
 // A duration in ms as whole ns, rounded up so that a deadline is never early; clamped to a
@@ -110,6 +112,14 @@ class Poller {
 
   // Wakes a Wait() in progress or the next one; reported once as kNotifyToken. Thread-safe.
   int Notify();
+  // Edge-triggered read interest in `fd` (the thread's libuv backend fd) under kLoopToken: a
+  // Wait() parked while Node's loop cannot run (blockOn) then wakes when that loop gets work:
+  // worker.terminate() and process.exit() signal it, and so does a signal libuv catches. Edge-
+  // triggered because libuv's own registrations are level-triggered: nobody drains them while
+  // blockOn holds the thread, so a level watch would report the same work on every wait.
+  int WatchLoop(int fd);
+  int UnwatchLoop(int fd);
+
   // One-shot timer `delay_ms` from now, reported as kTimerToken; re-arming replaces it.
   int ArmTimer(double delay_ms);
   int DisarmTimer();

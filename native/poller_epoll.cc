@@ -83,6 +83,12 @@ int Poller::Modify(int fd, uint32_t token, uint32_t interest) {
 
 int Poller::Delete(int fd) { return Ctl(fd_.get(), EPOLL_CTL_DEL, fd, 0, 0); }
 
+int Poller::WatchLoop(int fd) {
+  return Ctl(fd_.get(), EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLET, kLoopToken);
+}
+
+int Poller::UnwatchLoop(int fd) { return Delete(fd); }
+
 int Poller::Wait(double timeout_ms) {
   // epoll_wait counts whole ms: round a fraction up so that a deadline is never early.
   int ms = timeout_ms < 0 ? -1 : static_cast<int>(std::min(std::ceil(timeout_ms), double{INT_MAX}));

@@ -96,6 +96,18 @@ int Poller::Modify(int fd, uint32_t token, uint32_t interest) {
 
 int Poller::Delete(int fd) { return Register(fd_.get(), fd, 0, 0); }
 
+int Poller::WatchLoop(int fd) {
+  struct kevent change;
+  EV_SET(&change, fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, ToUData(kLoopToken));
+  return Apply(fd_.get(), &change, 1);
+}
+
+int Poller::UnwatchLoop(int fd) {
+  struct kevent change;
+  EV_SET(&change, fd, EVFILT_READ, EV_DELETE, 0, 0, ToUData(kLoopToken));
+  return Apply(fd_.get(), &change, 1);
+}
+
 int Poller::Wait(double timeout_ms) {
   timespec ts{};
   if (timeout_ms >= 0) {

@@ -64,6 +64,10 @@ void UvDriver::Ref(bool ref) {
   }
 }
 
+void UvDriver::Pause() { uv_poll_stop(&poll_); }
+
+int UvDriver::Resume() { return uv_poll_start(&poll_, UV_READABLE, OnPoll); }
+
 void UvDriver::Stop() {
   poller_ = nullptr;
   if (!in_callback_) ReleaseJs();

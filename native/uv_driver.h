@@ -24,6 +24,12 @@ class UvDriver {
   // 0 or -errno; -ENOTSUP when the backend has no pollable fd (libkqueue on Linux).
   static int Start(napi_env env, Poller* poller, napi_value callback, DriverCounter* counter,
                    UvDriver** out);
+  // Stop / start watching without closing: while the poller watches the loop's own fd
+  // (Poller::WatchLoop), the loop must not watch the poller's, or the two epoll sets would
+  // contain each other (ELOOP, which libuv treats as fatal). uv_poll_stop removes the fd from
+  // libuv's set at once.
+  void Pause();
+  int Resume();
   // uv_ref / uv_unref: whether this driver keeps the process alive.
   void Ref(bool ref);
   // Stops watching and closes the uv handle. The driver is freed by the close callback, later in

@@ -140,7 +140,12 @@ export abstract class Stream extends Socket {
     return this.io.tryWrite(buf, offset, length);
   }
 
-  /** Write all of `buf[offset, offset + length)`, waiting for the peer to read as needed. */
+  /**
+   * Write all of `buf[offset, offset + length)`, waiting for the peer to read as needed.
+   * Not cancel-safe (as tokio's `write_all`): dropped part-way, an unknown prefix has been
+   * written. If it fails part-way (the peer reset, or another task closed this stream), the
+   * `IoError` carries `bytesWritten`: how many bytes went out before the error.
+   */
   writeAll(buf: Uint8Array, offset = 0, length?: number): Async<void> {
     checkBuffer(buf, 'writeAll(buf)');
     const len = length ?? buf.length - offset;
@@ -156,7 +161,10 @@ export abstract class Stream extends Socket {
     return this.io.writev(bufs);
   }
 
-  /** Write every byte of every buffer, in order, with as few writev calls as the kernel allows. */
+  /**
+   * Write every byte of every buffer, in order, with as few writev calls as the kernel allows.
+   * Not cancel-safe, and an `IoError` carries `bytesWritten`, as for `writeAll`.
+   */
   writevAll(bufs: readonly Uint8Array[]): Async<void> {
     if (!Array.isArray(bufs)) throw new TypeError(`writevAll(bufs) needs an array of Uint8Array, got ${typeof bufs}`);
     bufs.forEach((b, i) => checkBuffer(b, `writevAll(bufs[${i}])`));
@@ -193,17 +201,34 @@ function* readExactGen(io: IoResource, buf: Uint8Array, offset: number, length: 
   }
 }
 
+/** An `IoError` from part-way through a write loop learns how far the loop got. */
+function withBytesWritten(err: unknown, done: number): unknown {
+  if (err instanceof IoError) err.bytesWritten = done;
+  return err;
+}
+
 function* writeAllGen(io: IoResource, buf: Uint8Array, offset: number, length: number): Async<void> {
   let done = 0;
-  while (done < length) done += yield* io.write(buf, offset + done, length - done);
+  try {
+    while (done < length) done += yield* io.write(buf, offset + done, length - done);
+  } catch (err) {
+    throw withBytesWritten(err, done);
+  }
 }
 
 function* writevAllGen(io: IoResource, bufs: readonly Uint8Array[]): Async<void> {
   // Work on a copy of the list: the caller's array is not modified.
   let list: Uint8Array[] = bufs.filter((b) => b.length > 0);
+  let done = 0;
   while (list.length > 0) {
     const batch = list.length > IOV_MAX ? list.slice(0, IOV_MAX) : list;
-    let n = yield* io.writev(batch);
+    let n: number;
+    try {
+      n = yield* io.writev(batch);
+    } catch (err) {
+      throw withBytesWritten(err, done);
+    }
+    done += n;
     // Drop what was written: whole buffers, then the written head of a partly written one.
     let i = 0;
     while (i < list.length && n >= list[i].length) n -= list[i++].length;
