@@ -12,74 +12,50 @@
  * the drivers in `runtime.ts` call `run` when there is something to do.
  */
 import { resetBudget } from './coop';
+import { Deque } from './deque';
 import type { Scheduler, Task } from './task';
 
-/** A growable ring buffer: O(1) push and shift without array re-indexing. */
-class RunQueue {
-  private buf: Array<Task<unknown> | undefined> = new Array(1024);
-  private head = 0;
-  private tail = 0;
-  private mask = 1023;
-  length = 0;
-
-  push(t: Task<unknown>): void {
-    if (this.length === this.buf.length) this.grow();
-    this.buf[this.tail] = t;
-    this.tail = (this.tail + 1) & this.mask;
-    this.length++;
-  }
-
-  shift(): Task<unknown> | undefined {
-    if (this.length === 0) return undefined;
-    const t = this.buf[this.head];
-    this.buf[this.head] = undefined;
-    this.head = (this.head + 1) & this.mask;
-    this.length--;
-    return t;
-  }
-
-  private grow(): void {
-    const old = this.buf;
-    const n = old.length;
-    const next = new Array<Task<unknown> | undefined>(n * 2);
-    for (let i = 0; i < n; i++) next[i] = old[(this.head + i) & this.mask];
-    this.buf = next;
-    this.head = 0;
-    this.tail = n;
-    this.mask = n * 2 - 1;
-  }
+/** What the executor asks of the runtime that owns it, given once at construction. */
+export interface ExecutorHooks {
+  /** The queue went from empty to non-empty outside of `run`: the driver arranges a run. */
+  onWork(): void;
+  /** Run `f` with the owning runtime current (an aborted task's future is dropped there). */
+  enter<R>(f: () => R): R;
 }
 
+const NO_HOOKS: ExecutorHooks = { onWork() {}, enter: (f) => f() };
+
 export class Executor implements Scheduler {
-  private readonly queue = new RunQueue();
-  /** Spawned and not yet finished. */
-  liveTasks = 0;
-  /** Called when the queue goes from empty to non-empty outside of `run`: the driver arranges a run. */
-  onWork: () => void = () => {};
+  private readonly queue = new Deque<Task<unknown>>(1024);
   private running = false;
+  /** Spawned and not yet finished, by identity (graceful shutdown cancels what is left). */
+  readonly tasks = new Set<Task<unknown>>();
+  /** Called when the last live task finishes: a listener graceful shutdown sets while it waits. */
+  onIdle: (() => void) | null = null;
+
+  constructor(private readonly hooks: ExecutorHooks = NO_HOOKS) {}
 
   schedule(task: Task<unknown>): void {
     this.queue.push(task);
-    if (!this.running && this.queue.length === 1) this.onWork();
+    if (!this.running && this.queue.length === 1) this.hooks.onWork();
   }
 
   retire(task: Task<unknown>): void {
-    this.liveTasks--;
     this.tasks.delete(task);
     if (this.tasks.size === 0 && this.onIdle !== null) this.onIdle();
   }
 
-  /** Spawned and not yet finished, by identity (graceful shutdown cancels what is left). */
-  readonly tasks = new Set<Task<unknown>>();
-  /** Called when the last live task finishes (graceful shutdown waits for it). */
-  onIdle: (() => void) | null = null;
+  enter<R>(f: () => R): R {
+    return this.hooks.enter(f);
+  }
 
-  /** Set by the runtime: makes it the current runtime while `f` runs. */
-  enter: <R>(f: () => R) => R = (f) => f();
+  /** Ask the driver for a run even though nothing new was queued (shutdown waits through it). */
+  requestRun(): void {
+    this.hooks.onWork();
+  }
 
   /** A new task: counts as live, and is scheduled for its first poll. */
   spawn(task: Task<unknown>): void {
-    this.liveTasks++;
     this.tasks.add(task);
     task.wakeByRef();
   }
@@ -107,7 +83,7 @@ export class Executor implements Scheduler {
       while (this.queue.length > 0) {
         if (polls >= maxPolls) break;
         if ((polls & 63) === 63 && maxMs !== Infinity && performance.now() - start >= maxMs) break;
-        const task = this.queue.shift()!;
+        const task = this.queue.shift();
         resetBudget();
         task.run();
         polls++;

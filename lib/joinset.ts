@@ -19,7 +19,8 @@
  */
 import { CancelledError } from './errors';
 import { Context, FutureBase, PENDING, Waker, type Async, type IntoFuture, type Poll, type Wake } from './future';
-import { Runtime } from './runtime';
+import { runtimeOrDefault, type RuntimeContext } from './context';
+import { RuntimeCore } from './runtime-core';
 import type { JoinHandle } from './task';
 
 /** One task's outcome. */
@@ -65,13 +66,13 @@ export class JoinSet<T> {
   /** @internal The waker of a pending `joinNext()`. */
   waker: Waker | null = null;
 
-  constructor(private readonly runtime?: Runtime) {
-    if (runtime !== undefined && !(runtime instanceof Runtime)) throw new TypeError(`new JoinSet(runtime): runtime must be a Runtime, got ${typeof runtime}`);
+  constructor(private readonly runtime?: RuntimeContext) {
+    if (runtime !== undefined && !(runtime instanceof RuntimeCore)) throw new TypeError(`new JoinSet(runtime): runtime must be a Runtime, got ${typeof runtime}`);
   }
 
   /** Spawn `future` as a task in this set. */
   spawn(future: IntoFuture<T>, name?: string): AbortHandle {
-    const rt = this.runtime ?? Runtime.current();
+    const rt = this.runtime ?? runtimeOrDefault();
     const handle = rt.spawn(future, name);
     const e = new Entry(this, handle);
     this.entries.add(e);

@@ -9,7 +9,7 @@
  * The other direction is `JoinHandle.promise()`.
  */
 import { FutureBase, PENDING, type Context, type Poll, type Waker } from './future';
-import { currentRuntime } from './runtime';
+import { currentRuntime } from './context';
 
 const enum PromiseState {
   Init,

@@ -12,7 +12,7 @@
  * auto-advance reaches them as soon as every task is idle).
  */
 import { Waker } from './future';
-import type { Runtime } from './runtime';
+import type { RuntimeCore as Runtime } from './runtime-core';
 import type { Task } from './task';
 
 export interface ShutdownOptions {
@@ -107,6 +107,6 @@ function waitIdle(rt: Runtime, ms: number): Promise<boolean> {
     ex.onIdle = () => done(true);
     if (ms !== Infinity) entry = timers.insert(timers.clock.now() + ms, new Waker({ wakeByRef: () => done(false) }));
     // Make sure the embedded driver runs (it arms the kernel timer for the deadline).
-    ex.onWork();
+    ex.requestRun();
   });
 }

@@ -9,13 +9,13 @@
  */
 import { TimeoutError } from './errors';
 import { FutureBase, PENDING, intoFuture, type Context, type Future, type IntoFuture, type Poll } from './future';
-import { Runtime } from './runtime';
+import { runtimeOrDefault, type RuntimeContext } from './context';
 import type { TimerEntry } from './timers';
 import { checkMs } from './validate';
 
 /** The current runtime's clock, in milliseconds (monotonic; stands still while paused). */
 export function now(): number {
-  return Runtime.current().timers.clock.now();
+  return runtimeOrDefault().timers.clock.now();
 }
 
 const enum SleepState {
@@ -30,7 +30,7 @@ const enum SleepState {
 export class Sleep extends FutureBase<void> {
   private state = SleepState.Init;
   private entry: TimerEntry | null = null;
-  private rt: Runtime | null = null;
+  private rt: RuntimeContext | null = null;
   private deadline: number;
 
   constructor(
@@ -44,7 +44,7 @@ export class Sleep extends FutureBase<void> {
   poll(cx: Context): Poll<void> {
     switch (this.state) {
       case SleepState.Init: {
-        const rt = Runtime.current();
+        const rt = runtimeOrDefault();
         const now = rt.timers.clock.now();
         if (this.relative) this.deadline += now;
         if (now >= this.deadline) {
@@ -187,7 +187,7 @@ export class Interval {
 
   /** @internal */
   pollTick(cx: Context): Poll<number> {
-    const clock = Runtime.current().timers.clock;
+    const clock = runtimeOrDefault().timers.clock;
     if (this.next === null) this.next = clock.now();
     if (this.current === null) this.current = new Sleep(this.next, false);
     if (this.current.poll(cx) === PENDING) return PENDING;
@@ -214,7 +214,7 @@ export class Interval {
   /** Restart the schedule: the next tick is one period from now. */
   reset(): void {
     this.dropTick();
-    this.next = Runtime.current().timers.clock.now() + this.period;
+    this.next = runtimeOrDefault().timers.clock.now() + this.period;
   }
 }
 
@@ -241,21 +241,21 @@ export function interval(period: number, missed: MissedTickBehavior = 'burst'): 
 
 /** Freeze the current runtime's clock (tests). Timers then fire only when time is advanced, or auto-advanced when every task is idle. */
 export function pause(): void {
-  Runtime.current().timers.clock.pause();
+  runtimeOrDefault().timers.clock.pause();
 }
 
 /** Let the clock run again from where it stands. */
 export function resume(): void {
-  Runtime.current().timers.clock.resume();
+  runtimeOrDefault().timers.clock.resume();
 }
 
 /** Move a paused clock forward by `ms`, and fire the timers that became due. Returns a future to await (so the woken tasks run). */
 export function advance(ms: number): Future<void> {
   checkMs(ms, 'advance(ms)');
-  const rt = Runtime.current();
+  const rt = runtimeOrDefault();
   rt.timers.clock.advance(ms);
   rt.timers.fire(rt.timers.clock.now());
-  return yieldOnce();
+  return yieldNow();
 }
 
 const enum YieldState {
@@ -271,10 +271,6 @@ class YieldNow extends FutureBase<void> {
     cx.waker.wakeByRef();
     return PENDING;
   }
-}
-
-function yieldOnce(): Future<void> {
-  return new YieldNow();
 }
 
 /** Let the other ready tasks run, then continue (tokio's `task::yield_now`). */

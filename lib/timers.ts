@@ -74,6 +74,19 @@ export class Timers {
     return this.heap.length > 0 ? this.heap[0].deadline : Infinity;
   }
 
+  /**
+   * Paused-clock auto-advance, for a driver whose tasks are all idle: jump the paused clock to the
+   * next deadline. True if it moved (the driver then fires and runs again), false if the clock
+   * runs, auto-advance is off, or no timer is pending. Both drivers call this at their idle point.
+   */
+  advanceIfIdle(): boolean {
+    const clock = this.clock;
+    const next = this.nextDeadline();
+    if (!clock.paused || !clock.autoAdvance || next === Infinity) return false;
+    clock.advanceTo(next);
+    return true;
+  }
+
   insert(deadline: number, waker: Waker): TimerEntry {
     const e = new TimerEntry(deadline, this.seq++, waker);
     const h = this.heap;
@@ -85,8 +98,9 @@ export class Timers {
 
   cancel(e: TimerEntry): void {
     const i = e.index;
-    if (i < 0) return;
     const h = this.heap;
+    // Not queued, or queued in another runtime's heap: nothing of ours to remove.
+    if (i < 0 || h[i] !== e) return;
     const last = h.pop()!;
     e.index = -1;
     if (last !== e) {

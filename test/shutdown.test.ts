@@ -117,7 +117,7 @@ describe('Runtime.shutdown', () => {
     expect(log).toContain('server finally');
     expect(log).toContain('client 0 closed its socket');
     expect(rt.isClosed).toBe(true);
-    expect(rt.executor.liveTasks).toBe(0);
+    expect(rt.executor.tasks.size).toBe(0);
     expect(native.handleCount()).toBe(handles0);
     const fds1 = openFds();
     expect([...fds1].filter((f) => !fds0.has(f))).toEqual([]); // nothing opened since is still open

@@ -196,7 +196,7 @@ describe('tasks', () => {
       })(),
     );
     expect(total).toBe((N * (N - 1)) / 2);
-    expect(rt.executor.liveTasks).toBe(0);
+    expect(rt.executor.tasks.size).toBe(0);
   });
 
   test('the run queue is FIFO', () => {

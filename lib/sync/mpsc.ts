@@ -25,7 +25,8 @@ import { MessageRecv, SenderHandle, ChannelShared } from './channel';
 import { AcquireError, RecvError, SendError, TryRecvError, TrySendError } from './errors';
 import { Semaphore, type Acquire } from './semaphore';
 import { checkCount } from '../validate';
-import { Deque, GoneRegistry } from './util';
+import { Deque } from '../deque';
+import { GoneRegistry } from './util';
 
 /** @internal The state both ends share. */
 class Chan<T> extends ChannelShared<Recv<T, unknown>> {

@@ -1,0 +1,142 @@
+/**
+ * What every runtime is: one executor, one timer queue, one `enter`, and the two drivers that
+ * feed them, over a `Park` (the thing a driver waits on).
+ *
+ * - **Embedded** (`driver-embedded.ts`, the default): the runtime lives in Node's event loop.
+ * - **`blockOn(future)`** (`driver-block.ts`): owns the thread and parks in the kernel.
+ *
+ * Either way the same executor runs the same tasks: a runtime can serve in Node's loop, be
+ * entered with `blockOn`, and go back to Node's loop with its remaining tasks. `Runtime`
+ * (`runtime.ts`) parks on the native poller and adds sockets; `TimerRuntime`
+ * (`timer-runtime.ts`) parks on plain JavaScript timers and needs no addon.
+ */
+import { enter, currentRuntime, forgetDefault, swapCurrent, type RuntimeContext } from './context';
+import { EmbeddedDriver, type EmbeddedHost } from './driver-embedded';
+import { driveBlocking } from './driver-block';
+import { Executor } from './executor';
+import { Context, intoFuture, noopWaker, type IntoFuture } from './future';
+import type { Park } from './park';
+import { shutdownRuntime, type ShutdownOptions, type ShutdownReport } from './shutdown';
+import { JoinHandle, Task } from './task';
+import { Timers } from './timers';
+import { optionalInt } from './validate';
+
+export interface RuntimeCoreOptions {
+  /** Embedded driver: the longest the executor runs before yielding to Node's loop, in ms. Default 4. */
+  sliceMs?: number;
+  /** Embedded driver: the most task polls per slice. Default 4096. */
+  slicePolls?: number;
+}
+
+const ignoreCx = new Context(noopWaker);
+
+export abstract class RuntimeCore implements RuntimeContext, EmbeddedHost {
+  /** @internal The run queue and its tasks (`polled/internals`: `executorOf`). */
+  readonly executor: Executor;
+  /** @internal The timer queue and the clock (`polled/internals`: `timersOf`). */
+  readonly timers = new Timers();
+  /** @internal */
+  protected readonly park: Park;
+  private readonly embedded: EmbeddedDriver;
+  private closed = false;
+  private blocking = false;
+
+  protected constructor(park: Park, options: RuntimeCoreOptions) {
+    this.park = park;
+    this.embedded = new EmbeddedDriver(
+      this,
+      park,
+      optionalInt(options.sliceMs, 'sliceMs', 1, 60_000, 4),
+      optionalInt(options.slicePolls, 'slicePolls', 1, 1 << 30, 4096),
+    );
+    this.executor = new Executor({
+      onWork: () => this.embedded.requestTurn(),
+      enter: (f) => enter(this, f),
+    });
+  }
+
+  /** True while `blockOn` owns the thread. */
+  get isBlocking(): boolean {
+    return this.blocking;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Run `f` with this runtime current, as if inside one of its polls. */
+  enter<R>(f: () => R): R {
+    return enter(this, f);
+  }
+
+  /** Spawn a task: it is polled soon, from this runtime's executor. */
+  spawn<T>(future: IntoFuture<T>, name?: string): JoinHandle<T> {
+    this.assertOpen();
+    if (name !== undefined && typeof name !== 'string') throw new TypeError(`spawn(future, name): name must be a string, got ${typeof name}`);
+    const fut = intoFuture(future, 'spawn(future)');
+    // Spawned from outside blockOn, the task needs the embedded driver: say so here, at the call,
+    // if this runtime cannot have one (rather than from a microtask later).
+    if (!this.blocking && currentRuntime() !== this) {
+      const r = this.embedded.start();
+      if (r < 0) throw this.cannotEmbed(-r);
+    }
+    const task = new Task(fut, this.executor, name);
+    this.executor.spawn(task as Task<unknown>);
+    return new JoinHandle(task);
+  }
+
+  /**
+   * Run `future` to completion on this thread, parking between events, and return its value (or
+   * throw its error). Other tasks of this runtime run too.
+   */
+  blockOn<T>(future: IntoFuture<T>): T {
+    this.assertOpen();
+    if (this.blocking || this.executor.isRunning || currentRuntime() !== null) {
+      throw new Error('polled: blockOn() cannot be called from inside a task or another blockOn(); use yield* to await the future instead');
+    }
+    const task = new Task(intoFuture(future, 'blockOn(future)'), this.executor);
+    this.blocking = true;
+    const prev = swapCurrent(this);
+    try {
+      this.executor.spawn(task as Task<unknown>);
+      driveBlocking(task as Task<unknown>, this.executor, this.timers, this.park);
+    } finally {
+      this.blocking = false;
+      swapCurrent(prev);
+    }
+    this.embedded.resume();
+    return task.pollJoin(ignoreCx) as T;
+  }
+
+  /** The timer fired early by a hair, or the deadline moved: arm again next turn. */
+  rearmTimer(): void {
+    this.embedded.rearmTimer();
+  }
+
+  /**
+   * Graceful shutdown: give the tasks `timeout` ms (default 0) to finish on their own, then cancel
+   * the rest (their `finally` blocks run; async cleanup gets `cleanupTimeout` ms, default 1000),
+   * then `close()`. Resolves to a report of what happened. Callable from anywhere, a task
+   * included (it starts from Node's loop).
+   */
+  shutdown(options?: ShutdownOptions): Promise<ShutdownReport> {
+    return shutdownRuntime(this, options);
+  }
+
+  /** Stop the driver and close what the park owns. Tasks still pending are dropped without running (see `shutdown`). */
+  close(): void {
+    if (this.closed) return;
+    if (this.executor.isRunning || this.blocking) throw new Error('polled: a runtime cannot be closed from inside one of its own tasks');
+    this.closed = true;
+    this.embedded.stop();
+    this.park.close();
+    forgetDefault(this);
+  }
+
+  /** The error for a runtime whose park Node's loop cannot watch (then only blockOn drives it). */
+  protected abstract cannotEmbed(errno: number): Error;
+
+  protected assertOpen(): void {
+    if (this.closed) throw new Error('polled: this runtime is closed');
+  }
+}
