@@ -14,13 +14,14 @@
  * future looked at the readiness, the clear is skipped, and the wake-up that event carried is
  * not lost (tokio's ScheduledIo, async-io's Source).
  *
- * Reader and writer wakers are separate, so one task can read a socket while another writes it.
- * Each direction keeps one waker in a field (the common case: one task per direction) and, only
- * when a second task waits on the same direction, a small list beside it, so no waiter is lost.
+ * Reader and writer wakers are separate, so one task can read a socket while another writes it:
+ * a source keeps one `WakerSet` per direction, indexed by direction (as async-io's `Source`
+ * does), so that every operation below is written once for both.
  */
 import { check } from './errors';
 import { PENDING, type Context, type Poll, type Waker } from './future';
 import { ERROR, HANGUP, LOOP_TOKEN, NOTIFY_TOKEN, READABLE, RESERVED_TOKENS, TIMER_TOKEN, WRITABLE, native, type Handle } from './native';
+import { WakerSet } from './wakers';
 
 export { READABLE, WRITABLE, HANGUP, ERROR };
 
@@ -29,16 +30,20 @@ const SLOT_BITS = 20;
 const SLOT_MASK = (1 << SLOT_BITS) - 1;
 const GEN_MASK = 0x7ff;
 
+/** Index into `IoSource.waiters` for READABLE or WRITABLE. */
+const READ = 0;
+const WRITE = 1;
+function dirIndex(dir: number): number {
+  return dir === READABLE ? READ : WRITE;
+}
+
 export class IoSource {
   /** Bits the kernel has reported and no future has used up yet. Starts "ready", so the first operation is simply tried. */
   readiness = READABLE | WRITABLE;
   /** Counts readiness events, to guard `clearReadiness`. */
   tick = 0;
-  reader: Waker | null = null;
-  writer: Waker | null = null;
-  /** Further waiters on the same direction: rare, so null until needed. */
-  moreReaders: Waker[] | null = null;
-  moreWriters: Waker[] | null = null;
+  /** Who waits for each direction: [READ] and [WRITE] (see `dirIndex`). */
+  readonly waiters: readonly [WakerSet, WakerSet] = [new WakerSet(), new WakerSet()];
   registered = true;
 
   constructor(
@@ -95,8 +100,8 @@ export class Reactor {
     this.registrations--;
     if (!closing) native.pollerDelete(this.poller, src.handle);
     src.readiness = READABLE | WRITABLE | HANGUP;
-    wakeReaders(src);
-    wakeWriters(src);
+    src.waiters[READ].wakeAll();
+    src.waiters[WRITE].wakeAll();
   }
 
   /**
@@ -106,7 +111,7 @@ export class Reactor {
   pollReady(src: IoSource, dir: number, cx: Context): Poll<number> {
     const bits = src.readiness;
     if ((bits & (dir | HANGUP | ERROR)) !== 0) return bits;
-    storeWaker(src, dir, cx.waker);
+    src.waiters[dirIndex(dir)].add(cx.waker);
     return PENDING;
   }
 
@@ -117,7 +122,7 @@ export class Reactor {
    */
   isReady(src: IoSource, dir: number, cx: Context): boolean {
     if ((src.readiness & (dir | HANGUP | ERROR)) !== 0) return true;
-    storeWaker(src, dir, cx.waker);
+    src.waiters[dirIndex(dir)].add(cx.waker);
     return false;
   }
 
@@ -128,20 +133,12 @@ export class Reactor {
    */
   clearReadiness(src: IoSource, dir: number, tick: number, cx: Context | null): void {
     if (src.tick === tick) src.readiness &= ~dir;
-    if (cx !== null) storeWaker(src, dir, cx.waker);
+    if (cx !== null) src.waiters[dirIndex(dir)].add(cx.waker);
   }
 
   /** Forget the waker a cancelled future stored for `dir` (and only that one). */
   clearWaker(src: IoSource, dir: number, w: Waker | null): void {
-    if (w === null) return;
-    if (dir === READABLE) {
-      if (src.reader === w) src.reader = src.moreReaders?.shift() ?? null;
-      else if (src.moreReaders !== null) src.moreReaders = src.moreReaders.filter((x) => x !== w);
-    } else if (src.writer === w) {
-      src.writer = src.moreWriters?.shift() ?? null;
-    } else if (src.moreWriters !== null) {
-      src.moreWriters = src.moreWriters.filter((x) => x !== w);
-    }
+    src.waiters[dirIndex(dir)].remove(w);
   }
 
   /**
@@ -164,8 +161,8 @@ export class Reactor {
       if (src === undefined || src.token !== token) continue; // stale: the source is gone
       src.readiness |= bits;
       src.tick++;
-      if ((bits & (READABLE | HANGUP | ERROR)) !== 0 && src.reader !== null) wakeReaders(src);
-      if ((bits & (WRITABLE | HANGUP | ERROR)) !== 0 && src.writer !== null) wakeWriters(src);
+      if ((bits & (READABLE | HANGUP | ERROR)) !== 0) src.waiters[READ].wakeAll();
+      if ((bits & (WRITABLE | HANGUP | ERROR)) !== 0) src.waiters[WRITE].wakeAll();
     }
     return timer;
   }
@@ -178,7 +175,6 @@ export class Reactor {
       native.close(src.handle);
     }
   }
-
 }
 
 /**
@@ -188,67 +184,22 @@ export class Reactor {
  */
 export class Occurrences {
   count = 0;
-  private waiters: Waker[] = [];
+  private readonly waiters = new WakerSet();
 
   get hasWaiters(): boolean {
-    return this.waiters.length > 0;
+    return !this.waiters.isEmpty;
   }
 
   addWaiter(w: Waker): void {
-    if (!this.waiters.some((x) => x.willWake(w))) this.waiters.push(w);
+    this.waiters.add(w);
   }
 
   removeWaiter(w: Waker): void {
-    this.waiters = this.waiters.filter((x) => x !== w);
+    this.waiters.remove(w);
   }
 
   occur(): void {
     this.count++;
-    const ws = this.waiters;
-    this.waiters = [];
-    for (const w of ws) w.wake();
+    this.waiters.wakeAll();
   }
-}
-
-/** Keep `w` as a waiter for `dir`; a waker that would wake the same task replaces its twin. */
-function storeWaker(src: IoSource, dir: number, w: Waker): void {
-  if (dir === READABLE) {
-    const r = src.reader;
-    if (r === null || r.willWake(w)) src.reader = w;
-    else src.moreReaders = addWaiter(src.moreReaders, w);
-  } else {
-    const r = src.writer;
-    if (r === null || r.willWake(w)) src.writer = w;
-    else src.moreWriters = addWaiter(src.moreWriters, w);
-  }
-}
-
-function addWaiter(list: Waker[] | null, w: Waker): Waker[] {
-  if (list === null) return [w];
-  for (let i = 0; i < list.length; i++) {
-    if (list[i].willWake(w)) {
-      list[i] = w;
-      return list;
-    }
-  }
-  list.push(w);
-  return list;
-}
-
-function wakeReaders(src: IoSource): void {
-  const w = src.reader;
-  const more = src.moreReaders;
-  src.reader = null;
-  src.moreReaders = null;
-  w?.wakeByRef();
-  if (more !== null) for (const x of more) x.wakeByRef();
-}
-
-function wakeWriters(src: IoSource): void {
-  const w = src.writer;
-  const more = src.moreWriters;
-  src.writer = null;
-  src.moreWriters = null;
-  w?.wakeByRef();
-  if (more !== null) for (const x of more) x.wakeByRef();
 }

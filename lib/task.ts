@@ -26,6 +26,7 @@
  */
 import { CancelledError } from './errors';
 import { Context, FutureBase, GenFuture, PENDING, Waker, isPending, type Future, type Poll, type Wake } from './future';
+import { WakerSet } from './wakers';
 
 export const TaskState = {
   Idle: 0,
@@ -63,9 +64,8 @@ export class Task<T> implements Wake {
   private outcome = Outcome.Pending;
   private value: T | undefined = undefined;
   private error: unknown = undefined;
-  /** The wakers of whoever awaits the JoinHandle: usually one, a list only when several tasks await it. */
-  private joinWaker: Waker | null = null;
-  private moreJoinWakers: Waker[] | null = null;
+  /** The wakers of whoever awaits the JoinHandle (several tasks may). */
+  private readonly joiners = new WakerSet();
   private abortRequested = false;
   /** Cancelled, but a `finally` block is still awaiting: keep polling until it ends. */
   private cleaning = false;
@@ -169,12 +169,7 @@ export class Task<T> implements Wake {
     this.state = outcome === Outcome.Cancelled ? TaskState.Cancelled : TaskState.Done;
     this.future = DONE_FUTURE as Future<T>; // let the generator and what it holds be collected
     this.scheduler.retire(this as Task<unknown>);
-    const w = this.joinWaker;
-    const more = this.moreJoinWakers;
-    this.joinWaker = null;
-    this.moreJoinWakers = null;
-    if (w !== null) w.wake();
-    if (more !== null) for (const m of more) m.wake();
+    this.joiners.wakeAll();
     const ls = this.listeners;
     this.listeners = null;
     if (ls !== null) for (const l of ls) l();
@@ -194,24 +189,9 @@ export class Task<T> implements Wake {
       case Outcome.Cancelled:
         throw new CancelledError(this.name ? `task "${this.name}"` : `task ${this.id}`);
       default:
-        this.addJoinWaker(cx.waker);
+        this.joiners.add(cx.waker);
         return PENDING;
     }
-  }
-
-  private addJoinWaker(w: Waker): void {
-    if (this.joinWaker === null || this.joinWaker.willWake(w)) {
-      this.joinWaker = w;
-      return;
-    }
-    const more = (this.moreJoinWakers ??= []);
-    for (let i = 0; i < more.length; i++) {
-      if (more[i].willWake(w)) {
-        more[i] = w;
-        return;
-      }
-    }
-    more.push(w);
   }
 
   onFinish(f: () => void): void {
