@@ -106,9 +106,7 @@ const rt = new p.Runtime();
 // JS → native crossing: a read on an empty pipe (returns -EAGAIN at once: the crossing plus one syscall),
 // and a read of 1 byte that is there.
 {
-  const out = new Float64Array(2);
-  native.pipe(out);
-  const [rh, wh] = [out[0], out[1]];
+  const [rh, wh] = native.pipe();
   const buf = Buffer.alloc(64);
   const N = 500_000;
   bench('native.read, empty pipe (crossing + EAGAIN)', N, () => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `polled` command.
+ * The `polled` command, and the process around the echo server.
  *
  *   polled echo [--host 127.0.0.1] [--port 7007] [--unix PATH] [--driver embedded|block]
  *               [--grace-ms 2000] [--backlog 1024] [--buffer-size 16384] [--quiet]
@@ -8,8 +8,149 @@
  * Prints `listening <host> <port>` once it accepts connections; on SIGINT / SIGTERM it stops
  * accepting, gives open connections `--grace-ms` to finish, closes them and exits 0.
  * (`npm start` runs `polled echo`.)
+ *
+ * `runEchoServer(options)` is that process without the argument parsing (bench/servers/polled-echo.js
+ * calls it): bind, print the line, serve under the embedded driver or `blockOn`, stop on signals.
+ *
+ * Signals and the `block` driver: `blockOn` owns the thread and parks in `epoll_wait`, so Node's
+ * loop, which is where `process.on('SIGTERM')` handlers run, does not turn while it is parked.
+ * A signal still interrupts the wait (EINTR), but JavaScript never hears of it. So in block mode
+ * the server runs in *slices*: `blockOn` serves until the server finishes, `sliceMs` (default
+ * 100 ms) has passed, or Node's loop has work (`rt.nodeLoopReady()`: a signal to deliver), then
+ * returns to Node's loop for one turn (a `setImmediate`), in which libuv delivers any pending
+ * signal to its JS handler; then the next slice starts. Tasks and sockets are untouched between
+ * slices (the runtime's state outlives `blockOn`), so the cost is one extra loop turn per slice.
  */
-import { runEchoServer, type EchoDriver, type RunEchoOptions } from './echo';
+import { EchoServer, type EchoServerOptions } from './echo';
+import { FutureBase, PENDING, type Context, type Future, type Poll } from './future';
+import { SocketAddress } from './net/address';
+import { Runtime } from './runtime';
+import type { JoinHandle } from './task';
+import { Sleep } from './time';
+import { optionalMs } from './validate';
+
+// ---- a whole process: runEchoServer ---------------------------------------------------------
+
+export type EchoDriver = 'embedded' | 'block';
+
+export interface RunEchoOptions extends EchoServerOptions {
+  /** Numeric IPv4 / IPv6 address to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** TCP port; 0 lets the OS choose. Default 7007. */
+  port?: number;
+  /** Listen on this Unix socket path instead of TCP. */
+  unix?: string;
+  /** Listen backlog. Default 1024. */
+  backlog?: number;
+  /** `embedded` (in Node's event loop, the default) or `block` (`blockOn` owns the thread). */
+  driver?: EchoDriver;
+  /** Stop on SIGINT / SIGTERM (default true). A second signal exits at once with status 1. */
+  signals?: boolean;
+  /** block driver: the longest a `blockOn` slice lasts before Node's loop gets a turn (signals). Default 100 ms. */
+  sliceMs?: number;
+  /** Called once the server listens, with the line to print (`listening 127.0.0.1 7007`). Default: write it to stdout. */
+  onListening?: (line: string, server: EchoServer) => void;
+  /** The runtime to use. Default: the current thread's default runtime. */
+  runtime?: Runtime;
+}
+
+/** The line `runEchoServer` prints when ready: `listening <host> <port>`, or `listening unix <path>`. */
+export function listeningLine(server: EchoServer): string {
+  const a = server.localAddr();
+  return a instanceof SocketAddress ? `listening ${a.host} ${a.port}` : `listening unix ${a.path}`;
+}
+
+/**
+ * Run an echo server until SIGINT / SIGTERM (or until `server.stop()` is called from
+ * `onListening`'s server), then shut it down gracefully. Resolves when it has stopped.
+ */
+export async function runEchoServer(options: RunEchoOptions = {}): Promise<void> {
+  if (options === null || typeof options !== 'object') throw new TypeError(`runEchoServer(options) needs an object, got ${String(options)}`);
+  const { host, port, unix, backlog, driver = 'embedded', signals = true, sliceMs: slice, onListening, runtime, ...serverOptions } = options;
+  if (driver !== 'embedded' && driver !== 'block') throw new TypeError(`driver must be 'embedded' or 'block', got ${JSON.stringify(driver)}`);
+  const sliceMs = optionalMs(slice, 'sliceMs', 100);
+  if (sliceMs <= 0) throw new RangeError(`sliceMs must be greater than 0, got ${sliceMs}`);
+  const rt = runtime ?? Runtime.default();
+  const bind =
+    unix !== undefined
+      ? EchoServer.bindUnix(unix, { ...serverOptions, backlog })
+      : EchoServer.bind({ host: host ?? '127.0.0.1', port: port ?? 7007 }, { ...serverOptions, backlog });
+
+  const server = driver === 'block' ? rt.blockOn(bind) : await rt.spawn(bind).promise();
+
+  let signalCount = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signalCount++;
+    if (signalCount > 1) {
+      process.stderr.write(`${sig} again: exiting now\n`);
+      process.exit(1);
+    }
+    server.stop();
+  };
+  if (signals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  try {
+    const line = listeningLine(server);
+    if (onListening) onListening(line, server);
+    else process.stdout.write(line + '\n');
+
+    const main = rt.spawn(server, 'echo server');
+    if (driver === 'embedded') {
+      await main.promise();
+    } else {
+      while (!main.isFinished()) {
+        // One turn of Node's loop before each slice: libuv runs pending signal handlers (and
+        // anything else queued), and first of all starts watching the signals just installed
+        // (libuv adds a new watch to its epoll set only when its loop next turns, and until then
+        // a signal would not end the slice early).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        rt.blockOn(new SliceFuture(main, new Sleep(sliceMs, true), rt.nodeLoopReady()));
+      }
+      await main.promise(); // rethrows if the server task failed
+    }
+  } finally {
+    if (signals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  }
+}
+
+/**
+ * One slice of the block driver: ready when the server task ends, when its timer fires, or as
+ * soon as Node's loop has work (a signal to deliver), whichever is first.
+ */
+class SliceFuture extends FutureBase<void> {
+  constructor(
+    private readonly main: JoinHandle<void>,
+    private readonly timer: Sleep,
+    private readonly nodeLoop: Future<void>,
+  ) {
+    super();
+  }
+  poll(cx: Context): Poll<void> {
+    if (this.main.isFinished() || this.timer.poll(cx) !== PENDING || this.nodeLoop.poll(cx) !== PENDING) return this.end();
+    // Also wake when the server ends; JoinHandle.poll stores the waker without consuming the outcome.
+    try {
+      if (this.main.poll(cx) !== PENDING) return this.end();
+    } catch {
+      return this.end(); // the error is read again by the caller through main.promise()
+    }
+    return PENDING;
+  }
+  private end(): void {
+    this.timer.drop();
+    this.nodeLoop.drop?.();
+  }
+  override drop(): void {
+    this.end();
+    this.main.drop();
+  }
+}
+
+// ---- the command ----------------------------------------------------------------------------
 
 const USAGE = `usage: polled echo [options]
 

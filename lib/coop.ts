@@ -38,8 +38,3 @@ export function pollProceed(cx: Context): boolean {
 export function consume(bytes: number): void {
   remaining -= 1 + ((bytes / BYTES_PER_UNIT) | 0);
 }
-
-/** What is left (for tests and diagnostics). */
-export function remainingBudget(): number {
-  return remaining;
-}

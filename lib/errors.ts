@@ -4,8 +4,52 @@
  * The addon returns a negative errno instead of throwing; this module is where such a number
  * becomes an exception, shaped like Node's own system errors (`err.code === 'ECONNRESET'`,
  * `err.errno`, `err.syscall`) so that code written for `node:net` reads the same here.
+ *
+ * Names, messages and constants come from Node itself (`util.getSystemErrorMap()`, the table
+ * behind `util.getSystemErrorName`, and `os.constants.errno`), not from the addon: the names are
+ * the ones Node's own errors carry, and this module, with everything that only imports it (tasks,
+ * the executor), loads without the native build.
  */
-import { native } from './native';
+import * as os from 'node:os';
+import * as util from 'node:util';
+
+/** Node's (libuv's) table: negative code → [name, message]. Built once: it is a fresh Map per call. */
+const systemErrors: ReadonlyMap<number, [string, string]> = util.getSystemErrorMap();
+/** libuv's own codes (UV_EOF, UV_UNKNOWN, UV_EAI_*, UV_ECHARSET, ...) lie at -3000 and below; above, on Unix, a code is -errno. */
+const LIBUV_OWN_CODES = -3000;
+
+/**
+ * The errno constants of this platform (EAGAIN differs between Linux and macOS, for one):
+ * `os.constants.errno`, plus the errnos Node's error table names that it lacks (ESHUTDOWN,
+ * EHOSTDOWN, ENONET on Linux). Frozen.
+ */
+export const errno: Readonly<Record<string, number>> = (() => {
+  const table: Record<string, number> = { ...os.constants.errno };
+  for (const [code, [name]] of systemErrors) {
+    if (code > LIBUV_OWN_CODES && !(name in table)) table[name] = -code;
+  }
+  return Object.freeze(table);
+})();
+
+/** Names by value for the errnos Node's error table lacks (EINPROGRESS, ESTALE, ...): from `errno`. */
+const namesByValue = new Map<number, string>();
+for (const [name, value] of Object.entries(errno)) if (!namesByValue.has(value)) namesByValue.set(value, name);
+
+/**
+ * The name of an errno (9 and -9 alike), as Node's system errors name it: 'EBADF'. Where two
+ * names share a value (EAGAIN / EWOULDBLOCK, ENOTSUP / EOPNOTSUPP on Linux) it is Node's choice;
+ * 'UNKNOWN' (libuv's name for it) for a number no table knows.
+ */
+export function errnoName(n: number): string {
+  const e = Math.abs(n);
+  return systemErrors.get(-e)?.[0] ?? namesByValue.get(e) ?? 'UNKNOWN';
+}
+
+/** Node's message for an errno ('connection reset by peer'); for one Node has none for, libuv's "unknown error" and the number. */
+export function errnoMessage(n: number): string {
+  const e = Math.abs(n);
+  return systemErrors.get(-e)?.[1] ?? `unknown error (errno ${e})`;
+}
 
 /** An operating-system error: `code` is the errno name, `errno` its (positive) number. */
 export class IoError extends Error {
@@ -20,8 +64,8 @@ export class IoError extends Error {
   bytesWritten?: number;
 
   constructor(errno: number, syscall: string, detail?: string) {
-    const code = native.errnoName(errno);
-    super(`${syscall} ${code}: ${native.errorMessage(errno)}${detail ? ` (${detail})` : ''}`);
+    const code = errnoName(errno);
+    super(`${syscall} ${code}: ${errnoMessage(errno)}${detail ? ` (${detail})` : ''}`);
     this.errno = errno;
     this.code = code;
     this.syscall = syscall;
@@ -51,6 +95,3 @@ export function check(result: number, syscall: string, detail?: string): number 
   if (result < 0) throw new IoError(-result, syscall, detail);
   return result;
 }
-
-/** The errno constants of this platform (EAGAIN differs between Linux and macOS, for one). */
-export const errno = native.errno;

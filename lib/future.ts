@@ -112,17 +112,6 @@ export function currentContext(): Context {
   return currentCx;
 }
 
-/** Poll `step` with `cx` installed as the current context. */
-export function withContext<R>(cx: Context, step: () => R): R {
-  const prev = currentCx;
-  currentCx = cx;
-  try {
-    return step();
-  } finally {
-    currentCx = prev;
-  }
-}
-
 // The two results a leaf's iterator ever returns. `yield*` reads `done` and `value` at once and
 // keeps neither object, so sharing them is safe and makes awaiting a leaf allocation-free.
 const YIELD_PENDING: IteratorYieldResult<Pending> = Object.freeze({ done: false, value: PENDING });
@@ -234,10 +223,6 @@ export class GenFuture<T> extends FutureBase<T> {
   override drop(): void {
     if (!this.cancel()) cleanupHook(this);
   }
-
-  get isCleaning(): boolean {
-    return this.state === GenState.Cleaning;
-  }
 }
 
 const noopContext = new Context(noopWaker);
@@ -251,7 +236,8 @@ export function setCleanupHook(hook: (fut: Future<unknown>) => void): void {
 /** A future, or a generator (an "async fn" body already called) that becomes one. */
 export type IntoFuture<T> = Future<T> | Generator<unknown, T, unknown>;
 
-function isGenerator(v: unknown): v is Generator<unknown, unknown, unknown> {
+/** True for a generator object (an "async fn" body already called), false for a Future or anything else. */
+export function isGenerator(v: unknown): v is Generator<unknown, unknown, unknown> {
   return (
     typeof v === 'object' &&
     v !== null &&
@@ -299,6 +285,59 @@ export class PollFn<T> extends FutureBase<T> {
 export function pollFn<T>(f: (cx: Context) => Poll<T>): Future<T> {
   if (typeof f !== 'function') throw new TypeError(`pollFn(f): f must be a function, got ${describe(f)}`);
   return new PollFn(f);
+}
+
+const enum MapState {
+  Running,
+  Done,
+}
+
+/**
+ * `inner`, with `f` applied to its value (Rust's `FutureExt::map`): ready when `inner` is, with
+ * `f(value)`. A leaf, so awaiting it adds no generator. `f` runs once, inside the poll that sees
+ * `inner` ready; if it throws, the poll throws. Dropped before that, it drops `inner`. As
+ * cancel-safe as `inner` is.
+ */
+export class MapFuture<A, B> extends FutureBase<B> {
+  private state = MapState.Running;
+  constructor(
+    private readonly inner: Future<A>,
+    private readonly f: (a: A) => B,
+  ) {
+    super();
+  }
+  poll(cx: Context): Poll<B> {
+    if (this.state === MapState.Done) throw new Error('polled: a map future was polled after it completed');
+    const v = this.inner.poll(cx);
+    if (isPending(v)) return PENDING;
+    this.state = MapState.Done;
+    return this.f(v);
+  }
+  override drop(): void {
+    if (this.state === MapState.Running) this.inner.drop?.();
+    this.state = MapState.Done;
+  }
+}
+
+/**
+ * A future that runs `f` at its first poll and is ready with its result (or throws its error):
+ * a synchronous operation made lazy, such as `TcpListener.bind`, which must not make its socket
+ * before a task awaits it (and so knows the runtime to register it with). Polled again
+ * afterwards, it throws. Cancel-safe: dropped before its poll, `f` never runs.
+ */
+export class LazyFuture<T> extends FutureBase<T> {
+  private done = false;
+  constructor(private readonly f: () => T) {
+    super();
+  }
+  poll(_cx: Context): Poll<T> {
+    if (this.done) throw new Error('polled: a lazy future was polled after it completed');
+    this.done = true;
+    return this.f();
+  }
+  override drop(): void {
+    this.done = true;
+  }
 }
 
 /**

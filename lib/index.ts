@@ -8,6 +8,7 @@
  * - Reactor (token → IoSource, readiness, wakers): ./reactor; the kernel poller: native/poller_*.cc
  * - Runtime and its two drivers (embedded in Node's loop, blockOn): ./runtime
  * - Timers: ./time (sleep, timeout, interval, paused clock) over ./timers (the heap)
+ * - Servers: ./serve (accept loop, graceful stop); the echo server is `polled/echo` (./echo)
  */
 export { PENDING, Context, Waker, FutureBase, GenFuture, asyncFn, intoFuture, pollFn, ready, pending, noopWaker } from './future';
 export type { Future, Poll, Pending, Async, IntoFuture, Wake } from './future';
@@ -24,8 +25,8 @@ export { IoError, TimeoutError, CancelledError } from './errors';
 export { BUDGET } from './coop';
 export { SocketAddress, TcpListener, TcpStream, UnixListener, UnixStream, Stream, Listener, UnexpectedEofError } from './net';
 export type { SocketAddressLike, IpFamily, UnixSocketAddress, ShutdownHow, TcpListenOptions, TcpConnectOptions, UnixListenOptions, UnixConnectOptions } from './net';
-export { EchoServer, echo, runEchoServer } from './echo';
-export type { EchoServerOptions, RunEchoOptions, EchoDriver } from './echo';
+export { serve, Server } from './serve';
+export type { ServeOptions, ConnectionHandler } from './serve';
 // Concurrency toolkit: combinators, JoinSet, channels and sync primitives (./combinators, ./joinset, ./sync).
 export { join, tryJoin, joinAll, tryJoinAll, select, race, Join, TryJoin, Select } from './combinators';
 export type { Output, Outputs, SelectResult, SelectIndexResult } from './combinators';

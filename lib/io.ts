@@ -17,7 +17,22 @@
 import { consume, pollProceed } from './coop';
 import { IoError, errno } from './errors';
 import { FutureBase, PENDING, type Context, type Poll, type Waker } from './future';
-import { ERROR, HANGUP, READABLE, WRITABLE, native, type Handle } from './native';
+import {
+  ARG_HANDLE,
+  ARG_LENGTH,
+  ARG_OFFSET,
+  ARG_RESULT,
+  ARG_STATUS,
+  ERROR,
+  HANGUP,
+  READABLE,
+  READ_BUFFER,
+  STATUS_DONE,
+  WRITABLE,
+  WRITE_BUFFER,
+  native,
+  type Handle,
+} from './native';
 import type { IoSource } from './reactor';
 import { Runtime } from './runtime';
 import { checkRange } from './validate';
@@ -25,16 +40,15 @@ import { checkRange } from './validate';
 const EAGAIN = errno.EAGAIN;
 const EINTR = errno.EINTR;
 const EBADF = errno.EBADF;
-const EFAULT = errno.EFAULT;
 
-/** `native.ioArgs` slots, and the two bound-buffer slots of a handle (see `IoResource.readSyscall`). */
+/** The bound fast path's argument block (slots: lib/native.ts, from native/contract.h). */
 const ioArgs = native.ioArgs;
-const ARG_HANDLE = 0;
-const ARG_OFFSET = 1;
-const ARG_LENGTH = 2;
-const ARG_RESULT = 3;
-const READ_SLOT = 0;
-const WRITE_SLOT = 1;
+
+/**
+ * Which way the bytes of one syscall go. The values are the bound-buffer slots of a handle, so a
+ * direction indexes the per-direction state of `IoResource` and is `bindBuffer`'s slot as it is.
+ */
+export type Direction = typeof READ_BUFFER | typeof WRITE_BUFFER;
 
 export function checkBuffer(buf: unknown, what: string): Uint8Array {
   if (!(buf instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array or Buffer, got ${buf === null ? 'null' : typeof buf}`);
@@ -75,17 +89,17 @@ export class IoResource {
   readonly src: IoSource;
   private open = true;
   /**
-   * Bound buffers. The general `native.read(handle, buf, offset, length)` converts four JS
-   * arguments and looks the Uint8Array up on every call, which costs more than everything else
-   * the runtime does per message. Loops read into (and write from) the same buffer every time,
-   * so a buffer used twice in a row for one direction is bound to the handle (`bindBuffer`),
-   * and later calls with it pass only integers, through `native.ioArgs`. A caller that uses a
-   * fresh buffer each time never binds and pays one comparison more.
+   * Bound buffers, per direction (indexed by READ_BUFFER / WRITE_BUFFER). The general
+   * `native.read(handle, buf, offset, length)` converts four JS arguments and looks the Uint8Array
+   * up on every call, which costs more than everything else the runtime does per message. Loops
+   * read into (and write from) the same buffer every time, so a buffer used twice in a row for
+   * one direction is bound to the handle (`bindBuffer`), and later calls with it pass only
+   * integers, through `native.ioArgs`. A caller that uses a fresh buffer each time never binds
+   * and pays one comparison more. `bound[dir]` is the buffer bound now, `seen[dir]` the last one
+   * used.
    */
-  private readBuf: Uint8Array | null = null;
-  private readSeen: Uint8Array | null = null;
-  private writeBuf: Uint8Array | null = null;
-  private writeSeen: Uint8Array | null = null;
+  private readonly bound: [Uint8Array | null, Uint8Array | null] = [null, null];
+  private readonly seen: [Uint8Array | null, Uint8Array | null] = [null, null];
 
   constructor(
     readonly rt: Runtime,
@@ -111,47 +125,37 @@ export class IoResource {
     native.close(this.handle);
   }
 
-  /** @internal One read(2) into buf[offset, offset + length): bytes or -errno. */
-  readSyscall(buf: Uint8Array, offset: number, length: number): number {
-    if (buf !== this.readBuf) {
-      const seen = this.readSeen;
-      this.readSeen = buf;
-      if (buf !== seen || native.bindBuffer(this.handle, READ_SLOT, buf) !== 0) {
-        checkStillFits(buf, offset, length, 'read(buf)');
-        return native.read(this.handle, buf, offset, length);
-      }
-      this.readBuf = buf;
+  /**
+   * @internal One syscall on buf[offset, offset + length): read(2) for READ_BUFFER, write(2) /
+   * send(2) for WRITE_BUFFER. Bytes or -errno. Read and write are one path: only the native call
+   * differs, chosen by a branch on `dir`, so each call site stays monomorphic and nothing is
+   * allocated per call.
+   */
+  syscall(dir: Direction, buf: Uint8Array, offset: number, length: number): number {
+    if (buf !== this.bound[dir]) {
+      const seen = this.seen[dir];
+      this.seen[dir] = buf;
+      if (buf !== seen || native.bindBuffer(this.handle, dir, buf) !== 0) return this.plainSyscall(dir, buf, offset, length);
+      this.bound[dir] = buf;
     }
     ioArgs[ARG_HANDLE] = this.handle;
     ioArgs[ARG_OFFSET] = offset;
     ioArgs[ARG_LENGTH] = length;
-    native.readBound();
-    const n = ioArgs[ARG_RESULT];
-    if (n !== -EFAULT) return n;
-    // Detached or shrunk since it was bound: the general path reports what is wrong with it.
-    this.readBuf = null;
-    checkStillFits(buf, offset, length, 'read(buf)');
-    return native.read(this.handle, buf, offset, length);
+    if (dir === READ_BUFFER) native.readBound();
+    else native.writeBound();
+    if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT];
+    // STATUS_NOT_BOUND: detached or shrunk since it was bound. The general path reports what is
+    // wrong with it.
+    this.bound[dir] = null;
+    return this.plainSyscall(dir, buf, offset, length);
   }
 
-  /** @internal One write(2) / send(2) of buf[offset, offset + length): bytes or -errno. */
-  writeSyscall(buf: Uint8Array, offset: number, length: number): number {
-    if (buf !== this.writeBuf) {
-      const seen = this.writeSeen;
-      this.writeSeen = buf;
-      if (buf !== seen || native.bindBuffer(this.handle, WRITE_SLOT, buf) !== 0) {
-        checkStillFits(buf, offset, length, 'write(buf)');
-        return native.write(this.handle, buf, offset, length);
-      }
-      this.writeBuf = buf;
+  /** The general path: any buffer, looked up by the addon at this call. */
+  private plainSyscall(dir: Direction, buf: Uint8Array, offset: number, length: number): number {
+    if (dir === READ_BUFFER) {
+      checkStillFits(buf, offset, length, 'read(buf)');
+      return native.read(this.handle, buf, offset, length);
     }
-    ioArgs[ARG_HANDLE] = this.handle;
-    ioArgs[ARG_OFFSET] = offset;
-    ioArgs[ARG_LENGTH] = length;
-    native.writeBound();
-    const n = ioArgs[ARG_RESULT];
-    if (n !== -EFAULT) return n;
-    this.writeBuf = null;
     checkStillFits(buf, offset, length, 'write(buf)');
     return native.write(this.handle, buf, offset, length);
   }
@@ -190,7 +194,7 @@ export class IoResource {
     if (length === 0 || (src.readiness & (WRITABLE | HANGUP | ERROR)) === 0) return 0;
     for (;;) {
       const tick = src.tick;
-      const n = this.writeSyscall(buf, offset, length);
+      const n = this.syscall(WRITE_BUFFER, buf, offset, length);
       if (n >= 0) {
         if (n < length) this.rt.reactor.clearReadiness(src, WRITABLE, tick, null);
         return n;
@@ -245,7 +249,7 @@ export class ReadFuture extends FutureBase<number> {
         return PENDING;
       }
       const tick = src.tick;
-      const n = io.readSyscall(this.buf, this.offset, this.length);
+      const n = io.syscall(READ_BUFFER, this.buf, this.offset, this.length);
       if (n > 0) {
         consume(n);
         // A short read drained the socket: the next read would only say EAGAIN.
@@ -342,7 +346,7 @@ export class WriteFuture extends WriteBase {
     super(io, length, 'write');
   }
   protected syscall(): number {
-    return this.io.writeSyscall(this.buf, this.offset, this.length);
+    return this.io.syscall(WRITE_BUFFER, this.buf, this.offset, this.length);
   }
 }
 
@@ -380,19 +384,19 @@ export class PipeEnd {
 
 /** A non-blocking pipe on `rt` (default: the current runtime): `[reader, writer]`. */
 export function pipe(rt: Runtime = Runtime.current()): [PipeEnd, PipeEnd] {
-  const out = new Float64Array(2);
-  const r = native.pipe(out);
-  if (r < 0) throw new IoError(-r, 'pipe2');
+  const ends = native.pipe();
+  if (typeof ends === 'number') throw new IoError(-ends, 'pipe2');
+  const [rh, wh] = ends;
   let reader: IoResource;
   try {
-    reader = new IoResource(rt, out[0]);
+    reader = new IoResource(rt, rh);
   } catch (err) {
-    native.close(out[1]);
+    native.close(wh);
     throw err;
   }
   let writer: IoResource;
   try {
-    writer = new IoResource(rt, out[1]);
+    writer = new IoResource(rt, wh);
   } catch (err) {
     reader.close();
     throw err;

@@ -6,17 +6,43 @@
  * generation. When a handle is closed its slot's generation moves on, so an old handle for that
  * slot gets `-EBADF` and can never reach a file descriptor the kernel has since reused.
  *
- * Every call returns a number: a result (a handle, a byte count, 0) when it is >= 0, or a
- * negative errno when it failed. Nothing on the hot path throws or allocates; `lib/errors.ts`
- * turns a negative errno into an `IoError` with its code where the caller wants an exception.
- * Wrong argument *types* (a string where a handle belongs) are programming errors and throw a
- * `TypeError` from the addon.
+ * Results. Every call returns a negative errno when it failed, and otherwise its result: a number
+ * (a handle, a byte count, 0) when it has one value, a fresh array when it has several
+ * (`pipe` → [reader, writer], `tcpConnect` / `unixConnect` → [handle, inProgress], `localAddr` /
+ * `peerAddr` → [host, port, family]), and an object for the two arrays the addon shares
+ * (`pollerEvents`, `ioArgs`). So `typeof r === 'number'` is the failure test wherever a call can
+ * return both, and TypeScript narrows on it. The one exception is the hot path, `readBound` /
+ * `writeBound`, whose arguments and results travel through `ioArgs`.
+ *
+ * Why returned arrays, and not out-parameters (a caller's Float64Array the addon writes into):
+ * - The addon then writes into no memory but its own. An `out` argument is the caller's memory:
+ *   a typed array that may be detached, on a resizable buffer that shrinks, too short, or the
+ *   wrong type; each case is a check and an error path in C++ (the memory-safety rule in the
+ *   README: never keep or use a pointer into memory JavaScript can take away).
+ * - An address holds a string, which no typed array does: out-parameters would need a second
+ *   style for it, and there would be two styles again.
+ * - The calls that have several values are cold: once per connect, pipe or accepted connection,
+ *   or when a user asks for an address. One small array each costs nothing measurable there;
+ *   what runs per message (read, write, writev, the bound path) returns a single number.
+ * - No shared scratch array to keep in step between callers.
+ *
+ * Nothing on the hot path throws or allocates; `lib/errors.ts` turns a negative errno into an
+ * `IoError` with its code where the caller wants an exception. Wrong argument *types* (a string
+ * where a handle belongs) are programming errors and throw a `TypeError` from the addon.
  *
  * Loading (see `load()` below): `POLLED_ADDON_PATH` if set, else `prebuilds/<platform>-<arch>/` first
  * (matched with node-gyp-build's tag rules), then the local build in `build/Release`.
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+
+// ---- The contract with the addon ---------------------------------------------------------------
+// The numbers both sides must agree on. native/contract.h is their source of truth; this block
+// states each under the same name (kReadable there is READABLE here, kArgHandle is ARG_HANDLE), and
+// test/contract.test.ts parses both files and fails on any difference in names or values. So: one
+// `export const NAME = <number>;` per line between the two markers, nothing else; and no other
+// file redefines them (lib/io.ts and the tests import them from here).
+// contract:begin
 
 /** Readiness / interest bits, as they appear in the event array and in `pollerAdd`'s interest. */
 export const READABLE = 1;
@@ -33,10 +59,40 @@ export const TIMER_TOKEN = 0xfffffffe;
 export const LOOP_TOKEN = 0xfffffffd;
 export const RESERVED_TOKENS = 0xfffffff0;
 
-/** `shutdown(how)` values. */
+/** `tcpListen` flags: SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY. */
+export const REUSE_ADDR = 1;
+export const REUSE_PORT = 2;
+export const V6_ONLY = 4;
+
+/** `shutdown(how)` values (the addon maps them to the platform's SHUT_*). */
 export const SHUT_RD = 0;
 export const SHUT_WR = 1;
 export const SHUT_RDWR = 2;
+
+/** `bindBuffer`'s slot: each handle has one bound buffer for reads and one for writes. */
+export const READ_BUFFER = 0;
+export const WRITE_BUFFER = 1;
+
+/** `ioArgs` slots: in, the handle and the range of the bound view; out, the result and the status. */
+export const ARG_HANDLE = 0;
+export const ARG_OFFSET = 1;
+export const ARG_LENGTH = 2;
+/** Bytes (0 = end of stream, for a read) or -errno, when the status is STATUS_DONE; NaN otherwise. */
+export const ARG_RESULT = 3;
+export const ARG_STATUS = 4;
+export const IO_ARG_COUNT = 5;
+
+/** `ioArgs[ARG_STATUS]`: the call ran, and `ioArgs[ARG_RESULT]` is its answer (-EBADF for a dead handle). */
+export const STATUS_DONE = 0;
+/**
+ * `ioArgs[ARG_STATUS]`: nothing is bound in that slot, the range is not integers inside the bound
+ * view, or the bound ArrayBuffer was detached or shrunk since: no syscall ran. Take the general
+ * `read` / `write`, which says what is wrong with the buffer. A status of its own, not an errno
+ * in the result: every errno can be a real answer of the syscall.
+ */
+export const STATUS_NOT_BOUND = 1;
+
+// contract:end
 
 /** A handle: slot + generation, packed by the addon into one non-negative integer. */
 export type Handle = number;
@@ -44,11 +100,6 @@ export type Handle = number;
 export interface NativeBinding {
   /** Which backend this build uses: 'epoll' or 'kqueue'. */
   readonly backend: 'epoll' | 'kqueue';
-  /** errno name for a (positive) errno value, e.g. 9 → 'EBADF'; `strerror` text via `errorMessage`. */
-  errnoName(errno: number): string;
-  errorMessage(errno: number): string;
-  /** Numeric errno constants the TS side compares against (EAGAIN, EBADF, EINPROGRESS, ...). */
-  readonly errno: Readonly<Record<string, number>>;
 
   // ---- Poller ------------------------------------------------------------------------------
   /** A new poller (epoll / kqueue fd, with its notifier and its one timer). Handle or -errno. */
@@ -115,21 +166,24 @@ export interface NativeBinding {
   fdOf(handle: Handle): number;
 
   // ---- Plain fds (tests, pipes) --------------------------------------------------------------
-  /** A non-blocking, close-on-exec pipe. Writes [readHandle, writeHandle] into `out`. 0 or -errno. */
-  pipe(out: Float64Array): number;
+  /** A non-blocking, close-on-exec pipe: [readHandle, writeHandle], or -errno. */
+  pipe(): [Handle, Handle] | number;
 
   // ---- Sockets -------------------------------------------------------------------------------
   /**
-   * A listening TCP socket. `host` must be a numeric IPv4 or IPv6 address. flags: 1 = SO_REUSEADDR,
-   * 2 = SO_REUSEPORT, 4 = IPV6_V6ONLY. Handle or -errno.
+   * A listening TCP socket. `host` must be a numeric IPv4 or IPv6 address. flags: REUSE_ADDR |
+   * REUSE_PORT | V6_ONLY. Handle or -errno.
    */
   tcpListen(host: string, port: number, backlog: number, flags: number): number;
-  /** A non-blocking connect. Handle or -errno; when `out[0]` is set to 1 the connect is in
-   * progress (EINPROGRESS): wait for WRITABLE, then read `socketError`. */
-  tcpConnect(host: string, port: number, out: Float64Array): number;
+  /**
+   * A non-blocking connect: [handle, inProgress], or -errno. When `inProgress` is true the connect
+   * goes on in the background (EINPROGRESS): wait for WRITABLE, then read `socketError`.
+   */
+  tcpConnect(host: string, port: number): [Handle, boolean] | number;
   /** A listening Unix stream socket at `path` (the path must not exist). Handle or -errno. */
   unixListen(path: string, backlog: number): number;
-  unixConnect(path: string, out: Float64Array): number;
+  /** As `tcpConnect`, to the socket at `path`. */
+  unixConnect(path: string): [Handle, boolean] | number;
   /** accept4(SOCK_NONBLOCK | SOCK_CLOEXEC). New handle or -errno (-EAGAIN when none is waiting). */
   accept(listener: Handle): number;
   /** SO_ERROR as a negative errno (0 when none). */
@@ -140,6 +194,7 @@ export interface NativeBinding {
   setNoDelay(handle: Handle, on: boolean): number;
   /** SO_KEEPALIVE, with TCP_KEEPIDLE = `delaySec` when on and delaySec > 0. */
   setKeepAlive(handle: Handle, on: boolean, delaySec: number): number;
+  /** `how`: SHUT_RD, SHUT_WR or SHUT_RDWR. */
   shutdown(handle: Handle, how: number): number;
 
   // ---- Byte I/O (hot path) -------------------------------------------------------------------
@@ -160,23 +215,24 @@ export interface NativeBinding {
 
   // ---- Byte I/O through bound buffers (the hot path; used by lib/io.ts) -------------------
   /**
-   * The argument block of `readBound` / `writeBound`: [handle, offset, length, result]. The
-   * caller stores the first three just before the call and reads the result right after. Made
-   * by the addon, one per thread, on a SharedArrayBuffer (it cannot be transferred, detached or
-   * resized); lib-internal.
+   * The argument block of `readBound` / `writeBound`, IO_ARG_COUNT numbers: the caller stores
+   * ARG_HANDLE, ARG_OFFSET and ARG_LENGTH just before the call and reads ARG_STATUS and
+   * ARG_RESULT right after. Made by the addon, one per thread, on a SharedArrayBuffer (it cannot
+   * be transferred, detached or resized); lib-internal.
    */
   readonly ioArgs: Float64Array;
   /**
-   * Bind `buf` to `handle` as its read (slot 0) or write (slot 1) buffer, replacing any earlier
-   * one; the binding holds `buf`'s ArrayBuffer until replaced or the handle closes. 0 or -errno
-   * (-EINVAL for a view on a SharedArrayBuffer, which cannot be bound, or an empty one).
+   * Bind `buf` to `handle` as its READ_BUFFER or WRITE_BUFFER, replacing any earlier one; the
+   * binding holds `buf`'s ArrayBuffer until replaced or the handle closes. 0 or -errno (-EINVAL
+   * for a view on a SharedArrayBuffer, which cannot be bound, or an empty one).
    */
   bindBuffer(handle: Handle, slot: number, buf: Uint8Array): number;
   /**
    * `read` / `write` of bound[offset, offset+length), with [handle, offset, length] taken from
-   * `ioArgs`: no arguments to convert, no typed-array lookup, no result to make. Leaves the
-   * bytes or -errno in `ioArgs[3]`; -EFAULT when no buffer is bound or it no longer covers the
-   * range (detached): use `read` / `write` instead.
+   * `ioArgs`: no arguments to convert, no typed-array lookup, no result to make. Leaves
+   * `ioArgs[ARG_STATUS]` = STATUS_DONE with the bytes or -errno in `ioArgs[ARG_RESULT]`, or
+   * STATUS_NOT_BOUND when no buffer is bound or it no longer covers the range (detached,
+   * shrunk): then no syscall ran, and `read` / `write` is the way.
    */
   readBound(): void;
   writeBound(): void;

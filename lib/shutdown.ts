@@ -14,6 +14,7 @@
 import { Waker } from './future';
 import type { RuntimeCore as Runtime } from './runtime-core';
 import type { Task } from './task';
+import { optionalMs } from './validate';
 
 export interface ShutdownOptions {
   /** Grace period in ms for tasks to finish on their own before they are cancelled. Default 0. */
@@ -33,19 +34,12 @@ export interface ShutdownReport {
   readonly timedOut: boolean;
 }
 
-function checkMs(v: unknown, what: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`shutdown(options): ${what} must be a number of milliseconds, got ${v === null ? 'null' : typeof v === 'number' ? 'NaN' : typeof v}`);
-  if (v < 0) throw new RangeError(`shutdown(options): ${what} must be >= 0 (Infinity to wait for ever), got ${v}`);
-  return v;
-}
-
 const inProgress = new WeakMap<Runtime, Promise<ShutdownReport>>();
 
 export function shutdownRuntime(rt: Runtime, options: ShutdownOptions = {}): Promise<ShutdownReport> {
   if (options === null || typeof options !== 'object') throw new TypeError(`shutdown(options): options must be an object, got ${options === null ? 'null' : typeof options}`);
-  const timeout = checkMs(options.timeout, 'timeout', 0);
-  const cleanupTimeout = checkMs(options.cleanupTimeout, 'cleanupTimeout', 1000);
+  const timeout = optionalMs(options.timeout, 'shutdown(options): timeout', 0, true);
+  const cleanupTimeout = optionalMs(options.cleanupTimeout, 'shutdown(options): cleanupTimeout', 1000, true);
   const running = inProgress.get(rt);
   if (running !== undefined) return running;
   const p = run(rt, timeout, cleanupTimeout, new Set(rt.executor.tasks));

@@ -3,13 +3,18 @@
  * for one out of bounds, each message naming what was expected and what was given.
  */
 
-/** A short description of a value for error messages: `number -1`, `string "x"`, `a Promise`, `undefined`. */
+/**
+ * A short description of a value for error messages: `number -1`, `string "x"`, `an array`,
+ * `an object`, `a Promise`, `undefined`.
+ */
 export function describe(v: unknown): string {
   if (v === undefined) return 'undefined';
   if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object' || typeof v === 'function') {
     const name = (v as { constructor?: { name?: string } }).constructor?.name;
-    return name ? `a ${name}` : 'an object';
+    if (!name || name === 'Object') return 'an object';
+    return /^[AEIOU]/.test(name) ? `an ${name}` : `a ${name}`;
   }
   if (typeof v === 'string') return `string ${JSON.stringify(v)}`;
   return `${typeof v} ${String(v)}`;
@@ -39,16 +44,22 @@ export function optionalInt(v: unknown, what: string, min: number, max: number, 
   return v === undefined ? fallback : checkInt(v, what, min, max);
 }
 
-/** A finite, non-negative number of milliseconds (fractions allowed). */
-export function checkMs(v: unknown, what: string): number {
+/** A finite, non-negative number of milliseconds (fractions allowed); with `infinite`, `Infinity` (no limit) too. */
+export function checkMs(v: unknown, what: string, infinite = false): number {
   if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`${what} must be a number of milliseconds, got ${describe(v)}`);
-  if (v < 0 || v === Infinity) throw new RangeError(`${what} must be a finite, non-negative number of milliseconds, got ${v}`);
+  if (v < 0 || (v === Infinity && !infinite)) {
+    throw new RangeError(
+      infinite
+        ? `${what} must be a non-negative number of milliseconds (Infinity for no limit), got ${v}`
+        : `${what} must be a finite, non-negative number of milliseconds, got ${v}`,
+    );
+  }
   return v;
 }
 
 /** `checkMs`, or `fallback` when `v` is undefined. */
-export function optionalMs<F = number>(v: unknown, what: string, fallback: F): number | F {
-  return v === undefined ? fallback : checkMs(v, what);
+export function optionalMs<F = number>(v: unknown, what: string, fallback: F, infinite = false): number | F {
+  return v === undefined ? fallback : checkMs(v, what, infinite);
 }
 
 export function checkFunction(v: unknown, what: string): void {

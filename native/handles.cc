@@ -170,6 +170,11 @@ int HandleTable::Register(double poller, double handle, uint32_t token, uint32_t
   if (p == nullptr) return err;
   Entry* e = Get(handle);
   if (e == nullptr) return -EBADF;
+  // A poller inside a poller is refused: once one of them is also watched by libuv's epoll set
+  // (the embedded driver) or watches it (blockOn's pollerWatchLoop), a chain of them can close
+  // a loop or pass the kernel's nesting limit, and libuv aborts the process when its own
+  // epoll_ctl then fails (ELOOP / EINVAL). Nothing in polled nests pollers.
+  if (e->kind == Kind::kPoller) return -EINVAL;
   if (e->registered_in >= 0 && Get(e->registered_in) != nullptr) return -EEXIST;
   int rc = p->poller.Add(e->raw_fd(), token, interest);
   if (rc == 0) e->registered_in = poller;

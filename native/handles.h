@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include "contract.h"  // BufferSlot
 #include "poller.h"
 #include "uv_driver.h"
 
@@ -24,7 +25,10 @@ constexpr uint64_t kSlots = uint64_t{1} << kSlotBits;
 constexpr uint32_t kMaxGen = (uint32_t{1} << 31) - 1;
 constexpr double kMaxHandle = static_cast<double>((kMaxGen + uint64_t{1}) * kSlots);
 
-enum class Kind : uint8_t { kFree, kPoller, kSocket, kListener, kPipe };
+// What an entry holds. Listening and connected sockets are one kind: the kernel tells them apart
+// (accept on a connected socket is EINVAL, read on a listener ENOTCONN), and what the addon must
+// know, send(MSG_NOSIGNAL) rather than write, is the same for both.
+enum class Kind : uint8_t { kFree, kPoller, kSocket, kPipe };
 
 // A poller handle: the Poller and what hangs off it. The destructor stops the uv driver,
 // cancels and joins the notify threads and lets go of the events array, all before the
@@ -64,7 +68,7 @@ class PollerEntry {
   std::vector<std::unique_ptr<NotifyJob>> jobs_;
 };
 
-// A buffer bound to a handle for the fast byte path (addon.cc, "bound buffers"): a strong
+// A buffer bound to a handle for the fast byte path (bind_io.cc, "bound buffers"): a strong
 // reference to the ArrayBuffer, and where in it the bound Uint8Array lies. The data pointer is
 // not kept: it is looked up at each call, so a buffer detached since binding is never touched.
 struct BoundBuffer {
@@ -73,9 +77,6 @@ struct BoundBuffer {
   size_t length = 0;
 };
 
-// Which of a handle's two bound buffers: one for reads, one for writes.
-enum BufferSlot : uint32_t { kReadBuffer = 0, kWriteBuffer = 1 };
-
 struct Entry {
   uint32_t gen = 1;  // starts at 1: no handle is ever 0
   Kind kind = Kind::kFree;
@@ -83,11 +84,11 @@ struct Entry {
   std::unique_ptr<PollerEntry> poller;  // pollers own their fds themselves
   double registered_in = -1;            // handle of the poller this fd is registered in
   uint32_t next_free = 0;
-  BoundBuffer bound[2];                 // released on close
+  BoundBuffer bound[2];                 // [kReadBuffer], [kWriteBuffer]; released on close
 
   int raw_fd() const { return poller ? poller->poller.fd() : fd.get(); }
   // Sockets are written with send / sendmsg (MSG_NOSIGNAL), pipes with write / writev.
-  bool is_socket() const { return kind == Kind::kSocket || kind == Kind::kListener; }
+  bool is_socket() const { return kind == Kind::kSocket; }
 };
 
 class HandleTable {

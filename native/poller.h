@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -19,20 +20,9 @@
 #error "define POLLED_BACKEND_EPOLL or POLLED_BACKEND_KQUEUE (binding.gyp does)"
 #endif
 
+#include "contract.h"  // readiness bits and the reserved tokens
+
 namespace polled {
-
-// Readiness bits, as lib/native.ts defines them.
-constexpr uint32_t kReadable = 1;
-constexpr uint32_t kWritable = 2;
-constexpr uint32_t kHangup = 4;
-constexpr uint32_t kError = 8;
-
-// Tokens the poller reports for itself; user registrations stay below kReservedTokens.
-constexpr uint32_t kNotifyToken = 0xffffffff;
-constexpr uint32_t kTimerToken = 0xfffffffe;
-// The thread's own libuv loop has work: reported while WatchLoop() is on (see there).
-constexpr uint32_t kLoopToken = 0xfffffffd;
-constexpr uint32_t kReservedTokens = 0xfffffff0;
 
 // A duration in ms as whole ns, rounded up so that a deadline is never early; clamped to a
 // century so that the arithmetic of every backend stays in range.
@@ -95,8 +85,13 @@ class Poller {
   int pollable_fd() const;
 
   // Where Wait() writes (token, bits) pairs. The caller keeps `pairs` alive. Allocates the
-  // native buffer once here, so that Wait() never does.
-  void SetEvents(uint32_t* pairs, size_t capacity);
+  // native buffer once here, so that Wait() never does. The same for both backends: only the
+  // element type of buf_ differs.
+  void SetEvents(uint32_t* pairs, size_t capacity) {
+    batch_ = std::min(capacity, kMaxBatch);
+    buf_.resize(batch_);
+    out_ = pairs;
+  }
   bool has_events() const { return out_ != nullptr; }
   // The most pairs one Wait() can return: a full batch means more may be waiting.
   size_t batch() const { return batch_; }

@@ -67,12 +67,6 @@ int Poller::Open() {
 
 int Poller::pollable_fd() const { return fd_.get(); }
 
-void Poller::SetEvents(uint32_t* pairs, size_t capacity) {
-  batch_ = std::min(capacity, kMaxBatch);
-  buf_.resize(batch_);
-  out_ = pairs;
-}
-
 int Poller::Add(int fd, uint32_t token, uint32_t interest) {
   return Ctl(fd_.get(), EPOLL_CTL_ADD, fd, EpollFlags(interest), token);
 }

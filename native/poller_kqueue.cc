@@ -80,12 +80,6 @@ int Poller::pollable_fd() const {
 #endif
 }
 
-void Poller::SetEvents(uint32_t* pairs, size_t capacity) {
-  batch_ = std::min(capacity, kMaxBatch);
-  buf_.resize(batch_);
-  out_ = pairs;
-}
-
 int Poller::Add(int fd, uint32_t token, uint32_t interest) {
   return Register(fd_.get(), fd, token, interest);
 }

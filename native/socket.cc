@@ -224,7 +224,9 @@ int SetKeepAlive(int fd, bool on, int delay_sec) {
 }
 
 int Shutdown(int fd, int how) {
-  static constexpr int kHow[] = {SHUT_RD, SHUT_WR, SHUT_RDWR};  // JS passes 0, 1, 2
+  // Indexed by contract.h's kShutRd, kShutWr, kShutRdwr: the platform's values need not match.
+  static constexpr int kHow[] = {SHUT_RD, SHUT_WR, SHUT_RDWR};
+  static_assert(kShutRd == 0 && kShutWr == 1 && kShutRdwr == 2, "kHow is indexed by the contract's values");
   return shutdown(fd, kHow[how]) < 0 ? -errno : 0;
 }
 

@@ -10,14 +10,10 @@
 
 #include <cstddef>
 
+#include "contract.h"
 #include "poller.h"
 
 namespace polled {
-
-// tcpListen flags, as lib/native.ts documents them.
-constexpr int kReuseAddr = 1;
-constexpr int kReusePort = 2;
-constexpr int kV6Only = 4;
 
 // A socket address as JS sees it: family 4 or 6 with a numeric host, or 0 (unix) with the path.
 struct Addr {
@@ -26,6 +22,7 @@ struct Addr {
   int family;
 };
 
+// `flags`: kReuseAddr | kReusePort | kV6Only (contract.h).
 int TcpListen(const char* host, int port, int backlog, int flags, Fd* out);
 // `*in_progress` is set when the connect goes on in the background (wait for WRITABLE).
 int TcpConnect(const char* host, int port, Fd* out, bool* in_progress);
@@ -37,6 +34,7 @@ int LocalAddr(int fd, Addr* out);
 int PeerAddr(int fd, Addr* out);
 int SetNoDelay(int fd, bool on);
 int SetKeepAlive(int fd, bool on, int delay_sec);
+// `how`: kShutRd, kShutWr or kShutRdwr (contract.h), mapped to the platform's SHUT_*.
 int Shutdown(int fd, int how);
 int Pipe(Fd* read_end, Fd* write_end);
 

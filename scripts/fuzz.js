@@ -10,9 +10,6 @@
  *   --calls N    stop after N calls: `--seed N --calls K` replays a failure reported at call K.
  *   --inline     run in this process (no supervisor; a crash then just kills it).
  *   --trace      print each call before making it (to stderr with --inline).
- *   --no-poller-nesting  never register a poller in a poller (pollerAdd / pollerModify with a
- *                poller as the handle): the way to build the epoll chains behind the libuv abort
- *                this harness found; fuzzes the rest while that is open.
  *
  * The addon is loaded the way lib does (`require('../dist/cjs/native.js').native`), so
  * POLLED_ADDON_PATH selects another build (the ASan one: see scripts/sanitize.sh).
@@ -33,9 +30,10 @@
  * the oracles: handleCount() always equals the handles the harness knows of (no leak, no phantom
  * close); new handles are integers never seen live; closed or unknown handles give -EBADF, wrong
  * kinds -EINVAL; byte counts never exceed the range asked for (writev: the buffers' total);
- * readBound / writeBound always write ioArgs[3], -EFAULT exactly when the bound buffer does not
- * cover the range; driverStart is -EALREADY / -EINVAL / -EBUSY as documented; a driver callback
- * never runs after driverStop / close; pollerWait never reports more than the batch; at the end
+ * readBound / writeBound always write ioArgs' status and result slots, STATUS_NOT_BOUND (with a
+ * NaN result) exactly when the bound buffer does not cover the range, and otherwise the syscall's
+ * answer; pipe / tcpConnect / unixConnect return their handles in an array; driverStart is
+ * -EALREADY / -EINVAL / -EBUSY as documented; a driver callback never runs after driverStop / close; pollerWait never reports more than the batch; at the end
  * everything closes and handleCount() is back to its start value.
  *
  * By default the fuzzing runs in a child process watched by this one, so that a crash (a
@@ -76,7 +74,7 @@ const BUDGET = {
 
 function usage(msg) {
   if (msg) console.error(`fuzz: ${msg}`);
-  console.error('usage: node scripts/fuzz.js [--seed N] [--seconds S] [--calls N] [--inline] [--trace] [--no-poller-nesting]');
+  console.error('usage: node scripts/fuzz.js [--seed N] [--seconds S] [--calls N] [--inline] [--trace]');
   process.exit(msg ? 2 : 0);
 }
 
@@ -87,7 +85,7 @@ function intOption(name, s) {
 }
 
 function parseOptions(argv) {
-  const o = { seed: null, seconds: null, calls: Infinity, child: false, inline: false, trace: false, traceFrom: Infinity, tmp: null, nesting: true };
+  const o = { seed: null, seconds: null, calls: Infinity, child: false, inline: false, trace: false, traceFrom: Infinity, tmp: null };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     let v;
@@ -118,9 +116,6 @@ function parseOptions(argv) {
       case '--trace':
         o.trace = true;
         o.traceFrom = Math.min(o.traceFrom, 0);
-        break;
-      case '--no-poller-nesting':
-        o.nesting = false;
         break;
       case '--child': // internal: the supervised process
         o.child = true;
@@ -219,7 +214,6 @@ function runChild(opts, { calls, trace, seconds, quiet = false }) {
     args.push('--seconds', String(seconds), '--tmp', tmp);
     if (Number.isFinite(calls)) args.push('--calls', String(calls));
     if (trace) args.push('--trace');
-    if (!opts.nesting) args.push('--no-poller-nesting');
     const child = spawn(process.execPath, args, { stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit', 'pipe'] });
     // Killed ourselves (Ctrl-C, timeout(1)): take the child and the temp dir along.
     const onSignal = (sig) => {
@@ -294,7 +288,7 @@ const lastCallOf = (flight) => {
 
 async function supervise(opts) {
   const calls = Number.isFinite(opts.calls) ? `, at most ${opts.calls} calls` : '';
-  const flags = opts.nesting ? '' : ' --no-poller-nesting';
+  const flags = '';
   console.log(`fuzz: seed ${opts.seed}, ${opts.seconds} s${calls}`);
   const first = await runChild(opts, { calls: opts.calls, trace: opts.trace, seconds: opts.seconds });
   if (first.result !== null && !first.hung) process.exit(first.code === null ? 1 : first.code);
@@ -379,15 +373,21 @@ async function fuzz(opts) {
   if (!opts.child) console.log(`fuzz: seed ${opts.seed}, ${opts.seconds} s${Number.isFinite(opts.calls) ? `, at most ${opts.calls} calls` : ''}`);
 
   let native;
+  let contract;
+  let errors;
   try {
-    ({ native } = require('../dist/cjs/native.js'));
+    contract = require('../dist/cjs/native.js');
+    ({ native } = contract);
+    errors = require('../dist/cjs/errors.js');
   } catch (err) {
     console.error(`fuzz: cannot load the addon (npm run build:ts; npx node-gyp build): ${err && err.message}`);
     emit('r setup');
     removeTmp();
     process.exit(2);
   }
-  const E = native.errno;
+  // errno constants and names come from Node (errors.ts); the ioArgs slots from the contract.
+  const E = errors.errno;
+  const { ARG_HANDLE, ARG_OFFSET, ARG_LENGTH, ARG_RESULT, ARG_STATUS, IO_ARG_COUNT, STATUS_DONE, STATUS_NOT_BOUND } = contract;
   const ioArgs = native.ioArgs instanceof Float64Array ? native.ioArgs : null;
   const FUNCS = Object.keys(native).filter((k) => typeof native[k] === 'function');
   const rng = new Rng(opts.seed);
@@ -863,43 +863,8 @@ async function fuzz(opts) {
     }
   }
 
-  // A Float64Array (mostly) for pipe / tcpConnect / unixConnect results.
-  function outArg(min) {
-    switch (rng.int(14)) {
-      case 0:
-      case 1:
-      case 2:
-      case 3:
-      case 4:
-      case 5: {
-        const n = min + rng.int(3);
-        return tag(new Float64Array(n), `new Float64Array(${n})`);
-      }
-      case 6:
-        return tag(new Float64Array(min - 1), `new Float64Array(${min - 1})`);
-      case 7:
-        return tag(new Float64Array(new SharedArrayBuffer(8 * min)), `new Float64Array(new SharedArrayBuffer(${8 * min}))`);
-      case 8: {
-        const ab = own(new ArrayBuffer(8 * min, { maxByteLength: 16 * min }));
-        retain(ab, true);
-        return tag(new Float64Array(ab), `new Float64Array(${abName(ab)} resizable)`);
-      }
-      case 9: {
-        const ab = own(new ArrayBuffer(8 * min));
-        const v = new Float64Array(ab);
-        detach(ab);
-        return tag(v, 'a Float64Array on a detached buffer');
-      }
-      case 10:
-        return ioArgs || new Float64Array(min);
-      case 11:
-        return tag(new Float64Array(own(new ArrayBuffer(8 * (min + 2)))).subarray(1, 1 + min), `new Float64Array(${min + 2}).subarray(1, ${1 + min})`);
-      case 12:
-        return otherTyped();
-      default:
-        return randomValue();
-    }
-  }
+  // Now and then an argument too many, which the addon must ignore.
+  const extraArgs = () => (rng.chance(0.05) ? [randomValue()] : []);
 
   // ---- Network arguments (only loopback, only unix paths under tmp) ----------------------------
 
@@ -947,11 +912,7 @@ async function fuzz(opts) {
     return r;
   }
   function errnoName(r) {
-    try {
-      return r < 0 ? native.errnoName(r) : String(r);
-    } catch {
-      return String(r);
-    }
+    return typeof r === 'number' && r < 0 ? errors.errnoName(r) : String(r);
   }
   function expectErr(r, errno, why) {
     if (r !== -errno) fail(`${why}: expected ${-errno} (${errnoName(-errno)}), got ${r} (${errnoName(r)})`);
@@ -1099,7 +1060,7 @@ async function fuzz(opts) {
       // (A growable SharedArrayBuffer is accepted by the addon when a patched global makes one:
       // harmless, as it never shrinks, moves or detaches.)
     }
-    if (ioArgs && (ioArgs.length !== 4 || ioArgs.buffer.byteLength !== 32)) fail(`native.ioArgs changed: ${describe(ioArgs)}`);
+    if (ioArgs && (ioArgs.length !== IO_ARG_COUNT || ioArgs.buffer.byteLength !== 8 * IO_ARG_COUNT)) fail(`native.ioArgs changed: ${describe(ioArgs)}`);
     cur.pre.push('transfer attempts on the addon\'s shared memory (all refused)');
   }
 
@@ -1278,18 +1239,10 @@ async function fuzz(opts) {
 
   // ---- The table: arguments and oracles per function --------------------------------------------
 
-  const errnoArg = () => intArg(() => {
-    const vals = Object.values(E);
-    return rng.chance(0.5) ? rng.pick(vals) : -rng.pick(vals);
-  }, [0, 4096, 2 ** 31 - 1, -(2 ** 31 - 1), 2 ** 31, -(2 ** 31), 0.5, NaN, 1e10]);
-  const stringResult = (out) => {
-    if (typeof out.result !== 'string') fail(`returned ${describe(out.result)}, not a string`);
-  };
-
   const registerGen = () => {
-    let h = rng.chance(0.15) ? pollerArg() : anyHandle();
-    if (!opts.nesting && info.has(h) && info.get(h).kind === 'poller') h = handleArg(['pipeR', 'pipeW', ...SOCKETS]);
-    if (!opts.nesting && info.has(h) && info.get(h).kind === 'poller') h = stale.size > 0 ? stale.pick(rng) : -1;
+    // Pollers as the handle too: the addon must refuse to nest them (-EINVAL), or chains of
+    // them, watched by libuv's epoll set, once made libuv abort the process (ELOOP).
+    const h = rng.chance(0.15) ? pollerArg() : anyHandle();
     const token = intArg(() => (rng.chance(0.8) ? rng.int(1000) : rng.pick([0, 0xffffffef])), [0xfffffff0, 0xfffffffd, 0xffffffff, 2 ** 32, -1, 0.5]);
     const interest = intArg(() => rng.int(4), [4, 7, -1, 0.5, NaN, 3.0000001]);
     return [pollerArg(), h, token, interest];
@@ -1298,6 +1251,7 @@ async function fuzz(opts) {
     const r = integer(out.result);
     pollerOracle(args[0], r);
     if (livePoller(args[0])) handleOracle(args[1], r);
+    if (livePoller(args[0]) && livePoller(args[1]) && r >= 0) fail(`a poller was registered in a poller (${describe(args[1])} in ${describe(args[0])}): nesting must be refused`);
   };
 
   const rangeArgs = (buf, forRead) => {
@@ -1329,6 +1283,17 @@ async function fuzz(opts) {
   const opened = (kind, extra) => (out, args, ctx, was, what) => {
     const r = integer(out.result);
     if (r >= 0) trackOpen(r, kind, typeof extra === 'function' ? extra(r, args) : extra, what);
+  };
+
+  // A connect: [handle, inProgress (a boolean)] or -errno.
+  const connected = (kind) => (out, args, ctx, was, what) => {
+    const r = out.result;
+    if (typeof r === 'number') {
+      if (integer(r) >= 0) fail(`returned ${r}: a connect returns [handle, inProgress] or -errno`);
+      return;
+    }
+    if (!Array.isArray(r) || r.length !== 2 || typeof r[1] !== 'boolean') fail(`returned ${describe(r)}, not [handle, inProgress] or an errno`);
+    trackOpen(r[0], kind, {}, what);
   };
 
   const boundSlot = (slot) => ({
@@ -1379,33 +1344,42 @@ async function fuzz(opts) {
         hv = rng.pick([NaN, -1, -0, 0, 2 ** 53, Infinity, stale.size > 0 ? stale.pick(rng) : 7, typeof h === 'number' ? h + 0.5 : 1.5, typeof h === 'number' ? h + 2 ** 22 : 3]);
       }
       ctx.io = [hv, off, n];
-      ioArgs[0] = hv;
-      ioArgs[1] = off;
-      ioArgs[2] = n;
-      ioArgs[3] = 0.25; // a value no call leaves: the result must replace it
-      cur.pre.push(`ioArgs = [${describe(hv)}, ${describe(off)}, ${describe(n)}, 0.25]`);
+      ioArgs[ARG_HANDLE] = hv;
+      ioArgs[ARG_OFFSET] = off;
+      ioArgs[ARG_LENGTH] = n;
+      ioArgs[ARG_RESULT] = 0.25; // values no call leaves: the call must replace both
+      ioArgs[ARG_STATUS] = 0.25;
+      cur.pre.push(`ioArgs = [${describe(hv)}, ${describe(off)}, ${describe(n)}, 0.25, 0.25]`);
       return rng.chance(0.05) ? [randomValue()] : [];
     },
     check(out, args, ctx) {
       if (out.result !== undefined) fail(`returned ${describe(out.result)}, not undefined`);
       const [h, off, n] = ctx.io;
-      const r = ioArgs[3];
-      if (r === 0.25) fail('left ioArgs[3] as it was: no result');
-      integer(r);
+      const status = ioArgs[ARG_STATUS];
+      const r = ioArgs[ARG_RESULT];
+      if (status === 0.25 || r === 0.25) fail('left ioArgs\' status or result as it was');
+      if (status !== STATUS_DONE && status !== STATUS_NOT_BOUND) fail(`status ${describe(status)}: neither STATUS_DONE nor STATUS_NOT_BOUND`);
       const i = info.get(Object.is(h, -0) ? NaN : h);
-      if (!i) return expectErr(r, E.EBADF, `ioArgs[0] = ${describe(h)} is not a live handle`);
+      if (!i) {
+        if (status !== STATUS_DONE) fail(`status ${status} for ioArgs[ARG_HANDLE] = ${describe(h)}, which is not a live handle: expected STATUS_DONE with -EBADF`);
+        return expectErr(integer(r), E.EBADF, `ioArgs[ARG_HANDLE] = ${describe(h)} is not a live handle`);
+      }
       const b = bound.has(h) ? bound.get(h)[slot] : null;
       const fault = !b || !validRange(off, n, b.length) || detachedABs.has(b.ab) || b.ab.byteLength < b.offset + b.length;
-      if (fault) return expectErr(r, E.EFAULT, b ? 'the bound buffer does not cover the range (or is detached)' : 'nothing is bound in that slot');
-      if (r === -E.EFAULT) fail(`-EFAULT although the bound ${describe(b.view)} covers [${off}, ${off + n})`);
+      if (fault) {
+        const why = b ? 'the bound buffer does not cover the range (or is detached)' : 'nothing is bound in that slot';
+        if (status !== STATUS_NOT_BOUND) fail(`${why}, yet status ${status} with result ${describe(r)}`);
+        if (!Number.isNaN(r)) fail(`STATUS_NOT_BOUND with result ${describe(r)}, not NaN`);
+        return undefined;
+      }
+      if (status !== STATUS_DONE) fail(`STATUS_NOT_BOUND although the bound ${describe(b.view)} covers [${off}, ${off + n})`);
+      integer(r);
       if (r > n) fail(`${slot === 0 ? 'readBound' : 'writeBound'} did ${r} bytes for a range of ${n}`);
       return undefined;
     },
   });
 
   const SPEC = {
-    errnoName: { weight: 0.5, gen: () => [errnoArg()], check: stringResult },
-    errorMessage: { weight: 0.5, gen: () => [errnoArg()], check: stringResult },
     pollerCreate: {
       weight: 0.6,
       gen: () => (rng.chance(0.05) ? [randomValue()] : []),
@@ -1611,13 +1585,16 @@ async function fuzz(opts) {
     },
     pipe: {
       weight: 0.8,
-      gen: () => [outArg(2)],
-      check(out, args) {
-        const r = integer(out.result);
-        if (r !== 0) return;
-        const o = args[0];
-        trackOpen(o[0], 'pipeR', {}, 'pipe (out[0])');
-        trackOpen(o[1], 'pipeW', {}, 'pipe (out[1])');
+      gen: extraArgs,
+      check(out) {
+        const r = out.result;
+        if (typeof r === 'number') {
+          if (integer(r) >= 0) fail(`returned ${r}: pipe returns [reader, writer] or -errno`);
+          return;
+        }
+        if (!Array.isArray(r) || r.length !== 2) fail(`returned ${describe(r)}, not [reader, writer] or an errno`);
+        trackOpen(r[0], 'pipeR', {}, 'pipe ([0])');
+        trackOpen(r[1], 'pipeW', {}, 'pipe ([1])');
       },
     },
     tcpListen: {
@@ -1643,15 +1620,12 @@ async function fuzz(opts) {
         const li = l !== null ? info.get(l) : null;
         const host = li && li.port !== undefined && rng.chance(0.9) ? li.host : hostArg();
         const port = li && li.port !== undefined && rng.chance(0.9) ? li.port : intArg(() => 1 + rng.int(65535), [0, -1, 65536, NaN, 0.5]);
-        return [host, port, outArg(1)];
+        return [host, port, ...extraArgs()];
       },
       safe: (a) => {
         a[0] = safeHost(a[0]);
       },
-      check(out, args, ctx, was, what) {
-        opened('tcpSocket', {})(out, args, ctx, was, what);
-        if (out.result >= 0 && args[2][0] !== 0 && args[2][0] !== 1) fail(`out[0] is ${args[2][0]}, neither 0 nor 1`);
-      },
+      check: connected('tcpSocket'),
     },
     unixListen: {
       weight: 0.3,
@@ -1663,14 +1637,11 @@ async function fuzz(opts) {
     },
     unixConnect: {
       weight: 0.5,
-      gen: () => [unixConnectPath(), outArg(1)],
+      gen: () => [unixConnectPath(), ...extraArgs()],
       safe: (a) => {
         a[0] = safePath(a[0]);
       },
-      check(out, args, ctx, was, what) {
-        opened('unixSocket', {})(out, args, ctx, was, what);
-        if (out.result >= 0 && args[1][0] !== 0 && args[1][0] !== 1) fail(`out[0] is ${args[1][0]}, neither 0 nor 1`);
-      },
+      check: connected('unixSocket'),
     },
     accept: {
       gen: () => [handleArg(LISTENERS)],
@@ -1853,7 +1824,7 @@ async function fuzz(opts) {
     else lines.push(cur.name ? `  call:     ${callText()}` : '  call:     (none chosen yet: it failed in the harness\'s steps before the call)');
     for (const p of cur.pre) lines.push(`  before:   ${p}`);
     lines.push(`  problem:  ${e instanceof Failure ? e.message : `harness error: ${(e && e.stack) || e}`}`);
-    lines.push(`  replay:   node scripts/fuzz.js --seed ${opts.seed} --calls ${cur.iter}${opts.nesting ? '' : ' --no-poller-nesting'}`);
+    lines.push(`  replay:   node scripts/fuzz.js --seed ${opts.seed} --calls ${cur.iter}`);
     console.error(lines.join('\n'));
     emit('r fail');
     removeTmp();

@@ -21,8 +21,12 @@
 #      included; UBSan's (GCC's libubsan ignores log_path) to stderr, so the jest output is kept
 #      and searched as well. The run passes only if jest passes AND no sanitizer reported anything.
 #
+# 3. The fuzz harness (scripts/fuzz.js: random calls over every export of the addon) runs under the
+#    same sanitizers for POLLED_FUZZ_SECONDS (default 60; 0 skips it), with a seed printed first.
+#
 # Usage: scripts/sanitize.sh [jest args...]   e.g. scripts/sanitize.sh test/runtime.test.ts
 #   POLLED_ASAN_NO_BUILD=1   reuse build-asan/ as it is
+#   POLLED_FUZZ_SECONDS=N    fuzz for N seconds after jest (default 60, 0: no fuzzing)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,6 +86,15 @@ case " $* " in *" --maxWorkers"* | *" -w "* | *" -i "* | *" --runInBand "*) ;; *
 env "${SAN_ENV[@]}" npx jest "${jest_args[@]}" "$@" 2>&1 | tee "$LOGDIR/jest.out"
 status=${PIPESTATUS[0]}
 
+FUZZ_SECONDS=${POLLED_FUZZ_SECONDS:-60}
+fuzz_status=0
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  step "fuzz harness under ASan + UBSan for $FUZZ_SECONDS s (scripts/fuzz.js)"
+  env "${SAN_ENV[@]}" node scripts/fuzz.js --seconds "$FUZZ_SECONDS" 2>&1 | tee "$LOGDIR/fuzz.out"
+  fuzz_status=${PIPESTATUS[0]}
+  cat "$LOGDIR/fuzz.out" >> "$LOGDIR/jest.out" # searched for sanitizer reports below too
+fi
+
 step "sanitizer reports"
 # ASan writes its reports to $LOGDIR/asan.<pid>. GCC's libubsan ignores log_path and always
 # writes to stderr, so the jest output is searched too (a report from a child process whose
@@ -103,4 +116,5 @@ fi
 echo "none"
 rm -rf "$LOGDIR"
 [ $status -eq 0 ] || fail "jest failed under the sanitizers (exit $status), with no sanitizer report"
-step "sanitize PASSED: jest passed, no ASan/UBSan report"
+[ $fuzz_status -eq 0 ] || fail "the fuzz harness failed under the sanitizers (exit $fuzz_status): its seed and call are above"
+step "sanitize PASSED: jest and the fuzz harness passed, no ASan/UBSan report"

@@ -1,4 +1,5 @@
-// EchoServer in-process: the accept loop, stop() with its grace period, cancellation, leaks.
+// EchoServer in-process (serve() with echo as the handler): the accept loop, stop() with its grace
+// period, cancellation, leaks, the shared read buffer.
 import { randomBytes } from 'node:crypto';
 import type { Async, IntoFuture } from '../lib/future';
 import { EchoServer, echo } from '../lib/echo';
@@ -28,7 +29,7 @@ describe('EchoServer', () => {
       (function* (): Async<void> {
         const server = yield* EchoServer.bind('127.0.0.1:0', { graceMs: 5000 });
         const addr = server.localAddr() as SocketAddress;
-        const main = rt.spawn(server.run());
+        const main = rt.spawn(server);
         const clients: TcpStream[] = [];
         for (let i = 0; i < 10; i++) clients.push(yield* TcpStream.connect(addr));
         for (const c of clients) {
@@ -60,7 +61,7 @@ describe('EchoServer', () => {
     await run(
       (function* (): Async<void> {
         const server = yield* EchoServer.bind({ host: '127.0.0.1', port: 0 });
-        const main = rt.spawn(server.run());
+        const main = rt.spawn(server);
         const c = yield* TcpStream.connect(server.localAddr() as SocketAddress);
         expect((yield* roundTrip(c, Buffer.from('x'))).toString()).toBe('x');
         const t0 = performance.now();
@@ -74,11 +75,11 @@ describe('EchoServer', () => {
     );
   });
 
-  test('aborting run() closes the listener and every connection', async () => {
+  test('aborting the server task closes the listener and every connection', async () => {
     await run(
       (function* (): Async<void> {
         const server = yield* EchoServer.bind('127.0.0.1:0');
-        const main = rt.spawn(server.run());
+        const main = rt.spawn(server);
         const c = yield* TcpStream.connect(server.localAddr() as SocketAddress);
         expect((yield* roundTrip(c, Buffer.from('y'))).toString()).toBe('y');
         main.abort();
@@ -96,7 +97,7 @@ describe('EchoServer', () => {
       rt.blockOn(
         (function* (): Async<void> {
           const server = yield* EchoServer.bindUnix(path.join(dir, 'e.sock'), { bufferSize: 7 });
-          const main = rt.spawn(server.run());
+          const main = rt.spawn(server);
           const c = yield* UnixStream.connect(path.join(dir, 'e.sock'));
           const m = randomBytes(100000);
           const writer = rt.spawn(c.writeAll(m));
@@ -140,7 +141,7 @@ describe('EchoServer', () => {
       (function* (): Async<void> {
         const server = yield* EchoServer.bind('127.0.0.1:0', { bufferSize: 4096 });
         const addr = server.localAddr() as SocketAddress;
-        const main = rt.spawn(server.run());
+        const main = rt.spawn(server);
         // The stalled client sends far more than the two socket buffers hold and reads nothing,
         // so the server's echo of it stops part way through a 4 KiB read.
         const stalled = yield* TcpStream.connect(addr);

@@ -1,5 +1,6 @@
-// The Future model: laziness, yield* as .await, and the TypeError for a missing star.
-import { FutureBase, GenFuture, PENDING, Context, Waker, asyncFn, intoFuture, noopWaker, pollFn, ready, type Async, type Poll } from '../lib/future';
+// The Future model: laziness, yield* as .await, and the TypeError for a missing star; the small
+// generic leaves (MapFuture, LazyFuture).
+import { FutureBase, GenFuture, LazyFuture, MapFuture, PENDING, Context, Waker, asyncFn, intoFuture, noopWaker, pollFn, ready, type Async, type Poll } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 
 /** Ready on its `n`th poll; counts polls. */
@@ -148,5 +149,84 @@ describe('futures', () => {
     expect(fut.poll(new Context(noopWaker))).toBe(PENDING);
     fut.drop();
     expect(log).toEqual(['leaf dropped', 'finally']);
+  });
+});
+
+describe('MapFuture and LazyFuture', () => {
+  const cx = new Context(noopWaker);
+
+  /** Pending until `open`; records drops. */
+  class Gate extends FutureBase<number> {
+    open = false;
+    drops = 0;
+    poll(): Poll<number> {
+      return this.open ? 21 : PENDING;
+    }
+    override drop(): void {
+      this.drops++;
+    }
+  }
+
+  test('MapFuture: pending while its inner future is, then f(value), f called once', () => {
+    const inner = new Gate();
+    const f = jest.fn((n: number) => `${n * 2}`);
+    const m = new MapFuture(inner, f);
+    expect(m.poll(cx)).toBe(PENDING);
+    expect(f).not.toHaveBeenCalled();
+    inner.open = true;
+    expect(m.poll(cx)).toBe('42');
+    expect(f).toHaveBeenCalledTimes(1);
+    expect(() => m.poll(cx)).toThrow(/after it completed/);
+    m.drop(); // done: the inner future is not dropped again
+    expect(inner.drops).toBe(0);
+  });
+
+  test('MapFuture: dropped while pending drops its inner future; awaitable with yield*', () => {
+    const inner = new Gate();
+    const m = new MapFuture(inner, (n) => n + 1);
+    expect(m.poll(cx)).toBe(PENDING);
+    m.drop();
+    m.drop();
+    expect(inner.drops).toBe(1);
+
+    const g = new Gate();
+    const fut = new GenFuture(
+      (function* (): Async<number> {
+        return (yield* new MapFuture(g, (n) => n + 1)) * 10;
+      })(),
+    );
+    expect(fut.poll(cx)).toBe(PENDING);
+    g.open = true;
+    expect(fut.poll(cx)).toBe(220);
+  });
+
+  test('MapFuture: an error from f is thrown from the poll', () => {
+    const inner = new Gate();
+    inner.open = true;
+    const m = new MapFuture(inner, () => {
+      throw new RangeError('no');
+    });
+    expect(() => m.poll(cx)).toThrow(RangeError);
+  });
+
+  test('LazyFuture: f runs at the first poll, not before; a second poll throws; dropped first, f never runs', () => {
+    const f = jest.fn(() => 'made');
+    const lazy = new LazyFuture(f);
+    expect(f).not.toHaveBeenCalled();
+    expect(lazy.poll(cx)).toBe('made');
+    expect(f).toHaveBeenCalledTimes(1);
+    expect(() => lazy.poll(cx)).toThrow(/after it completed/);
+    expect(f).toHaveBeenCalledTimes(1);
+
+    const never = jest.fn(() => 1);
+    const dropped = new LazyFuture(never);
+    dropped.drop();
+    expect(() => dropped.poll(cx)).toThrow();
+    expect(never).not.toHaveBeenCalled();
+
+    const failing = new LazyFuture(() => {
+      throw new TypeError('bad');
+    });
+    expect(() => failing.poll(cx)).toThrow(TypeError);
   });
 });

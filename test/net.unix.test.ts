@@ -78,8 +78,12 @@ describe('UnixListener / UnixStream', () => {
         c.close();
         const e3 = yield* catching(c.read(Buffer.alloc(1)));
         expect((e3 as IoError).code).toBe('EBADF');
+        expect(() => c.localAddr()).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'getsockname' }));
+        expect(() => c.peerAddr()).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'getpeername' }));
+        expect(l.localAddr()).toEqual({ family: 'unix', path: sock });
         l.close();
         l.close();
+        expect(() => l.localAddr()).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'getsockname' }));
         const e4 = yield* catching(UnixStream.connect(sock));
         expect(['ENOENT', 'ECONNREFUSED']).toContain((e4 as IoError).code);
       })(),

@@ -1,9 +1,10 @@
 'use strict';
-// polled echo (lib/echo.ts: one task per connection, read → write into one buffer).
+// polled echo (lib/echo.ts over lib/serve.ts: one task per connection, read → write into one
+// shared buffer), run as a process by lib/cli.ts's runEchoServer.
 //   node bench/servers/polled-echo.js [--host 127.0.0.1] [--port 0] [--driver embedded|block]
 // Needs the build (npm run build:all). Prints exactly one line "listening <host> <port>" when
 // ready; exits 0 on SIGTERM/SIGINT (after closing its connections).
-const { runEchoServer } = require('../../dist/cjs/index.js');
+const { runEchoServer } = require('../../dist/cjs/cli.js');
 
 const { arg } = require('./args.js');
 const host = arg('host', '127.0.0.1');

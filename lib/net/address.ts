@@ -12,6 +12,7 @@
  * out of 0..65535), naming the value.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { describe } from '../validate';
 
 export type IpFamily = 'IPv4' | 'IPv6';
 
@@ -60,16 +61,9 @@ export interface UnixSocketAddress {
   readonly path: string;
 }
 
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (v === null) return 'null';
-  if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object';
-  return `${typeof v} ${String(v)}`;
-}
-
 /** A port: an integer in 0..65535 (0 lets the OS choose, for `bind`). */
 export function checkPort(port: unknown, what: string): number {
-  if (typeof port !== 'number') throw new TypeError(`${what} must be an integer port number, got ${show(port)}`);
+  if (typeof port !== 'number') throw new TypeError(`${what} must be an integer port number, got ${describe(port)}`);
   if (!Number.isInteger(port)) throw new RangeError(`${what} must be an integer port number in 0..65535, got ${port}`);
   if (port < 0 || port > 65535) throw new RangeError(`${what} must be in 0..65535, got ${port}`);
   return port;
@@ -77,20 +71,20 @@ export function checkPort(port: unknown, what: string): number {
 
 /** A host: a numeric IPv4 or IPv6 address, or `localhost` (= 127.0.0.1). Brackets around IPv6 are removed. */
 export function checkHost(host: unknown, what: string): string {
-  if (typeof host !== 'string') throw new TypeError(`${what} must be a string with a numeric IP address, got ${show(host)}`);
+  if (typeof host !== 'string') throw new TypeError(`${what} must be a string with a numeric IP address, got ${describe(host)}`);
   let h = host;
   if (h.length > 2 && h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
   if (h === 'localhost') return '127.0.0.1';
   if (isIPv4(h) || isIPv6(h)) return h;
   throw new TypeError(
-    `${what} must be a numeric IPv4 or IPv6 address such as '127.0.0.1' or '::1' (polled does not resolve names), got ${show(host)}`,
+    `${what} must be a numeric IPv4 or IPv6 address such as '127.0.0.1' or '::1' (polled does not resolve names), got ${JSON.stringify(host)}`,
   );
 }
 
 function parsePortText(text: string, whole: string, what: string): number {
-  if (!/^[0-9]{1,5}$/.test(text)) throw new TypeError(`${what}: the port in ${show(whole)} must be a decimal number`);
+  if (!/^[0-9]{1,5}$/.test(text)) throw new TypeError(`${what}: the port in ${JSON.stringify(whole)} must be a decimal number`);
   const port = Number(text);
-  if (port > 65535) throw new RangeError(`${what}: the port in ${show(whole)} must be in 0..65535, got ${port}`);
+  if (port > 65535) throw new RangeError(`${what}: the port in ${JSON.stringify(whole)} must be in 0..65535, got ${port}`);
   return port;
 }
 
@@ -103,20 +97,20 @@ export function parseSocketAddress(addr: unknown, what = 'address'): SocketAddre
     if (addr.startsWith('[')) {
       const close = addr.indexOf(']');
       if (close < 0 || addr[close + 1] !== ':') {
-        throw new TypeError(`${what} must look like '[::1]:8080' for IPv6, got ${show(addr)}`);
+        throw new TypeError(`${what} must look like '[::1]:8080' for IPv6, got ${JSON.stringify(addr)}`);
       }
       host = addr.slice(1, close);
       portText = addr.slice(close + 2);
-      if (!isIPv6(host)) throw new TypeError(`${what}: ${show(host)} in ${show(addr)} is not a numeric IPv6 address`);
+      if (!isIPv6(host)) throw new TypeError(`${what}: ${JSON.stringify(host)} in ${JSON.stringify(addr)} is not a numeric IPv6 address`);
     } else {
       const colon = addr.lastIndexOf(':');
-      if (colon < 0) throw new TypeError(`${what} must be 'host:port' (such as '127.0.0.1:8080' or '[::1]:8080'), got ${show(addr)}`);
+      if (colon < 0) throw new TypeError(`${what} must be 'host:port' (such as '127.0.0.1:8080' or '[::1]:8080'), got ${JSON.stringify(addr)}`);
       host = addr.slice(0, colon);
       portText = addr.slice(colon + 1);
       if (host.includes(':')) {
-        throw new TypeError(`${what}: an IPv6 address with a port needs brackets, as in '[::1]:8080'; got ${show(addr)}`);
+        throw new TypeError(`${what}: an IPv6 address with a port needs brackets, as in '[::1]:8080'; got ${JSON.stringify(addr)}`);
       }
-      host = checkHost(host, `${what}: the host in ${show(addr)}`);
+      host = checkHost(host, `${what}: the host in ${JSON.stringify(addr)}`);
     }
     return new SocketAddress(host, parsePortText(portText, addr, what));
   }
@@ -126,7 +120,7 @@ export function parseSocketAddress(addr: unknown, what = 'address'): SocketAddre
     const port = checkPort(o.port, `${what}.port`);
     return new SocketAddress(host, port);
   }
-  throw new TypeError(`${what} must be 'host:port', '[v6]:port' or { host, port }, got ${show(addr)}`);
+  throw new TypeError(`${what} must be 'host:port', '[v6]:port' or { host, port }, got ${describe(addr)}`);
 }
 
 /** sun_path is 108 bytes on Linux, 104 on macOS / BSD, counting the terminating NUL. */
@@ -134,12 +128,12 @@ const MAX_UNIX_PATH = process.platform === 'linux' ? 107 : 103;
 
 /** A Unix socket path: a non-empty string without NUL bytes that fits in `sun_path`. */
 export function checkUnixPath(path: unknown, what: string): string {
-  if (typeof path !== 'string') throw new TypeError(`${what} must be a filesystem path string, got ${show(path)}`);
+  if (typeof path !== 'string') throw new TypeError(`${what} must be a filesystem path string, got ${describe(path)}`);
   if (path.length === 0) throw new TypeError(`${what} must be a non-empty path`);
-  if (path.includes('\0')) throw new TypeError(`${what} must not contain NUL bytes, got ${show(path)}`);
+  if (path.includes('\0')) throw new TypeError(`${what} must not contain NUL bytes, got ${JSON.stringify(path)}`);
   const bytes = Buffer.byteLength(path);
   if (bytes > MAX_UNIX_PATH) {
-    throw new RangeError(`${what} is ${bytes} bytes long, more than a Unix socket path can hold (${MAX_UNIX_PATH}): ${show(path)}`);
+    throw new RangeError(`${what} is ${bytes} bytes long, more than a Unix socket path can hold (${MAX_UNIX_PATH}): ${JSON.stringify(path)}`);
   }
   return path;
 }

@@ -2,7 +2,7 @@
  * Networking: TCP and Unix-domain stream sockets over the runtime's reactor.
  *
  * - addresses: `SocketAddress` ('127.0.0.1:80', '[::1]:80', { host, port }): ./address
- * - the byte stream, connect and accept shared by TCP and Unix: ./stream
+ * - what TCP and Unix share (the `Socket` base with `localAddr`, the byte stream, connect, accept): ./stream
  * - `TcpListener`, `TcpStream`: ./tcp
  * - `UnixListener`, `UnixStream`: ./unix
  */

@@ -1,5 +1,6 @@
 /**
- * What TCP and Unix sockets share: the byte stream, connecting, and the accept loop.
+ * What TCP and Unix sockets share: the `Socket` base (handle, addresses, close), the byte stream,
+ * connecting, and the accept loop.
  *
  * There is one read path and one write path in polled, the leaf futures of `lib/io.ts`
  * (`ReadFuture`, `WriteFuture`, `WritevFuture` over an `IoResource`). `Stream` only forwards to
@@ -18,28 +19,27 @@
  *   100 ms, as the tokio / mio docs recommend) and tries again, so the server keeps serving the
  *   connections it has and resumes accepting once descriptors are free.
  */
-import * as os from 'node:os';
 import { consume, pollProceed } from '../coop';
-import { IoError, errno as nativeErrno } from '../errors';
+import { IoError, errno } from '../errors';
 import { FutureBase, PENDING, type Async, type Context, type Poll, type Waker } from '../future';
 import { IoResource, checkBuffer, type ReadFuture, type WriteFuture, type WritevFuture } from '../io';
 import { ERROR, HANGUP, READABLE, SHUT_RD, SHUT_RDWR, SHUT_WR, WRITABLE, native, type Handle } from '../native';
 import { Runtime } from '../runtime';
 import { Sleep, sleepUntil } from '../time';
 import { checkRange } from '../validate';
+import type { SocketAddress, UnixSocketAddress } from './address';
 
-/** Errno numbers by name: the addon's table first, Node's (same platform) for any it lacks. */
+/** Errno numbers by name, from Node's table for this platform (the numbers the addon returns); -1 if this platform lacks one. */
 function errnoOf(name: string): number {
-  const v = (nativeErrno as Record<string, number | undefined>)[name] ?? (os.constants.errno as Record<string, number | undefined>)[name];
-  return v ?? -1;
+  return (errno as Record<string, number | undefined>)[name] ?? -1;
 }
 
 const EAGAIN = errnoOf('EAGAIN');
 const EINTR = errnoOf('EINTR');
-const EBADF = errnoOf('EBADF');
+/** @internal */
+export const EBADF = errnoOf('EBADF');
 const ENOTCONN = errnoOf('ENOTCONN');
 const ETIMEDOUT = errnoOf('ETIMEDOUT');
-const ECONNABORTED = errnoOf('ECONNABORTED');
 
 /** accept() errors that are about one connection that went away: skip it and take the next. */
 const ACCEPT_RETRY = new Set(
@@ -72,13 +72,39 @@ export type ShutdownHow = 'read' | 'write' | 'both';
 /** writev takes at most this many buffers per syscall (IOV_MAX is 1024 on Linux and macOS). */
 export const IOV_MAX = 1024;
 
-/** What streams and listeners share: one registered handle, and closing it. */
-export abstract class Socket {
+/** The addon's raw address: `[host, port, family]` (4, 6, or 0 for Unix, where host is the path). */
+type RawAddr = [string, number, number];
+
+/**
+ * What streams and listeners share: one registered handle, its local address, and closing it.
+ * `A` is the address type: `SocketAddress` for TCP, `UnixSocketAddress` for Unix sockets.
+ */
+export abstract class Socket<A = SocketAddress | UnixSocketAddress> {
   /** @internal The registered handle; the leaf futures live here. */
   readonly io: IoResource;
 
   protected constructor(io: IoResource) {
     this.io = io;
+  }
+
+  /**
+   * This end's address: for a listener, the address it is bound to (with the port the OS chose
+   * for port 0); for a stream, its local end (usually unnamed, `path: ''`, for a Unix client).
+   * Throws `IoError` (EBADF after close).
+   */
+  localAddr(): A {
+    return this.toAddress(this.nativeAddr(native.localAddr, 'getsockname'));
+  }
+
+  /** @internal The subclass's address type from the addon's raw address. */
+  protected abstract toAddress(raw: RawAddr): A;
+
+  /** @internal The address call shared by TCP and Unix: the raw address, or a throw. */
+  protected nativeAddr(fn: (h: Handle) => RawAddr | number, syscall: string): RawAddr {
+    if (!this.io.isOpen) throw new IoError(EBADF, syscall);
+    const r = fn(this.io.handle);
+    if (typeof r === 'number') throw new IoError(-r, syscall);
+    return r;
   }
 
   /** The addon handle (opaque; for diagnostics). */
@@ -104,7 +130,14 @@ export abstract class Socket {
  * while another writes the same stream (the reactor keeps a reader and a writer waker).
  * Close it when done; after `close()` every operation fails with `IoError` EBADF.
  */
-export abstract class Stream extends Socket {
+export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Socket<A> {
+  /**
+   * The peer's address (for a Unix client, the listener's path). Throws `IoError` (ENOTCONN
+   * once the connection is gone, EBADF after close).
+   */
+  peerAddr(): A {
+    return this.toAddress(this.nativeAddr(native.peerAddr, 'getpeername'));
+  }
 
   /**
    * Read into `buf[offset, offset + length)`: the number of bytes read (at least 1), or 0 at the
@@ -182,14 +215,6 @@ export abstract class Stream extends Socket {
     const r = native.shutdown(this.io.handle, code);
     if (r < 0) throw new IoError(-r, 'shutdown');
   }
-
-  /** @internal The socket address call shared by TCP and Unix: a `[host, port, family]` triple or a throw. */
-  protected nativeAddr(fn: (h: Handle) => [string, number, number] | number, syscall: string): [string, number, number] {
-    if (!this.io.isOpen) throw new IoError(EBADF, syscall);
-    const r = fn(this.io.handle);
-    if (typeof r === 'number') throw new IoError(-r, syscall);
-    return r;
-  }
 }
 
 function* readExactGen(io: IoResource, buf: Uint8Array, offset: number, length: number): Async<void> {
@@ -245,13 +270,10 @@ const enum ConnectState {
   Done,
 }
 
-/** One scratch array for the addon's "in progress" flag: connect calls never overlap. */
-const connectOut = new Float64Array(1);
-
 /**
- * A non-blocking connect, TCP or Unix: `start` makes the socket and calls connect(2); `wrap`
- * turns the connected, registered socket into a stream. Dropped while connecting, it closes the
- * socket.
+ * A non-blocking connect, TCP or Unix: `start` makes the socket and calls connect(2) (the
+ * addon's `[handle, inProgress]`, or -errno); `wrap` turns the connected, registered socket into
+ * a stream. Dropped while connecting, it closes the socket.
  */
 export class ConnectFuture<S> extends FutureBase<S> {
   private state = ConnectState.Init;
@@ -259,7 +281,7 @@ export class ConnectFuture<S> extends FutureBase<S> {
   private timer: Sleep | null = null;
 
   constructor(
-    private readonly start: (out: Float64Array) => number,
+    private readonly start: () => [Handle, boolean] | number,
     private readonly wrap: (io: IoResource) => S,
     /** The address, for error messages. */
     private readonly target: string,
@@ -272,10 +294,9 @@ export class ConnectFuture<S> extends FutureBase<S> {
     switch (this.state) {
       case ConnectState.Init: {
         const rt = Runtime.current();
-        connectOut[0] = 0;
-        const h = this.start(connectOut);
-        if (h < 0) return this.fail(-h);
-        const inProgress = connectOut[0] === 1;
+        const started = this.start();
+        if (typeof started === 'number') return this.fail(-started);
+        const [h, inProgress] = started;
         let io: IoResource;
         try {
           io = new IoResource(rt, h); // closes the handle itself if registering fails
@@ -356,27 +377,15 @@ export class ConnectFuture<S> extends FutureBase<S> {
 
 // ---- listen / accept -------------------------------------------------------------------------
 
-/** A future that runs `f` once, at its first poll (a lazy synchronous operation such as bind). */
-export class LazyFuture<T> extends FutureBase<T> {
-  private done = false;
-  constructor(private readonly f: (rt: Runtime) => T) {
-    super();
-  }
-  poll(_cx: Context): Poll<T> {
-    if (this.done) throw new Error('polled: a future was polled after it completed');
-    this.done = true;
-    return this.f(Runtime.current());
-  }
-}
-
 /** Told when accept() runs out of descriptors or memory and backs off. */
 export type BackoffListener = (error: IoError, delayMs: number) => void;
 
 /**
  * A listening socket: the accept loop shared by `TcpListener` and `UnixListener`. Subclasses
- * only turn an accepted handle into their stream type and peer address.
+ * only turn an accepted handle into their stream type and peer address, and a raw address into
+ * theirs (`toAddress`, for `localAddr()`).
  */
-export abstract class Listener<S, A> extends Socket {
+export abstract class Listener<S, A> extends Socket<A> {
   /** @internal Current backoff step (0 when accept() last worked) and the time it ends, on the runtime clock. */
   backoffMs = 0;
   /** @internal */
@@ -462,7 +471,7 @@ export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
         reactor.clearReadiness(src, READABLE, tick, cx);
         continue;
       }
-      if (e === EINTR || e === ECONNABORTED || ACCEPT_RETRY.has(e)) continue;
+      if (e === EINTR || ACCEPT_RETRY.has(e)) continue;
       if (ACCEPT_EXHAUSTED.has(e)) {
         this.backoff(new IoError(e, 'accept'), rt);
         continue;

@@ -14,13 +14,14 @@
  * Hosts are numeric addresses (see `address.ts`).
  */
 import { IoError } from '../errors';
-import type { Future } from '../future';
+import { LazyFuture, type Future } from '../future';
 import { IoResource } from '../io';
-import { native, type Handle } from '../native';
-import type { Runtime } from '../runtime';
+import { REUSE_ADDR, REUSE_PORT, V6_ONLY, native, type Handle } from '../native';
+import { Runtime } from '../runtime';
+import { describe } from '../validate';
 import { SocketAddress, fromNative, parseSocketAddress, type SocketAddressLike } from './address';
 import { checkBacklog, checkBool, checkOptions, checkTimeout } from './options';
-import { ConnectFuture, LazyFuture, Listener, Stream } from './stream';
+import { ConnectFuture, EBADF, Listener, Stream } from './stream';
 
 export interface TcpListenOptions {
   /** Length of the kernel's queue of not yet accepted connections. Default 1024. */
@@ -40,12 +41,8 @@ export interface TcpConnectOptions {
   noDelay?: boolean;
 }
 
-function show(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
-}
-
-/** A connected TCP socket. See `Stream` for read / write / shutdown / close. */
-export class TcpStream extends Stream {
+/** A connected TCP socket. See `Stream` for read / write / shutdown / close and the addresses. */
+export class TcpStream extends Stream<SocketAddress> {
   /** @internal Use `TcpStream.connect` or `TcpListener.accept`. */
   constructor(io: IoResource) {
     super(io);
@@ -61,7 +58,7 @@ export class TcpStream extends Stream {
     const timeout = checkTimeout(o.timeout, 'TcpStream.connect: timeout');
     const noDelay = checkBool(o.noDelay, 'TcpStream.connect: noDelay', false);
     return new ConnectFuture<TcpStream>(
-      (out) => native.tcpConnect(a.host, a.port, out),
+      () => native.tcpConnect(a.host, a.port),
       (io) => {
         const s = new TcpStream(io);
         if (noDelay) native.setNoDelay(io.handle, true);
@@ -72,31 +69,26 @@ export class TcpStream extends Stream {
     );
   }
 
-  /** The local address of this end. Throws `IoError` (EBADF after close). */
-  localAddr(): SocketAddress {
-    return fromNative(this.nativeAddr(native.localAddr, 'getsockname'));
-  }
-
-  /** The peer's address. Throws `IoError` (ENOTCONN once the connection is gone, EBADF after close). */
-  peerAddr(): SocketAddress {
-    return fromNative(this.nativeAddr(native.peerAddr, 'getpeername'));
+  /** @internal */
+  protected override toAddress(raw: [string, number, number]): SocketAddress {
+    return fromNative(raw);
   }
 
   /** TCP_NODELAY: send small writes at once instead of coalescing them (Nagle). */
   setNoDelay(on = true): void {
-    if (typeof on !== 'boolean') throw new TypeError(`setNoDelay(on) needs a boolean, got ${show(on)}`);
+    if (typeof on !== 'boolean') throw new TypeError(`setNoDelay(on) needs a boolean, got ${describe(on)}`);
     this.setsockopt(native.setNoDelay(this.openHandle('setsockopt'), on));
   }
 
   /** SO_KEEPALIVE; with `initialDelayMs` > 0 also TCP_KEEPIDLE (rounded up to whole seconds). */
   setKeepAlive(on: boolean, initialDelayMs = 0): void {
-    if (typeof on !== 'boolean') throw new TypeError(`setKeepAlive(on) needs a boolean, got ${show(on)}`);
+    if (typeof on !== 'boolean') throw new TypeError(`setKeepAlive(on) needs a boolean, got ${describe(on)}`);
     const ms = checkTimeout(initialDelayMs, 'setKeepAlive(on, initialDelayMs)') ?? 0;
     this.setsockopt(native.setKeepAlive(this.openHandle('setsockopt'), on, Math.ceil(ms / 1000)));
   }
 
   private openHandle(syscall: string): Handle {
-    if (!this.io.isOpen) throw new IoError(native.errno.EBADF, syscall);
+    if (!this.io.isOpen) throw new IoError(EBADF, syscall);
     return this.io.handle;
   }
 
@@ -122,22 +114,20 @@ export class TcpListener extends Listener<TcpStream, SocketAddress> {
     const o = checkOptions<TcpListenOptions>(options, 'TcpListener.bind', ['backlog', 'reuseAddress', 'reusePort', 'ipv6Only']);
     const backlog = checkBacklog(o.backlog, 'TcpListener.bind: backlog');
     const flags =
-      (checkBool(o.reuseAddress, 'TcpListener.bind: reuseAddress', true) ? 1 : 0) |
-      (checkBool(o.reusePort, 'TcpListener.bind: reusePort', false) ? 2 : 0) |
-      (checkBool(o.ipv6Only, 'TcpListener.bind: ipv6Only', false) ? 4 : 0);
-    return new LazyFuture((rt) => {
+      (checkBool(o.reuseAddress, 'TcpListener.bind: reuseAddress', true) ? REUSE_ADDR : 0) |
+      (checkBool(o.reusePort, 'TcpListener.bind: reusePort', false) ? REUSE_PORT : 0) |
+      (checkBool(o.ipv6Only, 'TcpListener.bind: ipv6Only', false) ? V6_ONLY : 0);
+    return new LazyFuture(() => {
+      const rt = Runtime.current();
       const h = native.tcpListen(a.host, a.port, backlog, flags);
       if (h < 0) throw new IoError(-h, 'bind', a.toString());
       return new TcpListener(new IoResource(rt, h));
     });
   }
 
-  /** The address this listener is bound to (with the port the OS chose for port 0). */
-  localAddr(): SocketAddress {
-    if (!this.io.isOpen) throw new IoError(native.errno.EBADF, 'getsockname');
-    const r = native.localAddr(this.io.handle);
-    if (typeof r === 'number') throw new IoError(-r, 'getsockname');
-    return fromNative(r);
+  /** @internal */
+  protected override toAddress(raw: [string, number, number]): SocketAddress {
+    return fromNative(raw);
   }
 
   /** @internal */

@@ -7,12 +7,12 @@
  */
 import * as fs from 'node:fs';
 import { IoError } from '../errors';
-import type { Future } from '../future';
+import { LazyFuture, type Future } from '../future';
 import { IoResource } from '../io';
 import { native, type Handle } from '../native';
-import type { Runtime } from '../runtime';
+import { Runtime } from '../runtime';
 import { checkUnixPath, type UnixSocketAddress } from './address';
-import { ConnectFuture, LazyFuture, Listener, Stream } from './stream';
+import { ConnectFuture, Listener, Stream } from './stream';
 import { checkBacklog, checkOptions, checkTimeout } from './options';
 
 export interface UnixListenOptions {
@@ -29,8 +29,12 @@ function unixAddr(path: string): UnixSocketAddress {
   return Object.freeze({ family: 'unix' as const, path });
 }
 
-/** A connected Unix stream socket. See `Stream` for read / write / shutdown / close. */
-export class UnixStream extends Stream {
+/**
+ * A connected Unix stream socket. See `Stream` for read / write / shutdown / close and the
+ * addresses (`localAddr()` is usually unnamed, `path: ''`, for a connecting client; `peerAddr()`
+ * is then the listener's path).
+ */
+export class UnixStream extends Stream<UnixSocketAddress> {
   /** @internal Use `UnixStream.connect` or `UnixListener.accept`. */
   constructor(io: IoResource) {
     super(io);
@@ -41,17 +45,12 @@ export class UnixStream extends Stream {
     const p = checkUnixPath(path, 'UnixStream.connect(path)');
     const o = checkOptions<UnixConnectOptions>(options, 'UnixStream.connect', ['timeout']);
     const timeout = checkTimeout(o.timeout, 'UnixStream.connect: timeout');
-    return new ConnectFuture<UnixStream>((out) => native.unixConnect(p, out), (io) => new UnixStream(io), p, timeout);
+    return new ConnectFuture<UnixStream>(() => native.unixConnect(p), (io) => new UnixStream(io), p, timeout);
   }
 
-  /** This end's address (usually unnamed, `path: ''`, for a connecting client). */
-  localAddr(): UnixSocketAddress {
-    return unixAddr(this.nativeAddr(native.localAddr, 'getsockname')[0]);
-  }
-
-  /** The peer's address (the listener's path, seen from a client). */
-  peerAddr(): UnixSocketAddress {
-    return unixAddr(this.nativeAddr(native.peerAddr, 'getpeername')[0]);
+  /** @internal */
+  protected override toAddress(raw: [string, number, number]): UnixSocketAddress {
+    return unixAddr(raw[0]);
   }
 }
 
@@ -70,15 +69,16 @@ export class UnixListener extends Listener<UnixStream, UnixSocketAddress> {
     const p = checkUnixPath(path, 'UnixListener.bind(path)');
     const o = checkOptions<UnixListenOptions>(options, 'UnixListener.bind', ['backlog']);
     const backlog = checkBacklog(o.backlog, 'UnixListener.bind: backlog');
-    return new LazyFuture((rt) => {
+    return new LazyFuture(() => {
+      const rt = Runtime.current();
       const h = native.unixListen(p, backlog);
       if (h < 0) throw new IoError(-h, 'bind', p);
       return new UnixListener(new IoResource(rt, h), p);
     });
   }
 
-  localAddr(): UnixSocketAddress {
-    if (!this.io.isOpen) throw new IoError(native.errno.EBADF, 'getsockname');
+  /** @internal The path this listener was bound to (what getsockname reports for it too). */
+  protected override toAddress(_raw: [string, number, number]): UnixSocketAddress {
     return unixAddr(this.path);
   }
 

@@ -1,0 +1,56 @@
+// The functions addon.cc's property table exports, declared by the file that defines them. Each is
+// a napi_callback whose data pointer is the env's Instance. lib/native.ts (`NativeBinding`) types
+// them and says what each returns.
+#pragma once
+
+#include <node_api.h>
+
+#include "instance.h"
+
+namespace polled {
+
+// ---- bind_poller.cc: the poller, the embedded (libuv) driver, blockOn's watch on the loop -------
+napi_value JsPollerCreate(napi_env env, napi_callback_info info);
+napi_value JsPollerEvents(napi_env env, napi_callback_info info);
+napi_value JsPollerAdd(napi_env env, napi_callback_info info);
+napi_value JsPollerModify(napi_env env, napi_callback_info info);
+napi_value JsPollerDelete(napi_env env, napi_callback_info info);
+napi_value JsPollerWait(napi_env env, napi_callback_info info);
+napi_value JsPollerNotify(napi_env env, napi_callback_info info);
+napi_value JsPollerTimerArm(napi_env env, napi_callback_info info);
+napi_value JsPollerTimerDisarm(napi_env env, napi_callback_info info);
+napi_value JsPollerNotifyFromThread(napi_env env, napi_callback_info info);
+napi_value JsPollerWatchLoop(napi_env env, napi_callback_info info);
+napi_value JsDriverStart(napi_env env, napi_callback_info info);
+napi_value JsDriverRef(napi_env env, napi_callback_info info);
+napi_value JsDriverStop(napi_env env, napi_callback_info info);
+
+// ---- bind_socket.cc: handles, pipes, sockets and their options ------------------------------------
+napi_value JsClose(napi_env env, napi_callback_info info);
+napi_value JsHandleCount(napi_env env, napi_callback_info info);
+napi_value JsFdOf(napi_env env, napi_callback_info info);
+napi_value JsPipe(napi_env env, napi_callback_info info);
+napi_value JsTcpListen(napi_env env, napi_callback_info info);
+napi_value JsTcpConnect(napi_env env, napi_callback_info info);
+napi_value JsUnixListen(napi_env env, napi_callback_info info);
+napi_value JsUnixConnect(napi_env env, napi_callback_info info);
+napi_value JsAccept(napi_env env, napi_callback_info info);
+napi_value JsSocketError(napi_env env, napi_callback_info info);
+napi_value JsLocalAddr(napi_env env, napi_callback_info info);
+napi_value JsPeerAddr(napi_env env, napi_callback_info info);
+napi_value JsSetNoDelay(napi_env env, napi_callback_info info);
+napi_value JsSetKeepAlive(napi_env env, napi_callback_info info);
+napi_value JsShutdown(napi_env env, napi_callback_info info);
+
+// ---- bind_io.cc: byte I/O, the general path and the bound-buffer hot path -------------------------
+napi_value JsRead(napi_env env, napi_callback_info info);
+napi_value JsWrite(napi_env env, napi_callback_info info);
+napi_value JsWritev(napi_env env, napi_callback_info info);
+napi_value JsBindBuffer(napi_env env, napi_callback_info info);
+napi_value JsReadBound(napi_env env, napi_callback_info info);
+napi_value JsWriteBound(napi_env env, napi_callback_info info);
+// The ioArgs Float64Array (contract.h's kIoArgCount slots) on shared memory; sets inst->io_args and
+// inst->io_args_ref. Null with an exception pending when it cannot be made.
+napi_value MakeIoArgs(napi_env env, Instance* inst);
+
+}  // namespace polled
