@@ -12,7 +12,7 @@
  * (a full `Runtime` per thread); where nothing registered one (the core alone), there is no
  * default, and the error says to make a runtime.
  */
-import type { IntoFuture } from './future';
+import type { Future, IntoFuture } from './future';
 import type { JoinHandle } from './task';
 import type { Timers } from './timers';
 
@@ -89,4 +89,14 @@ export function spawn<T>(future: IntoFuture<T>, name?: string): JoinHandle<T> {
 /** Run `future` to completion on the default runtime, owning the thread (see `Runtime.blockOn`). */
 export function blockOn<T>(future: IntoFuture<T>): T {
   return runtimeOrDefault().blockOn(future);
+}
+
+/**
+ * A dropped future whose `finally` block awaits (async cleanup) cannot finish inside `drop()`:
+ * it finishes as a task of the runtime that dropped it (else of the default runtime, if there is
+ * one), named 'cleanup'. Without any runtime there is nowhere to run it, and it is left.
+ */
+export function spawnCleanup(fut: Future<unknown>): void {
+  const rt = current ?? (fallback !== null && !fallback.isClosed ? fallback : null);
+  if (rt !== null && !rt.isClosed) rt.spawn(fut, 'cleanup');
 }

@@ -30,6 +30,7 @@
  * awaiting one allocates nothing.
  */
 
+import { spawnCleanup } from './context';
 import { describe } from './validate';
 
 /** What `poll` returns while the value is not ready. */
@@ -221,17 +222,12 @@ export class GenFuture<T> extends FutureBase<T> {
   }
 
   override drop(): void {
-    if (!this.cancel()) cleanupHook(this);
+    if (!this.cancel()) spawnCleanup(this);
   }
 }
 
-const noopContext = new Context(noopWaker);
-
-// Set by the runtime: where a dropped future whose cleanup awaits goes to finish it (a task).
-let cleanupHook: (fut: Future<unknown>) => void = () => {};
-export function setCleanupHook(hook: (fut: Future<unknown>) => void): void {
-  cleanupHook = hook;
-}
+/** A context whose waker does nothing: for polling by hand, or reading an outcome that is ready. */
+export const noopContext = new Context(noopWaker);
 
 /** A future, or a generator (an "async fn" body already called) that becomes one. */
 export type IntoFuture<T> = Future<T> | Generator<unknown, T, unknown>;

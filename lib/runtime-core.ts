@@ -14,7 +14,7 @@ import { enter, currentRuntime, forgetDefault, swapCurrent, type RuntimeContext 
 import { EmbeddedDriver, type EmbeddedHost } from './driver-embedded';
 import { driveBlocking } from './driver-block';
 import { Executor } from './executor';
-import { Context, intoFuture, noopWaker, type IntoFuture } from './future';
+import { intoFuture, noopContext, type IntoFuture } from './future';
 import type { Park } from './park';
 import { shutdownRuntime, type ShutdownOptions, type ShutdownReport } from './shutdown';
 import { JoinHandle, Task } from './task';
@@ -27,8 +27,6 @@ export interface RuntimeCoreOptions {
   /** Embedded driver: the most task polls per slice. Default 4096. */
   slicePolls?: number;
 }
-
-const ignoreCx = new Context(noopWaker);
 
 export abstract class RuntimeCore implements RuntimeContext, EmbeddedHost {
   /** @internal The run queue and its tasks (`polled/internals`: `executorOf`). */
@@ -105,7 +103,7 @@ export abstract class RuntimeCore implements RuntimeContext, EmbeddedHost {
       swapCurrent(prev);
     }
     this.embedded.resume();
-    return task.pollJoin(ignoreCx) as T;
+    return task.pollJoin(noopContext) as T;
   }
 
   /** The timer fired early by a hair, or the deadline moved: arm again next turn. */

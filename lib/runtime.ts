@@ -16,7 +16,7 @@
  */
 import { runtimeOrDefault, defaultRuntime, setDefaultRuntime } from './context';
 import { check, IoError } from './errors';
-import { FutureBase, PENDING, setCleanupHook, type Context, type Future, type Poll, type Waker } from './future';
+import { FutureBase, PENDING, type Context, type Future, type Poll, type Waker } from './future';
 import { native, type Handle } from './native';
 import { PollerPark } from './poller-park';
 import { Reactor, type Occurrences } from './reactor';
@@ -139,11 +139,5 @@ class Occurred extends FutureBase<void> {
     this.waker = null;
   }
 }
-
-// A cancelled future whose `finally` awaits (async cleanup) finishes as a task of its runtime.
-setCleanupHook((fut) => {
-  const rt = runtimeOrDefault();
-  if (!rt.isClosed) rt.spawn(fut, 'cleanup');
-});
 
 export { spawn, blockOn, currentRuntime } from './context';

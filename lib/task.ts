@@ -25,7 +25,7 @@
  * `abort()`, `isFinished()` and a Promise view for ordinary Node code.
  */
 import { CancelledError } from './errors';
-import { Context, FutureBase, GenFuture, PENDING, Waker, isPending, type Future, type Poll, type Wake } from './future';
+import { Context, FutureBase, GenFuture, PENDING, Waker, isPending, noopContext, type Future, type Poll, type Wake } from './future';
 import { WakerSet } from './wakers';
 
 export const TaskState = {
@@ -248,7 +248,7 @@ export class JoinHandle<T> extends FutureBase<T> {
       this.promiseView = new Promise<T>((resolve, reject) => {
         this.task.onFinish(() => {
           try {
-            const v = this.task.pollJoin(ignoreCx);
+            const v = this.task.pollJoin(noopContext);
             resolve(v as T);
           } catch (err) {
             reject(err);
@@ -260,4 +260,3 @@ export class JoinHandle<T> extends FutureBase<T> {
   }
 }
 
-const ignoreCx = new Context(new Waker({ wakeByRef() {} }));

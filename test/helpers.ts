@@ -1,7 +1,7 @@
 // What the test files share: a fresh Runtime per test (with an optional socket-leak check), a
 // no-op Context for polling by hand, and small utilities.
 import { createHash } from 'node:crypto';
-import { Context, noopWaker, type Async, type Pending } from '../lib/future';
+import { noopContext, type Async, type Pending } from '../lib/future';
 import { native } from '../lib/native';
 import type { Stream } from '../lib/net/stream';
 import { Runtime } from '../lib/runtime';
@@ -26,7 +26,7 @@ export function eachRuntime(set: (rt: Runtime, baseHandles: number) => void, opt
 }
 
 /** A Context whose waker does nothing: for polling a future by hand. */
-export const cx = new Context(noopWaker);
+export const cx = noopContext;
 
 /** The error `f` throws (fails the test if it throws none). */
 export function catchErr(f: () => unknown): unknown {
