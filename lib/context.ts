@@ -18,6 +18,7 @@ import type { Timers } from './timers';
 
 /** What futures and the toolkit need from the runtime that polls them. */
 export interface RuntimeContext {
+  /** @internal The timer queue and clock (`polled/internals`: `timersOf`). */
   readonly timers: Timers;
   /** True while `blockOn` owns the thread (no Promise continuation can run). */
   readonly isBlocking: boolean;

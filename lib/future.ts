@@ -352,6 +352,6 @@ export function ready<T>(value: T): Future<T> {
 }
 
 /** A future that is never ready (Rust's `std::future::pending`). */
-export function pending<T = never>(): Future<T> {
+export function never<T = never>(): Future<T> {
   return new PollFn<T>(() => PENDING);
 }

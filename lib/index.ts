@@ -6,20 +6,30 @@
  * - Task (state machine) and JoinHandle: ./task
  * - Executor (run queue, the user-space scheduler) and the cooperative budget: ./executor, ./coop
  * - Reactor (token → IoSource, readiness, wakers): ./reactor; the kernel poller: native/poller_*.cc
- * - Runtime and its two drivers (embedded in Node's loop, blockOn): ./runtime
+ * - Runtimes: ./runtime-core (executor + timers + one enter) with one file per driver
+ *   (./driver-embedded, ./driver-block) over a Park (./park): ./runtime (the native poller,
+ *   ./poller-park) and ./timer-runtime (JS timers, no addon); the current runtime: ./context
  * - Timers: ./time (sleep, timeout, interval, paused clock) over ./timers (the heap)
+ *
+ * This root is what user code is written against. The machinery under it (Executor, Reactor,
+ * Task, the poller and the raw binding) is on the unstable subpath `polled/internals`.
  * - Servers: ./serve (accept loop, graceful stop); the echo server is `polled/echo` (./echo)
  */
-export { PENDING, Context, Waker, FutureBase, GenFuture, asyncFn, intoFuture, pollFn, ready, pending, noopWaker } from './future';
+// The future model.
+export { PENDING, Context, Waker, FutureBase, GenFuture, PollFn, MapFuture, LazyFuture, asyncFn, intoFuture, pollFn, ready, never, noopWaker, noopContext } from './future';
 export type { Future, Poll, Pending, Async, IntoFuture, Wake } from './future';
-export { Task, TaskState, JoinHandle } from './task';
-export { Executor } from './executor';
-export { Reactor, IoSource } from './reactor';
-export { Runtime, spawn, blockOn, currentRuntime } from './runtime';
+export { JoinHandle } from './task';
+// Runtimes: the full one (native poller, sockets) and the one that needs no addon (timers only).
+export { Runtime } from './runtime';
 export type { RuntimeOptions } from './runtime';
-export { sleep, sleepUntil, timeout, interval, Interval, Sleep, Timeout, yieldNow, now } from './time';
+export { TimerRuntime } from './timer-runtime';
+export { RuntimeCore } from './runtime-core';
+export type { RuntimeCoreOptions } from './runtime-core';
+export { spawn, blockOn, currentRuntime } from './context';
+export type { RuntimeContext } from './context';
+// Time, and the paused clock for tests.
+export { sleep, sleepUntil, timeout, interval, Interval, Sleep, TimeoutFuture, yieldNow, now, pauseClock, resumeClock, advanceClock } from './time';
 export type { MissedTickBehavior } from './time';
-export * as time from './time';
 export { fromPromise } from './promise';
 export { IoError, TimeoutError, CancelledError } from './errors';
 export { BUDGET } from './coop';
@@ -54,5 +64,4 @@ export {
   AcquireError,
 } from './sync';
 export type { BarrierWaitResult } from './sync';
-export * as sync from './sync';
 export type { ShutdownOptions, ShutdownReport } from './shutdown';

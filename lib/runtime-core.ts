@@ -11,7 +11,7 @@
  * (`timer-runtime.ts`) parks on plain JavaScript timers and needs no addon.
  */
 import { enter, currentRuntime, forgetDefault, swapCurrent, type RuntimeContext } from './context';
-import { EmbeddedDriver, type EmbeddedHost } from './driver-embedded';
+import { EmbeddedDriver } from './driver-embedded';
 import { driveBlocking } from './driver-block';
 import { Executor } from './executor';
 import { intoFuture, noopContext, type IntoFuture } from './future';
@@ -28,7 +28,7 @@ export interface RuntimeCoreOptions {
   slicePolls?: number;
 }
 
-export abstract class RuntimeCore implements RuntimeContext, EmbeddedHost {
+export abstract class RuntimeCore implements RuntimeContext {
   /** @internal The run queue and its tasks (`polled/internals`: `executorOf`). */
   readonly executor: Executor;
   /** @internal The timer queue and the clock (`polled/internals`: `timersOf`). */

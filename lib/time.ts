@@ -110,7 +110,7 @@ const enum TimeoutState {
  * Run `future`, but give up after `ms`: then the inner future is dropped (a generator's
  * `finally` blocks run) and this throws `TimeoutError`. Cancel-safe if the inner future is.
  */
-export class Timeout<T> extends FutureBase<T> {
+export class TimeoutFuture<T> extends FutureBase<T> {
   private state = TimeoutState.Running;
   private readonly inner: Future<T>;
   private readonly timer: Sleep;
@@ -154,8 +154,8 @@ export class Timeout<T> extends FutureBase<T> {
   }
 }
 
-export function timeout<T>(future: IntoFuture<T>, ms: number): Timeout<T> {
-  return new Timeout(future, checkMs(ms, 'timeout(future, ms)'));
+export function timeout<T>(future: IntoFuture<T>, ms: number): TimeoutFuture<T> {
+  return new TimeoutFuture(future, checkMs(ms, 'timeout(future, ms)'));
 }
 
 /**
@@ -240,17 +240,17 @@ export function interval(period: number, missed: MissedTickBehavior = 'burst'): 
 }
 
 /** Freeze the current runtime's clock (tests). Timers then fire only when time is advanced, or auto-advanced when every task is idle. */
-export function pause(): void {
+export function pauseClock(): void {
   runtimeOrDefault().timers.clock.pause();
 }
 
 /** Let the clock run again from where it stands. */
-export function resume(): void {
+export function resumeClock(): void {
   runtimeOrDefault().timers.clock.resume();
 }
 
 /** Move a paused clock forward by `ms`, and fire the timers that became due. Returns a future to await (so the woken tasks run). */
-export function advance(ms: number): Future<void> {
+export function advanceClock(ms: number): Future<void> {
   checkMs(ms, 'advance(ms)');
   const rt = runtimeOrDefault();
   rt.timers.clock.advance(ms);

@@ -50,12 +50,12 @@ export class Clock {
   }
   /** Move paused time forward by `ms` (monotonic: never backwards). */
   advance(ms: number): void {
-    if (this.pausedAt < 0) throw new Error('polled: time.advance() needs a paused clock; call time.pause() first');
+    if (this.pausedAt < 0) throw new Error('polled: advanceClock() needs a paused clock; call pauseClock() first');
     this.pausedAt += ms;
   }
   /** Move paused time forward to exactly `t` (a deadline), if it is ahead; auto-advance uses this. */
   advanceTo(t: number): void {
-    if (this.pausedAt < 0) throw new Error('polled: time.advance() needs a paused clock; call time.pause() first');
+    if (this.pausedAt < 0) throw new Error('polled: advanceClock() needs a paused clock; call pauseClock() first');
     if (t > this.pausedAt && t !== Infinity) this.pausedAt = t;
   }
 }

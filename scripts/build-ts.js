@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 /** The entry points: a module under dist/cjs (without .js), each with an ESM face in dist/esm. */
-const ENTRIES = ['index', 'echo'];
+const ENTRIES = ['index', 'echo', 'internals'];
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');

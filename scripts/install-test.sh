@@ -276,6 +276,38 @@ export function run(): number {
   return n;
 }
 EOF
+  # The public surface: internals are not on the root (each line must be a type error), and they
+  # are reachable through polled/internals.
+  cat >> "$dir/ts/app.ts" <<'EOF'
+import * as root from 'polled';
+import { executorOf, reactorOf, timersOf, Executor } from 'polled/internals';
+export function surface(rt: Runtime): number {
+  // @ts-expect-error the executor is internal: polled/internals has executorOf(rt)
+  void rt.executor;
+  // @ts-expect-error the reactor is internal: reactorOf(rt)
+  void rt.reactor;
+  // @ts-expect-error the poller handle is internal
+  void rt.poller;
+  // @ts-expect-error the events batch is internal
+  void rt.events;
+  // @ts-expect-error the timer queue is internal: timersOf(rt)
+  void rt.timers;
+  // @ts-expect-error Executor is not a root export
+  void root.Executor;
+  // @ts-expect-error Reactor is not a root export
+  void root.Reactor;
+  // @ts-expect-error IoSource is not a root export
+  void root.IoSource;
+  // @ts-expect-error Task is not a root export (JoinHandle is)
+  void root.Task;
+  // @ts-expect-error the echo server is polled/echo, not the root
+  void root.EchoServer;
+  const ex: Executor = executorOf(rt);
+  void reactorOf(rt);
+  void timersOf(rt);
+  return ex.tasks.size;
+}
+EOF
   cp "$dir/ts/app.ts" "$dir/ts/app-esm.mts"
   cp "$dir/ts/app.ts" "$dir/ts/app-cjs.cts"
   cat > "$dir/ts/cjs-require.cts" <<'EOF'

@@ -2,9 +2,9 @@
 // their finally blocks, per-child wakers, errors, bad input.
 import { join, joinAll, race, select, tryJoin, tryJoinAll } from '../lib/combinators';
 import { TimeoutError } from '../lib/errors';
-import { FutureBase, PENDING, pending, ready, type Async, type Context, type Poll, type Waker } from '../lib/future';
+import { FutureBase, PENDING, never, ready, type Async, type Context, type Poll, type Waker } from '../lib/future';
 import { Runtime } from '../lib/runtime';
-import { now, pause, sleep, timeout, yieldNow } from '../lib/time';
+import { now, pauseClock, sleep, timeout, yieldNow } from '../lib/time';
 import { eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -52,7 +52,7 @@ describe('join', () => {
     const log: string[] = [];
     const [r, elapsed] = rt.blockOn(
       (function* (): Async<[[number, string, boolean, void], number]> {
-        pause();
+        pauseClock();
         const t0 = now();
         const out = yield* join(after(300, 1, log, 'a'), after(100, 'two', log, 'b'), ready(true), sleep(200));
         const typed: [number, string, boolean, void] = out; // compile-time check of the tuple type
@@ -73,7 +73,7 @@ describe('join', () => {
     expect(() =>
       rt.blockOn(
         (function* (): Async<unknown> {
-          pause();
+          pauseClock();
           return yield* join(after(50, 1, log, 'slow'), failAfter(10, 'first'), failAfter(20, 'second'));
         })(),
       ),
@@ -100,7 +100,7 @@ describe('join', () => {
     const N = 1000;
     const out = rt.blockOn(
       (function* (): Async<number[]> {
-        pause();
+        pauseClock();
         return yield* joinAll(
           Array.from({ length: N }, (_, i) =>
             (function* (): Async<number> {
@@ -121,7 +121,7 @@ describe('join', () => {
     expect(() =>
       rt.blockOn(
         (function* (): Async<unknown> {
-          pause();
+          pauseClock();
           return yield* timeout(join(after(100, 1, log, 'a'), after(200, 2, log, 'b')), 150);
         })(),
       ),
@@ -136,7 +136,7 @@ describe('tryJoin', () => {
     const log: string[] = [];
     const r = rt.blockOn(
       (function* (): Async<[string, number]> {
-        pause();
+        pauseClock();
         return yield* tryJoin(after(5, 'x', log, 'a'), after(1, 7, log, 'b'));
       })(),
     );
@@ -148,7 +148,7 @@ describe('tryJoin', () => {
     let caught: unknown;
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         const t0 = now();
         try {
           yield* tryJoin(after(1000, 1, log, 'a'), failAfter(10, 'boom'), after(2000, 2, log, 'b'));
@@ -164,7 +164,7 @@ describe('tryJoin', () => {
   });
 
   test('tryJoinAll over a list', () => {
-    expect(() => rt.blockOn(tryJoinAll([sleep(1), failAfter(2, 'x'), pending<void>()]))).toThrow('x');
+    expect(() => rt.blockOn(tryJoinAll([sleep(1), failAfter(2, 'x'), never<void>()]))).toThrow('x');
   });
 });
 
@@ -173,8 +173,8 @@ describe('select and race', () => {
     const log: string[] = [];
     const r = rt.blockOn(
       (function* (): Async<string> {
-        pause();
-        const s = yield* select({ num: after(20, 5, log, 'num'), str: after(10, 'ten', log, 'str'), never: pending<boolean>() });
+        pauseClock();
+        const s = yield* select({ num: after(20, 5, log, 'num'), str: after(10, 'ten', log, 'str'), never: never<boolean>() });
         // The discriminated union narrows on key.
         if (s.key === 'num') return `num ${s.value.toFixed(0)}`;
         if (s.key === 'str') return `str ${s.value.toUpperCase()}`;
@@ -189,7 +189,7 @@ describe('select and race', () => {
   test('select over an array gives the index', () => {
     const r = rt.blockOn(
       (function* (): Async<string> {
-        pause();
+        pauseClock();
         const s = yield* select([sleep(30), after(10, 'b', [], 'b'), ready(3)]); // a typed tuple, no `as const` needed
         return `${s.index}:${String(s.value)}`;
       })(),
@@ -206,7 +206,7 @@ describe('select and race', () => {
     const log: string[] = [];
     const v = rt.blockOn(
       (function* (): Async<number | string> {
-        pause();
+        pauseClock();
         return yield* race(after(30, 'slow', log, 'slow'), after(20, 2, log, 'fast'));
       })(),
     );
@@ -227,7 +227,7 @@ describe('select and race', () => {
     }
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         const r = yield* race(loser(), sleep(10));
         expect(r).toBe(undefined);
         expect(log).toEqual([]);
@@ -243,7 +243,7 @@ describe('select and race', () => {
     expect(() =>
       rt.blockOn(
         (function* (): Async<unknown> {
-          pause();
+          pauseClock();
           return yield* select({ a: after(50, 1, log, 'a'), b: failAfter(5, 'bad branch') });
         })(),
       ),
@@ -267,7 +267,7 @@ describe('select and race', () => {
   test('select in a loop: a timer branch per iteration does not leak timers', () => {
     const n = rt.blockOn(
       (function* (): Async<number> {
-        pause();
+        pauseClock();
         let ticks = 0;
         for (let i = 0; i < 200; i++) {
           const r = yield* select({ tick: sleep(1), idle: sleep(1000) });

@@ -7,7 +7,7 @@ import { join, select } from '../lib/combinators';
 import { JoinSet } from '../lib/joinset';
 import { channel } from '../lib/sync/mpsc';
 import { Semaphore } from '../lib/sync/semaphore';
-import { advance, pause, sleep, now, timeout } from '../lib/time';
+import { advanceClock, pauseClock, sleep, now, timeout } from '../lib/time';
 import { TimerRuntime } from '../lib/timer-runtime';
 import type { Async } from '../lib/future';
 import { TimeoutError } from '../lib/errors';
@@ -93,10 +93,10 @@ describe('TimerRuntime', () => {
     const t0 = performance.now();
     const v = rt.blockOn(
       (function* () {
-        pause();
+        pauseClock();
         const start = now();
         yield* sleep(60_000);
-        yield* advance(1000);
+        yield* advanceClock(1000);
         return now() - start;
       })(),
     );
@@ -126,7 +126,7 @@ describe('the core without the addon', () => {
       assert.throws(() => require(dist + '/native.js'), /could not be loaded/);
       for (const k of Object.keys(require.cache)) delete require.cache[k];
       const { TimerRuntime } = require(dist + '/timer-runtime.js');
-      const { sleep, pause, now } = require(dist + '/time.js');
+      const { sleep, pauseClock, now } = require(dist + '/time.js');
       const { join, select } = require(dist + '/combinators.js');
       const { JoinSet } = require(dist + '/joinset.js');
       const sync = require(dist + '/sync/index.js');
@@ -137,7 +137,7 @@ describe('the core without the addon', () => {
         const h = rt.spawn((function* () { yield* tx.send(41); })());
         const got = yield* rx.recv();
         yield* h;
-        pause();
+        pauseClock();
         const t = now();
         yield* join(sleep(500), sleep(100));
         const elapsed = now() - t;

@@ -2,10 +2,10 @@
 // joinAll, cancel safety of joinNext, shutdown with 1,000 tasks, bad input.
 import { select } from '../lib/combinators';
 import { CancelledError } from '../lib/errors';
-import { pending, ready, type Async } from '../lib/future';
+import { never, ready, type Async } from '../lib/future';
 import { JoinSet } from '../lib/joinset';
 import { Runtime } from '../lib/runtime';
-import { pause, sleep, yieldNow } from '../lib/time';
+import { pauseClock, sleep, yieldNow } from '../lib/time';
 import { eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -32,7 +32,7 @@ describe('JoinSet', () => {
   test('joinNext gives outcomes in the order the tasks finish, then undefined', () => {
     const order = rt.blockOn(
       (function* (): Async<number[]> {
-        pause();
+        pauseClock();
         const set = new JoinSet<number>();
         for (const d of [30, 10, 20]) set.spawn((function* (): Async<number> { yield* sleep(d); return d; })());
         expect(set.size).toBe(3);
@@ -51,7 +51,7 @@ describe('JoinSet', () => {
   test('a failing task is an outcome, not an exception; the loop goes on', () => {
     const results = rt.blockOn(
       (function* (): Async<string[]> {
-        pause();
+        pauseClock();
         const set = new JoinSet<string>();
         set.spawn(failAfter(5, 'bad'));
         set.spawn((function* (): Async<string> { yield* sleep(10); return 'good'; })());
@@ -67,7 +67,7 @@ describe('JoinSet', () => {
     const log: string[] = [];
     const outcomes = rt.blockOn(
       (function* (): Async<string[]> {
-        pause();
+        pauseClock();
         const set = new JoinSet<number>();
         for (let i = 0; i < 3; i++) set.spawn(after(1000, i, log, `t${i}`));
         yield* yieldNow();
@@ -85,7 +85,7 @@ describe('JoinSet', () => {
   test('AbortHandle cancels one task', () => {
     const r = rt.blockOn(
       (function* (): Async<string[]> {
-        pause();
+        pauseClock();
         const set = new JoinSet<string>();
         const h = set.spawn((function* (): Async<string> { yield* sleep(100); return 'a'; })());
         set.spawn((function* (): Async<string> { yield* sleep(50); return 'b'; })());
@@ -102,7 +102,7 @@ describe('JoinSet', () => {
   test('joinAll returns values in finish order; a failure aborts the rest and is thrown', () => {
     const ok = rt.blockOn(
       (function* (): Async<number[]> {
-        pause();
+        pauseClock();
         const set = new JoinSet<number>();
         for (const d of [3, 1, 2]) set.spawn((function* (): Async<number> { yield* sleep(d); return d; })());
         return yield* set.joinAll();
@@ -113,7 +113,7 @@ describe('JoinSet', () => {
     expect(() =>
       rt.blockOn(
         (function* (): Async<number[]> {
-          pause();
+          pauseClock();
           const set = new JoinSet<number>();
           set.spawn(after(100, 1, log, 'long'));
           set.spawn(failAfter(5, 'nope'));
@@ -127,7 +127,7 @@ describe('JoinSet', () => {
   test('joinNext is cancel-safe: a select that drops it loses no outcome', () => {
     const got = rt.blockOn(
       (function* (): Async<number[]> {
-        pause();
+        pauseClock();
         const set = new JoinSet<number>();
         for (let i = 0; i < 50; i++) set.spawn((function* (): Async<number> { yield* sleep(2 * (i % 7) + 1); return i; })());
         const out: number[] = [];
@@ -149,7 +149,7 @@ describe('JoinSet', () => {
     const log = { finally: 0 };
     const done = rt.blockOn(
       (function* (): Async<number> {
-        pause();
+        pauseClock();
         const set = new JoinSet<number>();
         for (let i = 0; i < 1000; i++) {
           set.spawn(
@@ -184,7 +184,7 @@ describe('JoinSet', () => {
     set.spawn(ready(1));
     rt.executor.run();
     expect(set.tryJoinNext()).toEqual({ id: expect.any(Number), ok: true, value: 1 });
-    set.spawn(pending<number>());
+    set.spawn(never<number>());
     set.detachAll();
     expect(set.isEmpty()).toBe(true);
     expect(() => new JoinSet(5 as never)).toThrow(TypeError);

@@ -5,7 +5,7 @@ import { TimeoutError } from '../lib/errors';
 import type { Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { mpsc, Mutex } from '../lib/sync';
-import { advance, interval, now, pause, resume, sleep, timeout, yieldNow } from '../lib/time';
+import { advanceClock, interval, now, pauseClock, resumeClock, sleep, timeout, yieldNow } from '../lib/time';
 import { eachRuntime, rng } from './helpers';
 
 let rt: Runtime;
@@ -18,7 +18,7 @@ eachRuntime((r) => (rt = r));
 function simulate(runtime: Runtime, seed: number): string[] {
   return runtime.blockOn(
     (function* (): Async<string[]> {
-      pause();
+      pauseClock();
       const start = now();
       const t = (): number => now() - start;
       const rand = rng(seed);
@@ -84,10 +84,10 @@ describe('paused clock', () => {
     expect(a.filter((l) => l.includes(' got ')).length).toBe(250);
   });
 
-  test('virtual time is exact: pause() starts at a whole millisecond and deadlines are met exactly', () => {
+  test('virtual time is exact: pauseClock() starts at a whole millisecond and deadlines are met exactly', () => {
     const r = rt.blockOn(
       (function* (): Async<number[]> {
-        pause();
+        pauseClock();
         const t0 = now();
         expect(Number.isInteger(t0)).toBe(true);
         const out: number[] = [];
@@ -105,7 +105,7 @@ describe('paused clock', () => {
     const log: string[] = [];
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         const t0 = now();
         const sleeper = rt.spawn((function* (): Async<void> { yield* sleep(1); log.push(`sleeper woke at ${now() - t0}`); })());
         const busy = rt.spawn(
@@ -124,7 +124,7 @@ describe('paused clock', () => {
     const order: number[] = [];
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         const hs = [];
         for (let i = 0; i < 100; i++) hs.push(rt.spawn((function* (): Async<void> { yield* sleep(i % 2 === 0 ? 10 : 5); order.push(i); })()));
         for (const h of hs) yield* h;
@@ -135,22 +135,22 @@ describe('paused clock', () => {
     expect(order).toEqual([...odds, ...evens]);
   });
 
-  test('advance() fires exactly the timers that became due, in order, none early (auto-advance off)', () => {
+  test('advanceClock() fires exactly the timers that became due, in order, none early (auto-advance off)', () => {
     const fired: number[] = [];
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         rt.timers.clock.autoAdvance = false;
         try {
           for (const d of [30, 10, 20, 20.5]) rt.spawn((function* (): Async<void> { yield* sleep(d); fired.push(d); })());
           yield* yieldNow();
-          yield* advance(9.999);
+          yield* advanceClock(9.999);
           expect(fired).toEqual([]);
-          yield* advance(0.001);
+          yield* advanceClock(0.001);
           expect(fired).toEqual([10]);
-          yield* advance(10);
+          yield* advanceClock(10);
           expect(fired).toEqual([10, 20]);
-          yield* advance(100);
+          yield* advanceClock(100);
           yield* yieldNow();
           expect(fired).toEqual([10, 20, 20.5, 30]);
         } finally {
@@ -163,7 +163,7 @@ describe('paused clock', () => {
   test('timeout and select race timers deterministically in virtual time', () => {
     const r = rt.blockOn(
       (function* (): Async<string[]> {
-        pause();
+        pauseClock();
         const t0 = now();
         const out: string[] = [];
         try {
@@ -185,7 +185,7 @@ describe('paused clock', () => {
   test('the embedded driver auto-advances too: an hour of sleeps takes no real hour', async () => {
     const h = rt.spawn(
       (function* (): Async<number> {
-        pause();
+        pauseClock();
         const t0 = now();
         const iv = interval(60_000);
         for (let i = 0; i < 61; i++) yield* iv.tick();
@@ -198,7 +198,7 @@ describe('paused clock', () => {
   test('a timer cancelled while an auto-advance is pending does not send the clock to Infinity', async () => {
     const h = rt.spawn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         yield* sleep(100);
       })(),
     );
@@ -213,13 +213,13 @@ describe('paused clock', () => {
     expect(await h2.promise()).toBe(5);
   });
 
-  test('resume() continues from the paused instant: the clock never goes backwards', () => {
+  test('resumeClock() continues from the paused instant: the clock never goes backwards', () => {
     const [paused, after] = rt.blockOn(
       (function* (): Async<[number, number]> {
-        pause();
+        pauseClock();
         yield* sleep(50_000);
         const p = now();
-        resume();
+        resumeClock();
         const a = now();
         yield* sleep(1);
         return [p, a];
@@ -234,7 +234,7 @@ describe('paused clock', () => {
     expect(() =>
       rt.blockOn(
         (function* (): Async<void> {
-          pause();
+          pauseClock();
           rt.timers.clock.autoAdvance = false;
           yield* sleep(10);
         })(),
@@ -245,11 +245,11 @@ describe('paused clock', () => {
   test('misuse: advance without pause, negative or NaN advance', () => {
     rt.blockOn(
       (function* (): Async<void> {
-        expect(() => advance(5)).toThrow(/paused clock/);
-        pause();
-        expect(() => advance(-1)).toThrow(RangeError);
-        expect(() => advance(NaN)).toThrow(TypeError);
-        resume();
+        expect(() => advanceClock(5)).toThrow(/paused clock/);
+        pauseClock();
+        expect(() => advanceClock(-1)).toThrow(RangeError);
+        expect(() => advanceClock(NaN)).toThrow(TypeError);
+        resumeClock();
       })(),
     );
   });

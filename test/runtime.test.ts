@@ -1,6 +1,6 @@
 // The two drivers: embedded in Node's loop, and blockOn owning the thread.
 import { IoError } from '../lib/errors';
-import { pending, type Async } from '../lib/future';
+import { never, type Async } from '../lib/future';
 import { pipe } from '../lib/io';
 import { native } from '../lib/native';
 import { fromPromise } from '../lib/promise';
@@ -28,7 +28,7 @@ describe('blockOn', () => {
   });
 
   test('a pending future that nothing can wake is reported, not a hang', () => {
-    const forever = rt.spawn((function* (): Async<void> { yield* pending<void>(); })());
+    const forever = rt.spawn((function* (): Async<void> { yield* never<void>(); })());
     expect(() => rt.blockOn((function* (): Async<void> { yield* forever; })())).toThrow(/deadlocked/);
   });
 

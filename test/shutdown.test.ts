@@ -1,13 +1,13 @@
 // Graceful shutdown: a grace period, then cancellation with cleanups run, then every handle and
 // the poller closed; no fd left open (counted in /proc/self/fd), no handle left in the addon.
 import * as fs from 'node:fs';
-import { pending, type Async } from '../lib/future';
+import { never, type Async } from '../lib/future';
 import { pipe } from '../lib/io';
 import { native } from '../lib/native';
 import { TcpListener, TcpStream } from '../lib/net';
 import { Runtime } from '../lib/runtime';
 import { CancellationToken } from '../lib/sync';
-import { pause, sleep } from '../lib/time';
+import { pauseClock, sleep } from '../lib/time';
 
 const hasProcFd = fs.existsSync('/proc/self/fd');
 
@@ -84,7 +84,7 @@ describe('Runtime.shutdown', () => {
             (function* (): Async<void> {
               try {
                 yield* s.write(Buffer.from('hi'));
-                yield* pending<void>();
+                yield* never<void>();
               } finally {
                 if (i === 0) {
                   yield* sleep(5); // async cleanup
@@ -167,9 +167,9 @@ describe('Runtime.shutdown', () => {
     rt.spawn(
       (function* (): Async<void> {
         try {
-          yield* pending<void>();
+          yield* never<void>();
         } finally {
-          yield* pending<void>(); // stuck cleanup
+          yield* never<void>(); // stuck cleanup
         }
       })(),
     );
@@ -183,7 +183,7 @@ describe('Runtime.shutdown', () => {
     const rt = newRuntime();
     const h = rt.spawn(
       (function* (): Async<string> {
-        pause();
+        pauseClock();
         yield* sleep(30_000);
         return 'slept';
       })(),

@@ -4,7 +4,7 @@ import { join } from '../lib/combinators';
 import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { Barrier } from '../lib/sync';
-import { now, pause, sleep, timeout } from '../lib/time';
+import { now, pauseClock, sleep, timeout } from '../lib/time';
 import { cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -16,7 +16,7 @@ describe('Barrier', () => {
     const log: string[] = [];
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         const start = now();
         const hs = [0, 1, 2, 3, 4, 5].map((i) =>
           rt.spawn(
@@ -63,7 +63,7 @@ describe('Barrier', () => {
     expect(() =>
       rt.blockOn(
         (function* (): Async<unknown> {
-          pause();
+          pauseClock();
           return yield* join(timeout(b.wait(), 5), timeout(b.wait(), 50));
         })(),
       ),

@@ -4,7 +4,7 @@ import { select } from '../lib/combinators';
 import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { broadcast, RecvError, SendError, TryRecvError } from '../lib/sync';
-import { pause, sleep, yieldNow } from '../lib/time';
+import { pauseClock, sleep, yieldNow } from '../lib/time';
 import { catchErr, cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -51,7 +51,7 @@ describe('broadcast', () => {
     const slow = tx.subscribe();
     const got = rt.blockOn(
       (function* (): Async<number[]> {
-        pause();
+        pauseClock();
         const reader = rt.spawn(
           (function* (): Async<number[]> {
             const out: number[] = [];
@@ -128,7 +128,7 @@ describe('broadcast', () => {
     const [tx, rx] = broadcast.channel<number>(64);
     const got = rt.blockOn(
       (function* (): Async<number[]> {
-        pause();
+        pauseClock();
         rt.spawn(
           (function* (): Async<void> {
             for (let i = 0; i < 50; i++) {

@@ -6,7 +6,7 @@ import { select } from '../lib/combinators';
 import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { broadcast, CancellationToken, mpsc, oneshot, SendError, watch } from '../lib/sync';
-import { now, pause, sleep, yieldNow } from '../lib/time';
+import { now, pauseClock, sleep, yieldNow } from '../lib/time';
 import { cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -50,7 +50,7 @@ describe('CancellationToken', () => {
     let cleaned = 0;
     const stoppedAt = rt.blockOn(
       (function* (): Async<number> {
-        pause();
+        pauseClock();
         const start = now();
         const hs = [];
         for (let i = 0; i < 1000; i++) {
@@ -85,7 +85,7 @@ describe('CancellationToken', () => {
     const log: string[] = [];
     const [r1, r2] = rt.blockOn(
       (function* (): Async<[unknown, unknown]> {
-        pause();
+        pauseClock();
         const a = yield* token.runUntilCancelled((function* (): Async<number> { yield* sleep(5); return 5; })());
         rt.spawn((function* (): Async<void> { yield* sleep(10); token.cancel(); })());
         const b = yield* token.runUntilCancelled(

@@ -4,7 +4,7 @@ import { select } from '../lib/combinators';
 import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { mpsc, oneshot, RecvError, SendError, TryRecvError, TrySendError } from '../lib/sync';
-import { pause, sleep, yieldNow } from '../lib/time';
+import { pauseClock, sleep, yieldNow } from '../lib/time';
 import { catchErr, cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -35,7 +35,7 @@ describe('mpsc bounded', () => {
     const log: string[] = [];
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         const hs = [0, 1, 2, 3].map((i) =>
           rt.spawn(
             (function* (): Async<void> {
@@ -129,7 +129,7 @@ describe('mpsc bounded', () => {
     const PER = 10;
     const got = rt.blockOn(
       (function* (): Async<number[][]> {
-        pause();
+        pauseClock();
         for (let s = 0; s < N; s++) {
           const mine = tx.clone();
           rt.spawn(
@@ -169,7 +169,7 @@ describe('mpsc bounded', () => {
     const [tx, rx] = mpsc.channel<string>(1);
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         yield* tx.send('first');
         const r = yield* select({ sent: tx.send('second'), gaveUp: sleep(5) });
         expect(r.key).toBe('gaveUp');
@@ -184,7 +184,7 @@ describe('mpsc bounded', () => {
     const [tx, rx] = mpsc.channel<number>(1);
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         const permit = yield* tx.reserve();
         expect(tx.capacity()).toBe(0);
         const r = yield* select({ p: tx.reserve(), t: sleep(3) });

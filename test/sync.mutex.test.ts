@@ -5,7 +5,7 @@ import { TimeoutError } from '../lib/errors';
 import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { Mutex } from '../lib/sync';
-import { pause, sleep, timeout, yieldNow } from '../lib/time';
+import { pauseClock, sleep, timeout, yieldNow } from '../lib/time';
 import { cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -57,7 +57,7 @@ describe('Mutex', () => {
     expect(() =>
       rt.blockOn(
         (function* (): Async<void> {
-          pause();
+          pauseClock();
           yield* timeout(m.withLock(function* (): Async<void> { yield* sleep(1000); }), 10);
         })(),
       ),
@@ -82,7 +82,7 @@ describe('Mutex', () => {
     const m = new Mutex(0);
     const r = rt.blockOn(
       (function* (): Async<string[]> {
-        pause();
+        pauseClock();
         const out: string[] = [];
         const holder = rt.spawn(m.withLock(function* (): Async<void> { yield* sleep(50); }));
         yield* yieldNow();

@@ -3,7 +3,7 @@ import { select } from '../lib/combinators';
 import { PENDING, ready, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { Notify } from '../lib/sync';
-import { pause, sleep, timeout, yieldNow } from '../lib/time';
+import { pauseClock, sleep, timeout, yieldNow } from '../lib/time';
 import { cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -72,7 +72,7 @@ describe('Notify', () => {
     const n = new Notify();
     const got = rt.blockOn(
       (function* (): Async<string[]> {
-        pause();
+        pauseClock();
         const out: string[] = [];
         for (let i = 0; i < 10; i++) {
           const r = yield* select({ woke: n.notified(), idle: sleep(5) });
@@ -127,7 +127,7 @@ describe('Notify', () => {
     let woken = 0;
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         const hs = [];
         for (let i = 0; i < 1000; i++) {
           hs.push(

@@ -5,7 +5,7 @@ import { TimeoutError } from '../lib/errors';
 import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { oneshot, RecvError, SendError, TryRecvError } from '../lib/sync';
-import { pause, sleep, timeout } from '../lib/time';
+import { pauseClock, sleep, timeout } from '../lib/time';
 import { catchErr, cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -19,7 +19,7 @@ describe('oneshot', () => {
     const [tx2, rx2] = oneshot<string>();
     const v = rt.blockOn(
       (function* (): Async<string> {
-        pause();
+        pauseClock();
         rt.spawn((function* (): Async<void> { yield* sleep(10); tx2.send('late'); })());
         return yield* rx2.recv();
       })(),
@@ -84,7 +84,7 @@ describe('oneshot', () => {
     const [tx, rx] = oneshot<number>();
     const v = rt.blockOn(
       (function* (): Async<number> {
-        pause();
+        pauseClock();
         try {
           yield* timeout(rx.recv(), 5);
         } catch (e) {

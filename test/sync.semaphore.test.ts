@@ -3,7 +3,7 @@ import { TimeoutError } from '../lib/errors';
 import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { AcquireError, Semaphore } from '../lib/sync';
-import { pause, sleep, timeout, yieldNow } from '../lib/time';
+import { pauseClock, sleep, timeout, yieldNow } from '../lib/time';
 import { cx, eachRuntime, rng } from './helpers';
 
 let rt: Runtime;
@@ -24,7 +24,7 @@ describe('Semaphore', () => {
     const order: string[] = [];
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         const held = yield* sem.acquire(1);
         const big = rt.spawn((function* (): Async<void> { const p = yield* sem.acquire(2); order.push('big'); yield* sleep(1); p.release(); })());
         yield* yieldNow();
@@ -79,7 +79,7 @@ describe('Semaphore', () => {
     let timedOut = 0;
     rt.blockOn(
       (function* (): Async<void> {
-        pause();
+        pauseClock();
         const hs = [];
         for (let i = 0; i < 1000; i++) {
           const wait = 1 + Math.floor(rand() * 20);

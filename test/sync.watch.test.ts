@@ -4,7 +4,7 @@ import { select } from '../lib/combinators';
 import { PENDING, type Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
 import { RecvError, SendError, watch } from '../lib/sync';
-import { pause, sleep, yieldNow } from '../lib/time';
+import { pauseClock, sleep, yieldNow } from '../lib/time';
 import { catchErr, cx, eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -76,7 +76,7 @@ describe('watch', () => {
     expect(rt.blockOn(rx.waitFor((v) => v === 0))).toBe(0);
     const v = rt.blockOn(
       (function* (): Async<number> {
-        pause();
+        pauseClock();
         rt.spawn((function* (): Async<void> { for (let i = 1; i <= 10; i++) { yield* sleep(1); tx.send(i); } })());
         return yield* rx.waitFor((x) => x >= 7);
       })(),
@@ -89,7 +89,7 @@ describe('watch', () => {
     const [tx, rx] = watch.channel(0);
     const r = rt.blockOn(
       (function* (): Async<number> {
-        pause();
+        pauseClock();
         const first = yield* select({ t: sleep(1), c: rx.changed() });
         expect(first.key).toBe('t');
         tx.send(5);

@@ -2,7 +2,7 @@
 import { TimeoutError } from '../lib/errors';
 import type { Async } from '../lib/future';
 import { Runtime } from '../lib/runtime';
-import { advance, interval, now, pause, sleep, sleepUntil, timeout, yieldNow } from '../lib/time';
+import { advanceClock, interval, now, pauseClock, sleep, sleepUntil, timeout, yieldNow } from '../lib/time';
 import { eachRuntime } from './helpers';
 
 let rt: Runtime;
@@ -136,7 +136,7 @@ describe('time', () => {
       const t0 = hrMs();
       const virtual = rt.blockOn(
         (function* (): Async<number> {
-          pause();
+          pauseClock();
           const start = now();
           const a = rt.spawn((function* (): Async<void> { yield* sleep(3_600_000); log.push('hour'); })());
           const b = rt.spawn((function* (): Async<void> { yield* sleep(60_000); log.push('minute'); })());
@@ -154,14 +154,14 @@ describe('time', () => {
       const log: number[] = [];
       rt.blockOn(
         (function* (): Async<void> {
-          pause();
+          pauseClock();
           rt.timers.clock.autoAdvance = false;
           for (const d of [10, 20, 30]) rt.spawn((function* (): Async<void> { yield* sleep(d); log.push(d); })());
           yield* yieldNow();
-          yield* advance(20);
+          yield* advanceClock(20);
           yield* yieldNow();
           expect(log).toEqual([10, 20]);
-          yield* advance(10);
+          yield* advanceClock(10);
           yield* yieldNow();
           expect(log).toEqual([10, 20, 30]);
         })(),
@@ -172,7 +172,7 @@ describe('time', () => {
       const run = (missed: 'burst' | 'skip' | 'delay'): number[] =>
         rt.blockOn(
           (function* (): Async<number[]> {
-            pause();
+            pauseClock();
             rt.timers.clock.autoAdvance = true;
             const start = now();
             const iv = interval(10, missed);

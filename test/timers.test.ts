@@ -326,8 +326,8 @@ describe('Clock', () => {
 
   test('advancing a running clock is an error that says to pause first', () => {
     const clock = new Clock();
-    expect(() => clock.advance(1)).toThrow(/paused clock.*pause\(\)/);
-    expect(() => clock.advanceTo(1)).toThrow(/paused clock.*pause\(\)/);
+    expect(() => clock.advance(1)).toThrow(/paused clock.*pauseClock\(\)/);
+    expect(() => clock.advanceTo(1)).toThrow(/paused clock.*pauseClock\(\)/);
   });
 
   test('a resumed clock runs on from the paused time, not from the real clock', () => {

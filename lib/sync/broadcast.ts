@@ -27,7 +27,7 @@ import { RecvError, SendError, TryRecvError } from './errors';
 /** The largest capacity accepted (the ring is allocated up front). */
 export const MAX_CAPACITY = 1 << 24;
 
-/** @internal */
+/** Internal to lib/sync. */
 class Shared<T> extends SubscribedShared<Recv<T, unknown>> {
   readonly buf: Array<T | undefined>;
   /** Receivers that have yet to read each slot; the value is released when it reaches 0. */

@@ -15,7 +15,7 @@ import { RecvError } from './errors';
 import { GoneRegistry } from './util';
 import { WaitList, Waiter } from './waitlist';
 
-/** @internal What every multi-sender channel's handles share. */
+/** (Internal to lib/sync.) What every multi-sender channel's handles share. */
 export abstract class ChannelShared<W extends Waiter<unknown>> {
   senders = 1;
   readonly rxWaiters = new WaitList<W>();
@@ -29,7 +29,7 @@ export abstract class ChannelShared<W extends Waiter<unknown>> {
   }
 }
 
-/** @internal A channel with any number of receivers, each a `Subscription`. */
+/** (Internal to lib/sync.) A channel with any number of receivers, each a `Subscription`. */
 export abstract class SubscribedShared<W extends Waiter<unknown>> extends ChannelShared<W> {
   receivers = 0;
 
@@ -39,7 +39,7 @@ export abstract class SubscribedShared<W extends Waiter<unknown>> extends Channe
 }
 
 /**
- * @internal One receiver's claim on a `SubscribedShared`, kept apart from the Receiver object so
+ * (Internal to lib/sync.) One receiver's claim on a `SubscribedShared`, kept apart from the Receiver object so
  * that "gone" can close it.
  */
 export class Subscription<S extends SubscribedShared<Waiter<unknown>>> {

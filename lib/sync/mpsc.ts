@@ -28,7 +28,7 @@ import { checkCount } from '../validate';
 import { Deque } from '../deque';
 import { GoneRegistry } from './util';
 
-/** @internal The state both ends share. */
+/** (Internal to lib/sync.) The state both ends share. */
 class Chan<T> extends ChannelShared<Recv<T, unknown>> {
   readonly queue = new Deque<T>();
   /** Free slots of a bounded channel (null: unbounded). */

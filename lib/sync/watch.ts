@@ -21,7 +21,7 @@ import { checkFunction } from '../validate';
 import { RecvWaiter, SenderHandle, SubscribedShared, Subscription, subscriptionGone } from './channel';
 import { RecvError, SendError } from './errors';
 
-/** @internal */
+/** Internal to lib/sync. */
 class Shared<T> extends SubscribedShared<Changed<unknown>> {
   version = 0;
 
