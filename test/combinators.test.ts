@@ -3,12 +3,13 @@
 import { join, joinAll, race, select, tryJoin, tryJoinAll } from '../lib/combinators';
 import { TimeoutError } from '../lib/errors';
 import { FutureBase, PENDING, never, ready, type Async, type Context, type Poll, type Waker } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { now, pauseClock, sleep, timeout, yieldNow } from '../lib/time';
-import { eachRuntime } from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 /** A future the test opens by hand; counts its polls. */
 class Gate<T> extends FutureBase<T> {

@@ -81,7 +81,7 @@ describe('TimerRuntime', () => {
         for (;;) {
           const r = yield* set.joinNext();
           if (r === undefined) break;
-          done.push(r.value as number);
+          done.push((r as { value: number }).value);
         }
         return [got, x, y, first.key, timedOut, done.sort()];
       })(),

@@ -4,12 +4,13 @@ import { select } from '../lib/combinators';
 import { CancelledError } from '../lib/errors';
 import { never, ready, type Async } from '../lib/future';
 import { JoinSet } from '../lib/joinset';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { pauseClock, sleep, yieldNow } from '../lib/time';
-import { eachRuntime } from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 /** Sleep `ms` then return `v`, logging start / end / finally. */
 function* after<T>(ms: number, v: T, log: string[], name: string): Async<T> {

@@ -3,19 +3,20 @@
 import { join, select } from '../lib/combinators';
 import { TimeoutError } from '../lib/errors';
 import type { Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { mpsc, Mutex } from '../lib/sync';
 import { advanceClock, interval, now, pauseClock, resumeClock, sleep, timeout, yieldNow } from '../lib/time';
-import { eachRuntime, rng } from './helpers';
+import { rng } from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 /**
  * A small simulation: workers sleep for seeded random times, take a mutex, send to a bounded
  * channel; a consumer reads with a timeout. Returns the log of (virtual time, event).
  */
-function simulate(runtime: Runtime, seed: number): string[] {
+function simulate(runtime: TimerRuntime, seed: number): string[] {
   return runtime.blockOn(
     (function* (): Async<string[]> {
       pauseClock();
@@ -69,7 +70,7 @@ function simulate(runtime: Runtime, seed: number): string[] {
 describe('paused clock', () => {
   test('a seeded simulation replays identically, event for event', () => {
     const a = simulate(rt, 42);
-    const rt2 = new Runtime();
+    const rt2 = new TimerRuntime();
     let b: string[];
     try {
       b = simulate(rt2, 42);

@@ -2,13 +2,14 @@
 // bad sizes, load.
 import { join } from '../lib/combinators';
 import { PENDING, type Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { Barrier } from '../lib/sync';
 import { now, pauseClock, sleep, timeout } from '../lib/time';
-import { cx, eachRuntime } from './helpers';
+import { cx} from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 describe('Barrier', () => {
   test('releases the group together; exactly one leader per group; reusable', () => {

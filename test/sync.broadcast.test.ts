@@ -2,13 +2,14 @@
 // closing, cancel safety, 1,000 receivers, bad input.
 import { select } from '../lib/combinators';
 import { PENDING, type Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { broadcast, RecvError, SendError, TryRecvError } from '../lib/sync';
 import { pauseClock, sleep, yieldNow } from '../lib/time';
-import { catchErr, cx, eachRuntime } from './helpers';
+import { catchErr, cx} from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 describe('broadcast', () => {
   test('every receiver sees every message, in order; send returns the receiver count', () => {

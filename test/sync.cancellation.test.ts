@@ -4,13 +4,14 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { select } from '../lib/combinators';
 import { PENDING, type Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { broadcast, CancellationToken, mpsc, oneshot, SendError, watch } from '../lib/sync';
 import { now, pauseClock, sleep, yieldNow } from '../lib/time';
-import { cx, eachRuntime } from './helpers';
+import { cx} from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 describe('CancellationToken', () => {
   test('cancel wakes every cancelled() waiter; isCancelled; idempotent', () => {

@@ -2,13 +2,14 @@
 // back in SendError, cancel safety of recv / send / reserve, 1,000 contending senders, bad input.
 import { select } from '../lib/combinators';
 import { PENDING, type Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { mpsc, oneshot, RecvError, SendError, TryRecvError, TrySendError } from '../lib/sync';
 import { pauseClock, sleep, yieldNow } from '../lib/time';
-import { catchErr, cx, eachRuntime } from './helpers';
+import { catchErr, cx} from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 describe('mpsc bounded', () => {
   test('messages arrive in order; clones send into the same channel; all closed ends the receiver', () => {

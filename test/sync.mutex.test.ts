@@ -3,13 +3,14 @@
 import { select } from '../lib/combinators';
 import { TimeoutError } from '../lib/errors';
 import { PENDING, type Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { Mutex } from '../lib/sync';
 import { pauseClock, sleep, timeout, yieldNow } from '../lib/time';
-import { cx, eachRuntime } from './helpers';
+import { cx} from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 describe('Mutex', () => {
   test('mutual exclusion across suspension points, FIFO, with 1,000 contending tasks', () => {

@@ -1,13 +1,14 @@
 // Notify: notifyOne (FIFO, a stored permit, no lost permit), notifyWaiters, cancel safety, load.
 import { select } from '../lib/combinators';
 import { PENDING, ready, type Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { Notify } from '../lib/sync';
 import { pauseClock, sleep, timeout, yieldNow } from '../lib/time';
-import { cx, eachRuntime } from './helpers';
+import { cx} from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 describe('Notify', () => {
   test('notifyOne wakes the oldest waiter, one per call', () => {

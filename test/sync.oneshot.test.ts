@@ -3,13 +3,14 @@
 import { select } from '../lib/combinators';
 import { TimeoutError } from '../lib/errors';
 import { PENDING, type Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { oneshot, RecvError, SendError, TryRecvError } from '../lib/sync';
 import { pauseClock, sleep, timeout } from '../lib/time';
-import { catchErr, cx, eachRuntime } from './helpers';
+import { catchErr, cx} from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 describe('oneshot', () => {
   test('delivers one value, sent before or after recv starts waiting', () => {

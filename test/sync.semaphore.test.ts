@@ -1,13 +1,14 @@
 // Semaphore: fairness (FIFO), permits released on cancel, close, misuse errors, load.
 import { TimeoutError } from '../lib/errors';
 import { PENDING, type Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { AcquireError, Semaphore } from '../lib/sync';
 import { pauseClock, sleep, timeout, yieldNow } from '../lib/time';
-import { cx, eachRuntime, rng } from './helpers';
+import { cx, rng } from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 describe('Semaphore', () => {
   test('acquire, release, availablePermits', () => {

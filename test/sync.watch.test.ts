@@ -2,13 +2,14 @@
 // cancel safety, 1,000 receivers, bad input.
 import { select } from '../lib/combinators';
 import { PENDING, type Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { RecvError, SendError, watch } from '../lib/sync';
 import { pauseClock, sleep, yieldNow } from '../lib/time';
-import { catchErr, cx, eachRuntime } from './helpers';
+import { catchErr, cx} from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 describe('watch', () => {
   test('receivers see the latest value; intermediate values may be skipped', () => {

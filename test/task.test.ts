@@ -1,13 +1,14 @@
 // Tasks and the executor: the state machine, wakes in every state, abort, errors, fan-out.
 import { CancelledError } from '../lib/errors';
 import { FutureBase, PENDING, type Async, type Context, type Poll, type Waker } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { TaskState } from '../lib/task';
 import { sleep, yieldNow } from '../lib/time';
-import { eachRuntime } from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 /** A future whose test decides when it is ready; records its polls and keeps its last waker. */
 class Gate<T> extends FutureBase<T> {
@@ -50,13 +51,13 @@ describe('tasks', () => {
   test('a double wake queues the task once and polls it once', () => {
     const g = new Gate<number>();
     const h = rt.spawn(g);
-    rt.executor.run();
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
     expect(g.polls).toBe(1);
     g.waker!.wake();
     g.waker!.wake();
     g.waker!.clone().wakeByRef();
     expect(rt.executor.queued).toBe(1);
-    rt.executor.run();
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
     expect(g.polls).toBe(2);
     h.abort();
   });
@@ -71,7 +72,7 @@ describe('tasks', () => {
       }
     };
     const h = rt.spawn(g);
-    rt.executor.run();
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
     expect(g.polls).toBe(2); // the notified re-poll happened in the same run
     states.push(rt.executor.queued);
     expect(states).toEqual([0]);
@@ -82,7 +83,7 @@ describe('tasks', () => {
     const g = new Gate<number>();
     g.value = 1;
     const h = rt.spawn(g);
-    rt.executor.run();
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
     expect(h.isFinished()).toBe(true);
     g.waker!.wake();
     expect(rt.executor.queued).toBe(0);
@@ -101,7 +102,7 @@ describe('tasks', () => {
       }
     }
     const h = rt.spawn(worker());
-    rt.executor.run();
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
     expect(log).toEqual(['start']);
     h.abort();
     expect(log).toEqual(['start', 'finally']);
@@ -121,7 +122,7 @@ describe('tasks', () => {
       }
     }
     const h = rt.spawn(worker());
-    rt.executor.run();
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
     h.abort();
     expect(h.isFinished()).toBe(false);
     await expect(h.promise()).rejects.toBeInstanceOf(CancelledError);
@@ -143,7 +144,7 @@ describe('tasks', () => {
     }
     const h = rt.spawn(selfAbort());
     handle = h;
-    rt.executor.run();
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
     expect(log).toEqual(['still running this poll', 'finally']);
     expect(h.isFinished()).toBe(true);
   });
@@ -210,7 +211,7 @@ describe('tasks', () => {
         })(),
       );
     }
-    rt.executor.run();
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
     expect(order).toEqual([0, 1, 2, 3, 4, 10, 11, 12, 13, 14]);
   });
 
@@ -221,11 +222,11 @@ describe('tasks', () => {
     const task = (h as unknown as { task: { state: number } }).task;
     seen.push(task.state);
     g.onPoll = () => seen.push(task.state);
-    rt.executor.run();
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
     seen.push(task.state);
     g.open(1);
     seen.push(task.state);
-    rt.executor.run();
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
     seen.push(task.state);
     expect(seen).toEqual([TaskState.Scheduled, TaskState.Running, TaskState.Idle, TaskState.Scheduled, TaskState.Running, TaskState.Done]);
   });
@@ -269,9 +270,9 @@ describe('tasks', () => {
 });
 
 describe('JoinHandle', () => {
-  let rt2: Runtime;
+  let rt2: TimerRuntime;
   beforeEach(() => {
-    rt2 = new Runtime();
+    rt2 = new TimerRuntime();
   });
   afterEach(() => {
     rt2.close();

@@ -1,12 +1,13 @@
 // Timers: order, never early, cancel, timeout, interval, the paused clock.
 import { TimeoutError } from '../lib/errors';
 import type { Async } from '../lib/future';
-import { Runtime } from '../lib/runtime';
+import { TimerRuntime } from '../lib/timer-runtime';
+import { eachTimerRuntime } from './core-helpers';
 import { advanceClock, interval, now, pauseClock, sleep, sleepUntil, timeout, yieldNow } from '../lib/time';
-import { eachRuntime } from './helpers';
 
-let rt: Runtime;
-eachRuntime((r) => (rt = r));
+
+let rt: TimerRuntime;
+eachTimerRuntime((r) => (rt = r));
 
 const hrMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
