@@ -107,11 +107,26 @@ const SERVERS = [
   },
 ];
 
+// A before/after comparison in one interleaved run: POLLED_BASELINE=<another checkout of polled,
+// built> adds its echo server as two more entries, base-embedded and base-block. Such a run is
+// partial (see resultPaths): the committed latest.* show this tree only.
+const BASELINE = process.env.POLLED_BASELINE ? path.resolve(process.env.POLLED_BASELINE) : null;
+if (BASELINE !== null) {
+  const script = path.join(BASELINE, 'bench', 'servers', 'polled-echo.js');
+  for (const driver of ['embedded', 'block']) {
+    SERVERS.push({
+      name: `base-${driver}`, group: `base-${driver}`, kind: 'polled',
+      available: () => (fs.existsSync(script) ? true : `POLLED_BASELINE: no ${script}`),
+      cmd: (port) => [process.execPath, script, '--driver', driver, '--host', HOST, '--port', String(port)],
+    });
+  }
+}
+
 // Order of rows in tables and bars in the chart.
-const GROUP_ORDER = ['c-epoll', 'node:net', 'polled-embedded', 'polled-block', 'bun'];
+const GROUP_ORDER = ['c-epoll', 'node:net', 'polled-embedded', 'base-embedded', 'polled-block', 'base-block', 'bun'];
 const COLORS = {
   'c-epoll': '#6b7280', 'node:net': '#3c873a', 'polled-embedded': '#2563eb', 'polled-block': '#f59e0b',
-  bun: '#db2777',
+  'base-embedded': '#93c5fd', 'base-block': '#fcd34d', bun: '#db2777',
 };
 const EXTRA_COLORS = ['#7c3aed', '#0891b2', '#dc2626', '#65a30d'];
 function groupOrder(groups) {
@@ -618,7 +633,7 @@ function parseArgs(argv) {
  * git ignores), so that a smoke run can never overwrite the published figures.
  */
 function resultPaths(args, stamp) {
-  const full = args.partial.length === 0;
+  const full = args.partial.length === 0 && BASELINE === null;
   if (full && args.out === null) {
     return { full, dir: RESULTS, stamped: path.join(RESULTS, `${stamp}.json`), json: path.join(RESULTS, 'latest.json'), md: path.join(RESULTS, 'latest.md'), svg: path.join(RESULTS, 'latest.svg') };
   }
