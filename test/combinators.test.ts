@@ -4,7 +4,7 @@ import { join, joinAll, race, select, tryJoin, tryJoinAll } from '../lib/combina
 import { TimeoutError } from '../lib/errors';
 import { FutureBase, PENDING, never, ready, type Async, type Context, type Poll, type Waker } from '../lib/future';
 import { TimerRuntime } from '../lib/timer-runtime';
-import { eachTimerRuntime } from './core-helpers';
+import { after, eachTimerRuntime, failAfter } from './core-helpers';
 import { now, pauseClock, sleep, timeout, yieldNow } from '../lib/time';
 
 
@@ -29,23 +29,6 @@ class Gate<T> extends FutureBase<T> {
   override drop(): void {
     this.drops++;
   }
-}
-
-/** Sleep `ms` then return `v`, logging start / end / finally. */
-function* after<T>(ms: number, v: T, log: string[], name: string): Async<T> {
-  try {
-    log.push(`${name} start`);
-    yield* sleep(ms);
-    log.push(`${name} end`);
-    return v;
-  } finally {
-    log.push(`${name} finally`);
-  }
-}
-
-function* failAfter(ms: number, msg: string): Async<never> {
-  yield* sleep(ms);
-  throw new Error(msg);
 }
 
 describe('join', () => {

@@ -50,16 +50,7 @@ export function* catching<T>(g: Awaitable<T>): Async<unknown> {
   return undefined;
 }
 
-/** mulberry32: a seeded PRNG, so that a "random" workload is the same on every run. */
-export function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from './core-helpers';
 
 export function sha(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');

@@ -5,29 +5,12 @@ import { CancelledError } from '../lib/errors';
 import { never, ready, type Async } from '../lib/future';
 import { JoinSet } from '../lib/joinset';
 import { TimerRuntime } from '../lib/timer-runtime';
-import { eachTimerRuntime } from './core-helpers';
+import { after, eachTimerRuntime, failAfter } from './core-helpers';
 import { pauseClock, sleep, yieldNow } from '../lib/time';
 
 
 let rt: TimerRuntime;
 eachTimerRuntime((r) => (rt = r));
-
-/** Sleep `ms` then return `v`, logging start / end / finally. */
-function* after<T>(ms: number, v: T, log: string[], name: string): Async<T> {
-  try {
-    log.push(`${name} start`);
-    yield* sleep(ms);
-    log.push(`${name} end`);
-    return v;
-  } finally {
-    log.push(`${name} finally`);
-  }
-}
-
-function* failAfter(ms: number, msg: string): Async<never> {
-  yield* sleep(ms);
-  throw new Error(msg);
-}
 
 describe('JoinSet', () => {
   test('joinNext gives outcomes in the order the tasks finish, then undefined', () => {

@@ -3,22 +3,11 @@
 // firing never early, and a seeded random workload checked against a sorted-list model; then the
 // Clock the queue is read on (paused, advanced, resumed).
 //
-// Only lib/timers.ts and lib/future.ts are imported (neither loads the native addon), so this file
-// also runs where the addon cannot load. That is why `rng` is a copy of the one in ./helpers,
-// which imports the addon.
+// Nothing here loads the native addon (./core-helpers is core only), so this file also runs where
+// the addon cannot load.
 import { Waker } from '../lib/future';
 import { Clock, Timers, type TimerEntry } from '../lib/timers';
-
-/** mulberry32, as in ./helpers: a seeded PRNG, so that a "random" workload is the same on every run. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './core-helpers';
 
 /** A queue whose entries log their label when woken: `add(deadline, label)` inserts one. */
 function recorder() {
