@@ -42,7 +42,10 @@
         ["libkqueue_prefix!=''", {
           "include_dirs": ["<(libkqueue_prefix)/include/kqueue"],
           "defines": ["POLLED_LIBKQUEUE=1"],
-          "libraries": ["<(libkqueue_prefix)/lib/libkqueue.a", "-Wl,--exclude-libs,ALL", "-lpthread"]
+          # -z nodelete: libkqueue runs a thread of its own (close detection) that outlives the last
+          # kqueue by a moment; Node dlcloses the addon with the last worker that loaded it, and
+          # that thread must not be left running in unmapped code (SIGSEGV at process.exit()).
+          "libraries": ["<(libkqueue_prefix)/lib/libkqueue.a", "-Wl,--exclude-libs,ALL", "-Wl,-z,nodelete", "-lpthread"]
         }]
       ]
     }

@@ -22,7 +22,7 @@
  * slices (the runtime's state outlives `blockOn`), so the cost is one extra loop turn per slice.
  */
 import { EchoServer, type EchoServerOptions } from './echo';
-import { FutureBase, PENDING, type Context, type Future, type Poll } from './future';
+import { FutureBase, PENDING, type Async, type Context, type Future, type Poll } from './future';
 import { SocketAddress } from './net/address';
 import { Runtime } from './runtime';
 import type { JoinHandle } from './task';
@@ -96,7 +96,14 @@ export async function runEchoServer(options: RunEchoOptions = {}): Promise<void>
     if (onListening) onListening(line, server);
     else process.stdout.write(line + '\n');
 
-    const main = rt.spawn(server, 'echo server');
+    // The block driver spawns from inside a blockOn: the task then needs no embedded driver
+    // (libkqueue on Linux has none, and spawn() outside blockOn throws there); the slices run it.
+    const main =
+      driver === 'block'
+        ? rt.blockOn((function* (): Async<JoinHandle<void>> {
+            return rt.spawn(server, 'echo server');
+          })())
+        : rt.spawn(server, 'echo server');
     if (driver === 'embedded') {
       await main.promise();
     } else {

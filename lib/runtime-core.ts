@@ -106,6 +106,14 @@ export abstract class RuntimeCore implements RuntimeContext {
     return task.pollJoin(noopContext) as T;
   }
 
+  /**
+   * @internal Whether tasks can run outside `blockOn`: the embedded driver runs, or can start.
+   * False where Node's loop cannot watch the park (libkqueue on Linux): there only blockOn drives.
+   */
+  canDriveOutsideBlockOn(): boolean {
+    return this.embedded.start() >= 0;
+  }
+
   /** The timer fired early by a hair, or the deadline moved: arm again next turn. */
   rearmTimer(): void {
     this.embedded.rearmTimer();

@@ -87,6 +87,9 @@ function waitIdle(rt: Runtime, ms: number): Promise<boolean> {
   const ex = rt.executor;
   if (ex.tasks.size === 0) return Promise.resolve(true);
   if (ms <= 0) return Promise.resolve(false);
+  // Without an embedded driver (libkqueue on Linux) nothing polls the tasks or fires the timer
+  // below outside blockOn: waiting would never end, and the tasks cannot finish anyway.
+  if (!rt.isClosed && !rt.canDriveOutsideBlockOn()) return Promise.resolve(false);
   return new Promise<boolean>((resolve) => {
     const timers = rt.timers;
     let entry: ReturnType<typeof timers.insert> | null = null;

@@ -10,6 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+#if defined(POLLED_LIBKQUEUE)
+#include <unordered_map>
+#include <utility>
+#endif
 
 #if defined(POLLED_BACKEND_EPOLL)
 #include <sys/epoll.h>
@@ -127,6 +131,12 @@ class Poller {
   std::vector<epoll_event> buf_;
 #else
   std::vector<struct kevent> buf_;
+#endif
+#if defined(POLLED_LIBKQUEUE)
+  // fd -> (token, interest) of every registration, the loop watch included: what Rearm() redoes
+  // after a full batch, where libkqueue may have dropped edge-triggered events (see Wait()).
+  std::unordered_map<int, std::pair<uint32_t, uint32_t>> registered_;
+  void Rearm();
 #endif
   uint32_t* out_ = nullptr;
   size_t batch_ = 0;

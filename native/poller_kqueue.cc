@@ -42,12 +42,17 @@ int Apply(int kq, struct kevent* changes, int n) {
 }
 
 // Adds the filters in `interest` and deletes the others, so Add and Modify are one operation.
+// EVFILT_WRITE goes first for libkqueue (Linux): it keeps one epoll registration per fd, and
+// when a second filter joins it ORs only EPOLLIN / EPOLLOUT of the first into the new mask. With
+// READ applied last the mask keeps READ's EPOLLRDHUP, so a FIN that arrives with the last bytes
+// is reported as EV_EOF; without it, the short read of those bytes would clear readiness and the
+// end of stream would never be heard. Native kqueue does not care about the order.
 int Register(int kq, int fd, uint32_t token, uint32_t interest) {
   struct kevent changes[2];
   uint16_t on_read = (interest & kReadable) ? EV_ADD | EV_CLEAR : EV_DELETE;
   uint16_t on_write = (interest & kWritable) ? EV_ADD | EV_CLEAR : EV_DELETE;
-  EV_SET(&changes[0], fd, EVFILT_READ, on_read, 0, 0, ToUData(token));
-  EV_SET(&changes[1], fd, EVFILT_WRITE, on_write, 0, 0, ToUData(token));
+  EV_SET(&changes[0], fd, EVFILT_WRITE, on_write, 0, 0, ToUData(token));
+  EV_SET(&changes[1], fd, EVFILT_READ, on_read, 0, 0, ToUData(token));
   return Apply(kq, changes, 2);
 }
 
@@ -81,26 +86,69 @@ int Poller::pollable_fd() const {
 }
 
 int Poller::Add(int fd, uint32_t token, uint32_t interest) {
-  return Register(fd_.get(), fd, token, interest);
+  int rc = Register(fd_.get(), fd, token, interest);
+#if defined(POLLED_LIBKQUEUE)
+  if (rc == 0) registered_[fd] = {token, interest};
+#endif
+  return rc;
 }
 
 int Poller::Modify(int fd, uint32_t token, uint32_t interest) {
+#if defined(POLLED_LIBKQUEUE)
+  // libkqueue rebuilds the epoll mask from EPOLLIN / EPOLLOUT alone when one of two filters is
+  // deleted, so EPOLLET and EPOLLRDHUP would be lost: drop both, then register afresh.
+  int rc = Register(fd_.get(), fd, 0, 0);
+  if (rc < 0) return rc;
+  rc = Register(fd_.get(), fd, token, interest);
+  if (rc == 0) registered_[fd] = {token, interest};
+  else registered_.erase(fd);
+  return rc;
+#else
   return Register(fd_.get(), fd, token, interest);
+#endif
 }
 
-int Poller::Delete(int fd) { return Register(fd_.get(), fd, 0, 0); }
+int Poller::Delete(int fd) {
+#if defined(POLLED_LIBKQUEUE)
+  registered_.erase(fd);
+#endif
+  return Register(fd_.get(), fd, 0, 0);
+}
 
 int Poller::WatchLoop(int fd) {
   struct kevent change;
   EV_SET(&change, fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, ToUData(kLoopToken));
-  return Apply(fd_.get(), &change, 1);
+  int rc = Apply(fd_.get(), &change, 1);
+#if defined(POLLED_LIBKQUEUE)
+  if (rc == 0) registered_[fd] = {kLoopToken, kReadable};  // Register() makes the same change
+#endif
+  return rc;
 }
 
 int Poller::UnwatchLoop(int fd) {
+#if defined(POLLED_LIBKQUEUE)
+  registered_.erase(fd);
+#endif
   struct kevent change;
   EV_SET(&change, fd, EVFILT_READ, EV_DELETE, 0, 0, ToUData(kLoopToken));
   return Apply(fd_.get(), &change, 1);
 }
+
+#if defined(POLLED_LIBKQUEUE)
+// libkqueue clamps the event list to MAX_KEVENT (512) and asks epoll for as many events as the
+// list has slots; an fd with both filters makes one epoll event into two kevents, and what does
+// not fit is dropped. For EV_CLEAR (EPOLLET) registrations the edge is then gone for good. Only a
+// full list can have lost something: register everything afresh, so that epoll looks at each fd
+// again and queues what is ready (a spurious event costs the reader an EAGAIN, nothing more).
+constexpr size_t kLibkqueueMaxEvents = 512;
+
+void Poller::Rearm() {
+  for (const auto& [fd, reg] : registered_) {
+    Register(fd_.get(), fd, 0, 0);
+    Register(fd_.get(), fd, reg.first, reg.second);
+  }
+}
+#endif
 
 int Poller::Wait(double timeout_ms) {
   timespec ts{};
@@ -112,6 +160,9 @@ int Poller::Wait(double timeout_ms) {
   int n = kevent(fd_.get(), nullptr, 0, buf_.data(), static_cast<int>(batch_),
                  timeout_ms < 0 ? nullptr : &ts);
   if (n < 0) return errno == EINTR ? 0 : -errno;
+#if defined(POLLED_LIBKQUEUE)
+  if (static_cast<size_t>(n) >= std::min(batch_, kLibkqueueMaxEvents)) Rearm();
+#endif
   // A socket ready both ways arrives as two events, usually side by side: merge neighbours
   // with the same token (JS ORs the bits of separate pairs anyway).
   int count = 0;

@@ -461,6 +461,62 @@ describe('TCP', () => {
     expect(native.read(s, buf, 0, 16)).toBe(0);
   });
 
+  // The runtime takes a short read as "drained" and waits for the next event, so a FIN that came
+  // with the last bytes must be in the event that reports them (HANGUP), whatever the interest
+  // and after a pollerModify too. libkqueue dropped EPOLLRDHUP when a second filter joined the
+  // fd, so READABLE | WRITABLE lost it, and the echo server kept such connections forever.
+  it.each([
+    ['READABLE', READABLE, 0],
+    ['READABLE | WRITABLE', READABLE | WRITABLE, 0],
+    ['READABLE | WRITABLE, then pollerModify to READABLE', READABLE | WRITABLE, READABLE],
+    ['READABLE, then pollerModify to READABLE | WRITABLE', READABLE, READABLE | WRITABLE],
+  ])('reports HANGUP in the same event as the last bytes when the FIN came with them (%s)', (_name, interest, modifyTo) => {
+    const p = new TestPoller();
+    const [c, s] = tcpPair(p);
+    p.add(s, 20, interest);
+    if (modifyTo !== 0) {
+      p.wait(0); // the registration's first edge (WRITABLE) is gone before the modify
+      expect(native.pollerModify(p.handle, s, 20, modifyTo)).toBe(0);
+    }
+    p.wait(0);
+    expect(native.write(c, Buffer.from('last'), 0, 4)).toBe(4);
+    expect(native.shutdown(c, SHUT_WR)).toBe(0);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); // loopback: both are queued now
+    expect(p.waitFor(20) & (READABLE | HANGUP)).toBe(READABLE | HANGUP);
+    const buf = Buffer.alloc(16);
+    expect(native.read(s, buf, 0, 16)).toBe(4);
+    expect(native.read(s, buf, 0, 16)).toBe(0);
+  });
+
+  // libkqueue asks epoll for as many events as its event list has slots (at most 512), and one
+  // epoll event for a socket with both filters becomes two kevents: what did not fit was dropped,
+  // and under EV_CLEAR for good, so 1,000 echo connections stalled. Every socket must be heard.
+  it('reports each of 300 sockets that became readable at once, over as many waits as it takes', () => {
+    const N = 300;
+    const p = new TestPoller(1024);
+    const l = track(native.tcpListen('127.0.0.1', 0, 512, 1));
+    const port = (native.localAddr(l) as [string, number, number])[1];
+    const clients = Array.from({ length: N }, () => connected(native.tcpConnect('127.0.0.1', port))[0]);
+    p.add(l, 1, READABLE);
+    const servers: Handle[] = [];
+    while (servers.length < N) {
+      const s = native.accept(l);
+      if (s === -E.EAGAIN) p.waitFor(1);
+      else servers.push(track(s));
+    }
+    servers.forEach((s, i) => p.add(s, 100 + i, READABLE | WRITABLE));
+    while (p.wait(0).size > 0) {
+      // the registrations' first edges (WRITABLE)
+    }
+    for (const c of clients) expect(native.write(c, Buffer.from('x'), 0, 1)).toBe(1);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50); // loopback: all arrived
+    const heard = new Set<number>();
+    for (let i = 0; i < 20 && heard.size < N; i++) {
+      for (const [token, bits] of p.wait(100)) if (token >= 100 && (bits & READABLE) !== 0) heard.add(token);
+    }
+    expect(heard.size).toBe(N);
+  });
+
   it('reports ECONNREFUSED through socketError after WRITABLE for a closed port', () => {
     const l = native.tcpListen('127.0.0.1', 0, 1, 0);
     const port = (native.localAddr(l) as [string, number, number])[1];
