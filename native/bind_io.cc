@@ -145,7 +145,9 @@ napi_value BoundIo(napi_env env, napi_callback_info info) {
   void* base;
   size_t ab_length;
   int64_t o = 0, k = 0;
-  bool usable = b.buffer != nullptr && off >= 0 && n >= 0 &&
+  // A read of 0 bytes is never made here either (it would return 0, which means end of stream):
+  // it goes to the general path, whose RangeError says so.
+  bool usable = b.buffer != nullptr && off >= 0 && n >= (kSlot == kReadBuffer ? 1 : 0) &&
                 off + n <= static_cast<double>(b.length);
   if (usable) {
     o = static_cast<int64_t>(off);

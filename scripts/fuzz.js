@@ -387,7 +387,7 @@ async function fuzz(opts) {
   }
   // errno constants and names come from Node (errors.ts); the ioArgs slots from the contract.
   const E = errors.errno;
-  const { ARG_HANDLE, ARG_OFFSET, ARG_LENGTH, ARG_RESULT, ARG_STATUS, IO_ARG_COUNT, STATUS_DONE, STATUS_NOT_BOUND } = contract;
+  const { ARG_HANDLE, ARG_OFFSET, ARG_LENGTH, ARG_RESULT, ARG_STATUS, IO_ARG_COUNT, STATUS_DONE, STATUS_NOT_BOUND, READ_BUFFER } = contract;
   const ioArgs = native.ioArgs instanceof Float64Array ? native.ioArgs : null;
   const FUNCS = Object.keys(native).filter((k) => typeof native[k] === 'function');
   const rng = new Rng(opts.seed);
@@ -1365,9 +1365,11 @@ async function fuzz(opts) {
         return expectErr(integer(r), E.EBADF, `ioArgs[ARG_HANDLE] = ${describe(h)} is not a live handle`);
       }
       const b = bound.has(h) ? bound.get(h)[slot] : null;
-      const fault = !b || !validRange(off, n, b.length) || detachedABs.has(b.ab) || b.ab.byteLength < b.offset + b.length;
+      // A bound read of 0 bytes is never made (0 would read as end of stream): the general path refuses it.
+      const emptyRead = slot === READ_BUFFER && n === 0;
+      const fault = !b || !validRange(off, n, b.length) || emptyRead || detachedABs.has(b.ab) || b.ab.byteLength < b.offset + b.length;
       if (fault) {
-        const why = b ? 'the bound buffer does not cover the range (or is detached)' : 'nothing is bound in that slot';
+        const why = !b ? 'nothing is bound in that slot' : emptyRead ? 'a read of 0 bytes' : 'the bound buffer does not cover the range (or is detached)';
         if (status !== STATUS_NOT_BOUND) fail(`${why}, yet status ${status} with result ${describe(r)}`);
         if (!Number.isNaN(r)) fail(`STATUS_NOT_BOUND with result ${describe(r)}, not NaN`);
         return undefined;

@@ -28,8 +28,12 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/polled-install-test.XXXXXX")
 PACK=$WORK/pack
 mkdir -p "$PACK"
 
+# prebuilds/ made here only for the tarball goes again at the end: left in the checkout, the
+# loader would prefer it to build/Release, and later native edits would be tested against it.
+MADE_PREBUILDS=0
 cleanup() {
   local rc=$?
+  [ $MADE_PREBUILDS = 1 ] && rm -rf "$ROOT/prebuilds"
   if [ "${POLLED_INSTALL_TEST_KEEP:-0}" = 1 ] || [ $rc -ne 0 ]; then
     echo "install-test: work directory kept: $WORK"
   else
@@ -56,6 +60,7 @@ consumer_env() { # consumer_env PATH VAR=VALUE... -- command...
 # ---- 1. Build and pack -------------------------------------------------------------------------
 cd "$ROOT"
 if [ "${POLLED_INSTALL_TEST_NO_BUILD:-0}" != 1 ]; then
+  [ -d prebuilds ] || MADE_PREBUILDS=1
   step "npm run prebuild (prebuildify --napi --strip --tag-libc)"
   npm run --silent prebuild
 fi

@@ -77,6 +77,7 @@ describe('native bound buffers', () => {
     expect(native.bindBuffer(r, READ_BUFFER, new Uint8Array(8))).toBe(0);
     expect(writeBound(r, 0, 4)).toBe(NOT_BOUND); // the other slot is still empty
     expect(readBound(r, 4, 5)).toBe(NOT_BOUND);
+    expect(readBound(r, 2, 0)).toBe(NOT_BOUND); // a 0-byte read would return 0 (end of stream): never made
     expect(readBound(r, -1, 2)).toBe(NOT_BOUND);
     expect(readBound(r, 0.5, 2)).toBe(NOT_BOUND);
     expect(readBound(r, 0, NaN)).toBe(NOT_BOUND);
