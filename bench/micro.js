@@ -93,7 +93,7 @@ const rt = new p.Runtime();
     const r2 = new p.Runtime();
     r2.blockOn(
       (function* () {
-        p.time.pause();
+        p.pauseClock();
         const hs = new Array(N);
         for (let i = 0; i < N; i++) hs[i] = r2.spawn(sleeper(1 + (i % 1000)));
         for (let i = 0; i < N; i++) yield* hs[i];
