@@ -30,10 +30,20 @@ mkdir -p "$PACK"
 
 # prebuilds/ made here only for the tarball goes again at the end: left in the checkout, the
 # loader would prefer it to build/Release, and later native edits would be tested against it.
+# prebuildify leaves build/Release without its .node, so the prebuild (the same sources, built
+# just now) goes back there first: the checkout keeps a local build, as before the test.
 MADE_PREBUILDS=0
+restore_local_build() {
+  local built
+  built=$(ls "$ROOT"/prebuilds/*/*.node 2>/dev/null | head -1)
+  if [ -n "$built" ] && ! ls "$ROOT"/build/Release/*.node >/dev/null 2>&1; then
+    mkdir -p "$ROOT/build/Release" && cp "$built" "$ROOT/build/Release/polled.node"
+  fi
+  rm -rf "$ROOT/prebuilds"
+}
 cleanup() {
   local rc=$?
-  [ $MADE_PREBUILDS = 1 ] && rm -rf "$ROOT/prebuilds"
+  [ $MADE_PREBUILDS = 1 ] && restore_local_build
   if [ "${POLLED_INSTALL_TEST_KEEP:-0}" = 1 ] || [ $rc -ne 0 ]; then
     echo "install-test: work directory kept: $WORK"
   else
