@@ -55,10 +55,6 @@ export class EmbeddedDriver {
     return 0;
   }
 
-  get isStarted(): boolean {
-    return this.started;
-  }
-
   /** A timer was woken early by a hair, or the deadline moved: arm again after this turn. */
   rearmTimer(): void {
     this.armedDeadline = NaN;

@@ -56,6 +56,17 @@ export function checkBuffer(buf: unknown, what: string): Uint8Array {
   return buf;
 }
 
+/**
+ * The arguments of every byte operation on a stream: `buf` a Uint8Array, and `offset` / `length`
+ * (by default, the rest of `buf`) a range inside it. Returns the length.
+ */
+export function checkedLength(buf: Uint8Array, offset: number, length: number | undefined, what: string): number {
+  checkBuffer(buf, what);
+  const len = length ?? buf.length - offset;
+  checkRange(buf, offset, len, what);
+  return len;
+}
+
 // %TypedArray%.prototype.at validates its receiver and throws a TypeError for a view whose
 // ArrayBuffer is detached (transferred) or has shrunk below it (a resizable one), and does
 // nothing else: the one check Node 20 offers from JavaScript. Such a view reads as length 0.
@@ -152,27 +163,19 @@ export class IoResource {
 
   /** The general path: any buffer, looked up by the addon at this call. */
   private plainSyscall(dir: Direction, buf: Uint8Array, offset: number, length: number): number {
-    if (dir === READ_BUFFER) {
-      checkStillFits(buf, offset, length, 'read(buf)');
-      return native.read(this.handle, buf, offset, length);
-    }
-    checkStillFits(buf, offset, length, 'write(buf)');
-    return native.write(this.handle, buf, offset, length);
+    checkStillFits(buf, offset, length, dir === READ_BUFFER ? 'read(buf)' : 'write(buf)');
+    return dir === READ_BUFFER ? native.read(this.handle, buf, offset, length) : native.write(this.handle, buf, offset, length);
   }
 
   /** A read into buf[offset, offset + length): `length` must be at least 1 (0 means end of stream). */
   read(buf: Uint8Array, offset = 0, length?: number): ReadFuture {
-    checkBuffer(buf, 'read(buf)');
-    const len = length ?? buf.length - offset;
-    checkRange(buf, offset, len, 'read(buf)');
+    const len = checkedLength(buf, offset, length, 'read(buf)');
     checkReadLength(len, 'read(buf)');
     return new ReadFuture(this, buf, offset, len);
   }
 
   write(buf: Uint8Array, offset = 0, length?: number): WriteFuture {
-    checkBuffer(buf, 'write(buf)');
-    const len = length ?? buf.length - offset;
-    checkRange(buf, offset, len, 'write(buf)');
+    const len = checkedLength(buf, offset, length, 'write(buf)');
     return new WriteFuture(this, buf, offset, len);
   }
 
@@ -182,13 +185,7 @@ export class IoResource {
    * `write` future waits for WRITABLE). Throws IoError on a real error.
    */
   tryWrite(buf: Uint8Array, offset = 0, length?: number): number {
-    checkBuffer(buf, 'tryWrite(buf)');
-    const len = length ?? buf.length - offset;
-    checkRange(buf, offset, len, 'tryWrite(buf)');
-    return this.tryWriteRange(buf, offset, len);
-  }
-
-  private tryWriteRange(buf: Uint8Array, offset: number, length: number): number {
+    length = checkedLength(buf, offset, length, 'tryWrite(buf)');
     if (!this.open) throw new IoError(EBADF, 'write', 'closed');
     const src = this.src;
     if (length === 0 || (src.readiness & (WRITABLE | HANGUP | ERROR)) === 0) return 0;

@@ -1,5 +1,5 @@
 /**
- * Graceful shutdown of a runtime (`Runtime.shutdown`), kept apart from runtime.ts.
+ * Graceful shutdown of a runtime (`RuntimeCore.shutdown`), kept apart from runtime-core.ts.
  *
  * 1. *Grace*: wait until every task has finished on its own, or `timeout` ms have passed
  *    (default 0: no grace, cancel at once, as dropping a tokio runtime does).
@@ -12,7 +12,7 @@
  * auto-advance reaches them as soon as every task is idle).
  */
 import { Waker } from './future';
-import type { RuntimeCore as Runtime } from './runtime-core';
+import type { RuntimeCore } from './runtime-core';
 import type { Task } from './task';
 import { optionalMs } from './validate';
 
@@ -34,9 +34,9 @@ export interface ShutdownReport {
   readonly timedOut: boolean;
 }
 
-const inProgress = new WeakMap<Runtime, Promise<ShutdownReport>>();
+const inProgress = new WeakMap<RuntimeCore, Promise<ShutdownReport>>();
 
-export function shutdownRuntime(rt: Runtime, options: ShutdownOptions = {}): Promise<ShutdownReport> {
+export function shutdownRuntime(rt: RuntimeCore, options: ShutdownOptions = {}): Promise<ShutdownReport> {
   if (options === null || typeof options !== 'object') throw new TypeError(`shutdown(options): options must be an object, got ${options === null ? 'null' : typeof options}`);
   const timeout = optionalMs(options.timeout, 'shutdown(options): timeout', 0, true);
   const cleanupTimeout = optionalMs(options.cleanupTimeout, 'shutdown(options): cleanupTimeout', 1000, true);
@@ -47,7 +47,7 @@ export function shutdownRuntime(rt: Runtime, options: ShutdownOptions = {}): Pro
   return p;
 }
 
-async function run(rt: Runtime, timeout: number, cleanupTimeout: number, alive: Set<Task<unknown>>): Promise<ShutdownReport> {
+async function run(rt: RuntimeCore, timeout: number, cleanupTimeout: number, alive: Set<Task<unknown>>): Promise<ShutdownReport> {
   // Start from Node's loop, outside any poll or blockOn (shutdown may be requested by a task).
   await new Promise<void>((resolve) => setImmediate(resolve));
   if (rt.isClosed) return { completed: 0, cancelled: 0, abandoned: 0, timedOut: false };
@@ -83,7 +83,7 @@ async function run(rt: Runtime, timeout: number, cleanupTimeout: number, alive: 
 }
 
 /** Resolves true when the runtime has no live task, or false after `ms` (runtime clock). */
-function waitIdle(rt: Runtime, ms: number): Promise<boolean> {
+function waitIdle(rt: RuntimeCore, ms: number): Promise<boolean> {
   const ex = rt.executor;
   if (ex.tasks.size === 0) return Promise.resolve(true);
   if (ms <= 0) return Promise.resolve(false);

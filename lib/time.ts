@@ -251,7 +251,7 @@ export function resumeClock(): void {
 
 /** Move a paused clock forward by `ms`, and fire the timers that became due. Returns a future to await (so the woken tasks run). */
 export function advanceClock(ms: number): Future<void> {
-  checkMs(ms, 'advance(ms)');
+  checkMs(ms, 'advanceClock(ms)');
   const rt = runtimeOrDefault();
   rt.timers.clock.advance(ms);
   rt.timers.fire(rt.timers.clock.now());

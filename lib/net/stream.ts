@@ -22,11 +22,10 @@
 import { consume, pollProceed } from '../coop';
 import { IoError, errno } from '../errors';
 import { FutureBase, PENDING, type Async, type Context, type Poll, type Waker } from '../future';
-import { IoResource, checkBuffer, type ReadFuture, type WriteFuture, type WritevFuture } from '../io';
+import { IoResource, checkBuffer, checkedLength, type ReadFuture, type WriteFuture, type WritevFuture } from '../io';
 import { ERROR, HANGUP, READABLE, SHUT_RD, SHUT_RDWR, SHUT_WR, WRITABLE, native, type Handle } from '../native';
 import { Runtime } from '../runtime';
 import { Sleep, sleepUntil } from '../time';
-import { checkRange } from '../validate';
 import type { SocketAddress, UnixSocketAddress } from './address';
 
 /** Errno numbers by name, from Node's table for this platform (the numbers the addon returns); -1 if this platform lacks one. */
@@ -36,8 +35,7 @@ function errnoOf(name: string): number {
 
 const EAGAIN = errnoOf('EAGAIN');
 const EINTR = errnoOf('EINTR');
-/** @internal */
-export const EBADF = errnoOf('EBADF');
+const EBADF = errnoOf('EBADF');
 const ENOTCONN = errnoOf('ENOTCONN');
 const ETIMEDOUT = errnoOf('ETIMEDOUT');
 
@@ -150,9 +148,7 @@ export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Sock
 
   /** Fill `buf[offset, offset + length)` completely, or throw `UnexpectedEofError` if the stream ends first. */
   readExact(buf: Uint8Array, offset = 0, length?: number): Async<void> {
-    checkBuffer(buf, 'readExact(buf)');
-    const len = length ?? buf.length - offset;
-    checkRange(buf, offset, len, 'readExact(buf)');
+    const len = checkedLength(buf, offset, length, 'readExact(buf)');
     return readExactGen(this.io, buf, offset, len);
   }
 
@@ -180,9 +176,7 @@ export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Sock
    * `IoError` carries `bytesWritten`: how many bytes went out before the error.
    */
   writeAll(buf: Uint8Array, offset = 0, length?: number): Async<void> {
-    checkBuffer(buf, 'writeAll(buf)');
-    const len = length ?? buf.length - offset;
-    checkRange(buf, offset, len, 'writeAll(buf)');
+    const len = checkedLength(buf, offset, length, 'writeAll(buf)');
     return writeAllGen(this.io, buf, offset, len);
   }
 

@@ -13,7 +13,7 @@
  * are `lib/io.ts`'s leaf futures (see `stream.ts`). IPv4 and IPv6; port 0 lets the OS choose.
  * Hosts are numeric addresses (see `address.ts`).
  */
-import { IoError } from '../errors';
+import { IoError, errno } from '../errors';
 import { LazyFuture, type Future } from '../future';
 import { IoResource } from '../io';
 import { REUSE_ADDR, REUSE_PORT, V6_ONLY, native, type Handle } from '../native';
@@ -21,7 +21,7 @@ import { Runtime } from '../runtime';
 import { describe } from '../validate';
 import { SocketAddress, fromNative, parseSocketAddress, type SocketAddressLike } from './address';
 import { checkBacklog, checkBool, checkOptions, checkTimeout } from './options';
-import { ConnectFuture, EBADF, Listener, Stream } from './stream';
+import { ConnectFuture, Listener, Stream } from './stream';
 
 export interface TcpListenOptions {
   /** Length of the kernel's queue of not yet accepted connections. Default 1024. */
@@ -88,7 +88,7 @@ export class TcpStream extends Stream<SocketAddress> {
   }
 
   private openHandle(syscall: string): Handle {
-    if (!this.io.isOpen) throw new IoError(EBADF, syscall);
+    if (!this.io.isOpen) throw new IoError(errno.EBADF, syscall);
     return this.io.handle;
   }
 
