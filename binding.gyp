@@ -15,6 +15,7 @@
         "native/bind_poller.cc",
         "native/bind_socket.cc",
         "native/handles.cc",
+        "native/mailbox.cc",
         "native/socket.cc",
         "native/uv_driver.cc"
       ],

@@ -142,6 +142,21 @@ export interface NativeBinding {
    */
   pollerWatchLoop(poller: Handle, on: boolean): number;
 
+  // ---- Wakes from other threads (native/mailbox.h; lib/remote.ts) ----------------------------
+  /**
+   * The poller's mailbox: [id, keys]. `id` names this runtime to every thread of the process;
+   * `keys` (a new shared Uint32Array of `capacity`, replacing an earlier one) is where
+   * `mailboxDrain` writes the keys other threads posted. Or -errno.
+   */
+  pollerMailbox(poller: Handle, capacity: number): [number, Uint32Array] | number;
+  /** Moves posted keys into the keys array (at most its length; the rest notify again): the count, or -errno. */
+  mailboxDrain(poller: Handle): number;
+  /**
+   * Post `key` to mailbox `id` from any thread: it is queued, and the owning poller is notified
+   * (NOTIFY_TOKEN) if nothing was queued. 0, or -ESRCH when that runtime has closed or its thread is gone.
+   */
+  mailboxPost(id: number, key: number): number;
+
   // ---- Embedded driver (libuv) ---------------------------------------------------------------
   /**
    * Watch the poller's own fd with one uv_poll_t in this thread's loop. When it fires, the driver

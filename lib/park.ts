@@ -27,7 +27,7 @@ export interface Park {
   /** The one timer: report (as a batch with the timer in it) `delayMs` from now; replaces the last arming. */
   armTimer(delayMs: number): void;
   disarmTimer(): void;
-  /** Registrations that should keep Node's process alive (open sockets). */
+  /** What should keep Node's process alive: open sockets, keys other threads may still post (remote.ts). */
   readonly registrations: number;
 
   /** Close whatever the park owns (the poller and every handle registered in it). */

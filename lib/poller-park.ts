@@ -29,7 +29,7 @@ export class PollerPark implements Park {
 
   canWake(): boolean {
     const r = this.reactor;
-    return r.registrations > 0 || r.notify.hasWaiters || r.nodeLoop.hasWaiters;
+    return r.registrations > 0 || r.remote.size > 0 || r.notify.hasWaiters || r.nodeLoop.hasWaiters;
   }
 
   setBlocking(on: boolean): void {
@@ -62,7 +62,7 @@ export class PollerPark implements Park {
   }
 
   get registrations(): number {
-    return this.reactor.registrations;
+    return this.reactor.registrations + this.reactor.remote.size;
   }
 
   close(): void {

@@ -21,6 +21,7 @@
 import { check } from './errors';
 import { PENDING, type Context, type Poll, type Waker } from './future';
 import { ERROR, HANGUP, LOOP_TOKEN, NOTIFY_TOKEN, READABLE, RESERVED_TOKENS, TIMER_TOKEN, WRITABLE, native, type Handle } from './native';
+import { RemoteWakers } from './remote';
 import { WakerSet } from './wakers';
 
 export { READABLE, WRITABLE, HANGUP, ERROR };
@@ -62,11 +63,15 @@ export class Reactor {
   readonly notify = new Occurrences();
   /** Node's own loop got work while blockOn held the thread (LOOP_TOKEN; `Runtime.nodeLoopReady()`). */
   readonly nodeLoop = new Occurrences();
+  /** Keys other threads post to wake this runtime's futures (`remote.ts`); drained at NOTIFY_TOKEN. */
+  readonly remote: RemoteWakers;
 
   constructor(
     private readonly poller: Handle,
     private readonly events: Uint32Array,
-  ) {}
+  ) {
+    this.remote = new RemoteWakers(poller);
+  }
 
   /** Register `handle` for edge-triggered read and write readiness. Throws IoError. */
   register(handle: Handle): IoSource {
@@ -153,7 +158,10 @@ export class Reactor {
       const bits = ev[2 * i + 1];
       if (token >= RESERVED_TOKENS) {
         if (token === TIMER_TOKEN) timer = true;
-        else if (token === NOTIFY_TOKEN) this.notify.occur();
+        else if (token === NOTIFY_TOKEN) {
+          this.remote.drain();
+          this.notify.occur();
+        }
         else if (token === LOOP_TOKEN) this.nodeLoop.occur();
         continue;
       }
@@ -169,6 +177,7 @@ export class Reactor {
 
   /** Runtime close: deregister and close every handle still registered. */
   closeAll(): void {
+    this.remote.clear();
     for (const src of this.sources) {
       if (src === undefined) continue;
       this.deregister(src, true);

@@ -64,7 +64,11 @@ napi_value JsPollerCreate(napi_env env, napi_callback_info info) {
   std::unique_ptr<PollerEntry> p(new (std::nothrow) PollerEntry(env));
   if (p == nullptr) return Int(env, -ENOMEM);
   int rc = p->poller.Open();
-  return Number(env, rc < 0 ? rc : a.inst->handles.OpenPoller(std::move(p)));
+  if (rc < 0) return Int(env, rc);
+  p->mailbox = std::shared_ptr<Mailbox>(new (std::nothrow) Mailbox(&p->poller));
+  if (p->mailbox == nullptr) return Int(env, -ENOMEM);
+  RegisterMailbox(p->mailbox);
+  return Number(env, a.inst->handles.OpenPoller(std::move(p)));
 }
 
 // The events batch: a Uint32Array of 2 * capacity (token, bits) pairs, made by the addon on
@@ -178,6 +182,59 @@ napi_value JsPollerWatchLoop(napi_env env, napi_callback_info info) {
     p->loop_fd = fd;
     return Int(env, 0);
   });
+}
+
+// ---- Wakes from other threads (mailbox.h) ----------------------------------------------------
+
+// [id, keys]: the poller's process-wide mailbox id, and a new shared Uint32Array of `capacity`
+// that mailboxDrain writes keys into (replacing an earlier one). Or -errno.
+napi_value JsPollerMailbox(napi_env env, napi_callback_info info) {
+  Args<2> a(env, info);
+  int64_t capacity;
+  if (!GetInt(env, a.argv[1], "capacity", 1, 1 << 20, &capacity)) return nullptr;
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    napi_value view, pair, id;
+    void* data;
+    napi_ref ref;
+    if (!SharedView(env, "Uint32Array", napi_uint32_array, static_cast<size_t>(capacity), &view, &data)) {
+      return nullptr;
+    }
+    int err;
+    bool threw;
+    if (GetPoller(env, a.inst, a.argv[0], &err, &threw) != p) return Int(env, -EBADF);  // JS ran
+    if (napi_create_reference(env, view, 1, &ref) != napi_ok) return Int(env, -ENOMEM);
+    if (p->keys_ref != nullptr) napi_delete_reference(env, p->keys_ref);
+    p->keys_ref = ref;
+    p->keys = static_cast<uint32_t*>(data);
+    p->keys_cap = static_cast<size_t>(capacity);
+    napi_create_array_with_length(env, 2, &pair);
+    napi_create_uint32(env, p->mailbox->id, &id);
+    napi_set_element(env, pair, 0, id);
+    napi_set_element(env, pair, 1, view);
+    return pair;
+  });
+}
+
+// Moves the keys posted to the poller's mailbox into its keys array: the count, or -errno
+// (-EINVAL before pollerMailbox).
+napi_value JsMailboxDrain(napi_env env, napi_callback_info info) {
+  Args<1> a(env, info);
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    if (p->keys == nullptr) return Int(env, -EINVAL);
+    return Int(env, static_cast<int64_t>(p->mailbox->Drain(p->keys, p->keys_cap)));
+  });
+}
+
+// Posts `key` to the mailbox `id` (any runtime in the process, any thread): 0, or -ESRCH when
+// that runtime is gone.
+napi_value JsMailboxPost(napi_env env, napi_callback_info info) {
+  Args<2> a(env, info);
+  int64_t id, key;
+  if (!GetInt(env, a.argv[0], "mailbox", 0, UINT32_MAX, &id) ||
+      !GetInt(env, a.argv[1], "key", 0, UINT32_MAX, &key)) {
+    return nullptr;
+  }
+  return Int(env, PostToMailbox(static_cast<uint32_t>(id), static_cast<uint32_t>(key)));
 }
 
 // ---- Embedded driver ----------------------------------------------------------------------------

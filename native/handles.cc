@@ -16,6 +16,11 @@ double HandleOf(uint64_t gen, uint64_t slot) {
 }  // namespace
 
 PollerEntry::~PollerEntry() {
+  if (mailbox != nullptr) {
+    UnregisterMailbox(mailbox->id);
+    mailbox->Close();  // a Post() racing this one has finished its Notify() when Close() returns
+  }
+  if (keys_ref != nullptr) napi_delete_reference(env_, keys_ref);
   if (driver != nullptr) driver->Stop();
   {
     std::lock_guard<std::mutex> lock(mu_);

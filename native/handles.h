@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "contract.h"  // BufferSlot
+#include "mailbox.h"
 #include "poller.h"
 #include "uv_driver.h"
 
@@ -48,6 +49,13 @@ class PollerEntry {
 
   Poller poller;                // declared first: destroyed last
   napi_ref events = nullptr;    // keeps the Uint32Array that poller.SetEvents points into alive
+  // Wakes from other threads (mailbox.h): registered when the poller opens, closed and
+  // unregistered first thing in the destructor. `keys` is the shared Uint32Array mailboxDrain
+  // writes into (kept alive by keys_ref), `keys_cap` its length.
+  std::shared_ptr<Mailbox> mailbox;
+  napi_ref keys_ref = nullptr;
+  uint32_t* keys = nullptr;
+  size_t keys_cap = 0;
   UvDriver* driver = nullptr;
   int loop_fd = -1;             // the libuv backend fd while Poller::WatchLoop is on
 
