@@ -3,7 +3,8 @@
  * The `polled` command, and the process around the echo server.
  *
  *   polled echo [--host 127.0.0.1] [--port 7007] [--unix PATH] [--driver embedded|block]
- *               [--grace-ms 2000] [--backlog 1024] [--buffer-size 16384] [--quiet]
+ *               [--threads N|auto [--handoff]] [--grace-ms 2000] [--backlog 1024]
+ *               [--buffer-size 16384] [--quiet]
  *
  * Prints `listening <host> <port>` once it accepts connections; on SIGINT / SIGTERM it stops
  * accepting, gives open connections `--grace-ms` to finish, closes them and exits 0.
@@ -20,7 +21,13 @@
  * returns to Node's loop for one turn (a `setImmediate`), in which libuv delivers any pending
  * signal to its JS handler; then the next slice starts. Tasks and sockets are untouched between
  * slices (the runtime's state outlives `blockOn`), so the cost is one extra loop turn per slice.
+ *
+ * `--threads N` (N > 1, or `auto`): `runEchoWorkers` serves on N worker threads, each with its own
+ * runtime (workers.ts, echo-worker.ts), spread by SO_REUSEPORT or, with `--handoff`, by one
+ * acceptor. There the main thread runs no runtime: it forwards signals to the workers as a stop
+ * through their mailboxes, which reach them under either driver, so no slices are needed.
  */
+import * as path from 'node:path';
 import { EchoServer, type EchoServerOptions } from './echo';
 import { FutureBase, PENDING, type Async, type Context, type Future, type Poll } from './future';
 import { SocketAddress } from './net/address';
@@ -28,6 +35,8 @@ import { Runtime } from './runtime';
 import type { JoinHandle } from './task';
 import { Sleep } from './time';
 import { optionalMs } from './validate';
+import { availableCores, startWorkers, type Balance } from './workers';
+import type { EchoWorkerData, EchoWorkerResult } from './echo-worker';
 
 // ---- a whole process: runEchoServer ---------------------------------------------------------
 
@@ -52,6 +61,10 @@ export interface RunEchoOptions extends EchoServerOptions {
   onListening?: (line: string, server: EchoServer) => void;
   /** The runtime to use. Default: the current thread's default runtime. */
   runtime?: Runtime;
+  /** Serve on this many worker threads (`runEchoWorkers`); 1 (the default) serves on this thread. */
+  threads?: number;
+  /** With `threads`: hand connections from one acceptor to the workers instead of SO_REUSEPORT. */
+  handoff?: boolean;
 }
 
 /** The line `runEchoServer` prints when ready: `listening <host> <port>`, or `listening unix <path>`. */
@@ -66,8 +79,14 @@ export function listeningLine(server: EchoServer): string {
  */
 export async function runEchoServer(options: RunEchoOptions = {}): Promise<void> {
   if (options === null || typeof options !== 'object') throw new TypeError(`runEchoServer(options) needs an object, got ${String(options)}`);
-  const { host, port, unix, backlog, driver = 'embedded', signals = true, sliceMs: slice, onListening, runtime, ...serverOptions } = options;
+  const { host, port, unix, backlog, driver = 'embedded', signals = true, sliceMs: slice, onListening, runtime, threads, handoff, ...serverOptions } = options;
   if (driver !== 'embedded' && driver !== 'block') throw new TypeError(`driver must be 'embedded' or 'block', got ${JSON.stringify(driver)}`);
+  if ((threads !== undefined && threads > 1) || handoff) {
+    if (unix !== undefined) throw new TypeError('threads: a Unix socket cannot be shared between threads with SO_REUSEPORT or handed off yet; serve it on one thread');
+    if (runtime !== undefined) throw new TypeError('threads: each worker makes its own runtime; do not pass one');
+    if (onListening !== undefined) throw new TypeError('threads: onListening is not available with worker threads');
+    return runEchoWorkers({ host, port, backlog, driver, signals, threads: threads ?? 1, balance: handoff ? 'handoff' : 'reuseport', ...serverOptions });
+  }
   const sliceMs = optionalMs(slice, 'sliceMs', 100);
   if (sliceMs <= 0) throw new RangeError(`sliceMs must be greater than 0, got ${sliceMs}`);
   const rt = runtime ?? Runtime.default();
@@ -125,6 +144,64 @@ export async function runEchoServer(options: RunEchoOptions = {}): Promise<void>
   }
 }
 
+/** `runEchoWorkers`'s options: the echo server's, per worker. */
+export interface EchoWorkersOptions extends Omit<EchoServerOptions, 'shutdown'> {
+  host?: string;
+  port?: number;
+  backlog?: number;
+  driver?: EchoDriver;
+  signals?: boolean;
+  threads: number;
+  balance?: Balance;
+  /** Called once every worker listens, with the line to print. Default: write it to stdout. */
+  onListening?: (line: string) => void;
+}
+
+/**
+ * The echo server on `threads` worker threads, until SIGINT / SIGTERM: prints `listening <host>
+ * <port>` once every worker listens, and on stop how many connections each worker accepted.
+ * Rejects if a worker failed (after the others have stopped).
+ */
+export async function runEchoWorkers(options: EchoWorkersOptions): Promise<void> {
+  const { host = '127.0.0.1', port = 7007, backlog, driver = 'embedded', signals = true, threads, balance, graceMs, log, bufferSize, noDelay, onListening } = options;
+  const data: EchoWorkerData = { host, port, backlog, bufferSize, noDelay, quiet: log === undefined };
+  let listening = 0;
+  let line = '';
+  let failure: Error | null = null;
+  const group = startWorkers<EchoWorkerData>(path.join(__dirname, 'echo-worker.js'), {
+    threads,
+    data,
+    driver,
+    balance,
+    signals,
+    graceMs,
+    onMessage: (_index, m) => {
+      const msg = m as { type?: string; line?: string };
+      if (msg.type !== 'listening') return;
+      line = msg.line ?? '';
+      if (++listening === threads) {
+        if (onListening) onListening(line);
+        else process.stdout.write(line + '\n');
+      }
+    },
+    onError: (index, error) => {
+      failure ??= error;
+      log?.(`worker ${index} failed: ${error.message}`);
+      group.stop(); // one worker cannot serve: stop the rest rather than serve part of the port
+    },
+  });
+  const exits = await group.join();
+  const queued = exits.reduce((n, e) => n + e.queuedAtStop, 0);
+  const counts = exits.map((e) => `worker ${e.index}: ${(e.result as EchoWorkerResult | undefined)?.accepted ?? 0}`).join(', ');
+  log?.(`stopped; connections accepted per worker: ${counts}` + (queued > 0 ? `; ${queued} still queued in the listeners at stop were reset by the kernel` : ''));
+  if (failure !== null) throw failure;
+}
+
+/** `--threads` value: a count, or `auto` for the cores available. */
+function parseThreads(v: string): number {
+  return v === 'auto' ? availableCores() : parseIntArg('threads', v, 1, 256);
+}
+
 /**
  * One slice of the block driver: ready when the server task ends, when its timer fires, or as
  * soon as Node's loop has work (a signal to deliver), whichever is first.
@@ -168,6 +245,10 @@ options:
   --port N             TCP port, 0 lets the OS choose (default 7007)
   --unix PATH          listen on a Unix socket at PATH instead of TCP
   --driver MODE        embedded (in Node's event loop, default) or block (blockOn owns the thread)
+  --threads N|auto     serve on N worker threads, each with its own runtime (default 1: this thread);
+                       auto = the cores available. Connections are spread by SO_REUSEPORT
+  --handoff            with --threads: one acceptor hands connections to the workers round robin
+                       (where SO_REUSEPORT does not balance, as on macOS)
   --grace-ms N         on SIGINT/SIGTERM, how long open connections may finish (default 2000)
   --backlog N          listen backlog (default 1024)
   --buffer-size N      bytes of buffer per connection (default 16384)
@@ -222,6 +303,12 @@ export function parseEchoArgs(argv: readonly string[]): RunEchoOptions & { help?
         o.driver = d as EchoDriver;
         break;
       }
+      case '--threads':
+        o.threads = parseThreads(take());
+        break;
+      case '--handoff':
+        o.handoff = true;
+        break;
       case '--grace-ms':
         o.graceMs = parseIntArg('grace-ms', take(), 0, 24 * 3600 * 1000);
         break;
@@ -238,6 +325,8 @@ export function parseEchoArgs(argv: readonly string[]): RunEchoOptions & { help?
         throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
     }
   }
+  if (o.handoff && o.threads === undefined) throw new UsageError('--handoff needs --threads N');
+  if (o.threads !== undefined && o.threads > 1 && o.unix !== undefined) throw new UsageError('--threads cannot share a --unix socket between threads; use TCP, or one thread');
   if (!quiet) o.log = (line) => process.stderr.write(`polled echo: ${line}\n`);
   return o;
 }

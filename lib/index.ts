@@ -14,6 +14,7 @@
  * This root is what user code is written against. The machinery under it (Executor, Reactor,
  * Task, the poller and the raw binding) is on the unstable subpath `polled/internals`.
  * - Servers: ./serve (accept loop, graceful stop); the echo server is `polled/echo` (./echo)
+ * - Threads: ./workers (a runtime per worker thread), ./remote (wakes from other threads)
  */
 // The future model.
 export { PENDING, Context, Waker, FutureBase, GenFuture, PollFn, MapFuture, LazyFuture, asyncFn, intoFuture, pollFn, ready, never, noopWaker, noopContext } from './future';
@@ -36,6 +37,9 @@ export { BUDGET } from './coop';
 export { SocketAddress, TcpListener, TcpStream, UnixListener, UnixStream, Stream, Listener, UnexpectedEofError } from './net';
 export type { SocketAddressLike, IpFamily, UnixSocketAddress, ShutdownHow, TcpListenOptions, TcpConnectOptions, UnixListenOptions, UnixConnectOptions } from './net';
 export { serve, Server } from './serve';
+// Threads: one runtime per worker thread (./workers; the bootstrap is ./worker-main).
+export { startWorkers, WorkerGroup, availableCores } from './workers';
+export type { WorkersOptions, WorkerContext, WorkerExit, WorkerMain, Balance, WorkerDriver } from './workers';
 export type { ServeOptions, ConnectionHandler } from './serve';
 // Concurrency toolkit: combinators, JoinSet, channels and sync primitives (./combinators, ./joinset, ./sync).
 export { join, tryJoin, joinAll, tryJoinAll, select, race, Join, TryJoin, Select } from './combinators';

@@ -203,6 +203,8 @@ export interface NativeBinding {
   accept(listener: Handle): number;
   /** SO_ERROR as a negative errno (0 when none). */
   socketError(handle: Handle): number;
+  /** Connections waiting in a TCP listener's accept queue (Linux TCP_INFO), or -errno (-ENOTSUP elsewhere, -EINVAL if not listening). */
+  acceptQueueLength(listener: Handle): number;
   /** The local / peer address as [host, port, family(4|6|0 for unix)] or a negative errno. For unix, host is the path. */
   localAddr(handle: Handle): [string, number, number] | number;
   peerAddr(handle: Handle): [string, number, number] | number;

@@ -84,6 +84,7 @@ napi_value Init(napi_env env, napi_value exports) {
       POLLED_METHOD("unixConnect", JsUnixConnect),
       POLLED_METHOD("accept", JsAccept),
       POLLED_METHOD("socketError", JsSocketError),
+      POLLED_METHOD("acceptQueueLength", JsAcceptQueueLength),
       POLLED_METHOD("localAddr", JsLocalAddr),
       POLLED_METHOD("peerAddr", JsPeerAddr),
       POLLED_METHOD("setNoDelay", JsSetNoDelay),

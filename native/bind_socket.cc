@@ -189,6 +189,14 @@ napi_value JsSocketError(napi_env env, napi_callback_info info) {
   return Int(env, fd < 0 ? fd : SocketError(fd));
 }
 
+napi_value JsAcceptQueueLength(napi_env env, napi_callback_info info) {
+  Args<1> a(env, info);
+  bool threw;
+  int fd = GetFd(env, a.inst, a.argv[0], &threw);
+  if (threw) return nullptr;
+  return Int(env, fd < 0 ? fd : AcceptQueueLength(fd));
+}
+
 napi_value JsLocalAddr(napi_env env, napi_callback_info info) { return AddrOf<false>(env, info); }
 napi_value JsPeerAddr(napi_env env, napi_callback_info info) { return AddrOf<true>(env, info); }
 

@@ -39,6 +39,7 @@ napi_value JsUnixListen(napi_env env, napi_callback_info info);
 napi_value JsUnixConnect(napi_env env, napi_callback_info info);
 napi_value JsAccept(napi_env env, napi_callback_info info);
 napi_value JsSocketError(napi_env env, napi_callback_info info);
+napi_value JsAcceptQueueLength(napi_env env, napi_callback_info info);
 napi_value JsLocalAddr(napi_env env, napi_callback_info info);
 napi_value JsPeerAddr(napi_env env, napi_callback_info info);
 napi_value JsSetNoDelay(napi_env env, napi_callback_info info);

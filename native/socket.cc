@@ -208,6 +208,21 @@ int SocketError(int fd) {
   return -err;
 }
 
+int AcceptQueueLength(int fd) {
+#if defined(__linux__)
+  // For a socket in LISTEN state the kernel reports the accept queue in tcpi_unacked (and the
+  // backlog limit in tcpi_sacked): what close() is about to reset.
+  struct tcp_info info;
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return -errno;
+  if (info.tcpi_state != TCP_LISTEN) return -EINVAL;
+  return static_cast<int>(info.tcpi_unacked);
+#else
+  (void)fd;
+  return -ENOTSUP;
+#endif
+}
+
 int LocalAddr(int fd, Addr* out) { return Name(fd, false, out); }
 int PeerAddr(int fd, Addr* out) { return Name(fd, true, out); }
 

@@ -30,6 +30,9 @@ int UnixListen(const char* path, int backlog, Fd* out);
 int UnixConnect(const char* path, Fd* out, bool* in_progress);
 int Accept(int listener, Fd* out);
 int SocketError(int fd);
+// Connections waiting in a listening TCP socket's accept queue (Linux: TCP_INFO's tcpi_unacked on
+// a listener); -ENOTSUP where the platform does not say.
+int AcceptQueueLength(int fd);
 int LocalAddr(int fd, Addr* out);
 int PeerAddr(int fd, Addr* out);
 int SetNoDelay(int fd, bool on);

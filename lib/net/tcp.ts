@@ -125,6 +125,18 @@ export class TcpListener extends Listener<TcpStream, SocketAddress> {
     });
   }
 
+  /**
+   * Connections the kernel has queued for this listener that no `accept()` has taken yet (Linux:
+   * TCP_INFO). Closing the listener resets them, which is what a graceful stop reports. Throws
+   * `IoError` ENOTSUP where the platform does not say, EBADF after close.
+   */
+  acceptQueueLength(): number {
+    if (!this.io.isOpen) throw new IoError(errno.EBADF, 'getsockopt');
+    const r = native.acceptQueueLength(this.io.handle);
+    if (r < 0) throw new IoError(-r, 'getsockopt', 'TCP_INFO');
+    return r;
+  }
+
   /** @internal */
   protected override toAddress(raw: [string, number, number]): SocketAddress {
     return fromNative(raw);
