@@ -736,6 +736,19 @@ async function main() {
   console.error(`\nwrote ${[out.stamped, out.json, out.md, out.svg].filter(Boolean).map((f) => path.relative(ROOT, f)).join(', ')}; wall time ${wall.toFixed(1)} s`);
   if (!out.full) console.error(`a partial run (${args.partial.join(' ')}): bench/results/latest.* left as they are`);
 
+  // The multi-core cell (bench/scale.js, its own results file): after a full run, in full; after
+  // a bare --quick, quick; not after a narrowed matrix, which asked for something else.
+  if (out.full || (args.quick && args.partial.length === 1)) {
+    const code = await new Promise((resolve) => {
+      const child = spawn(process.execPath, [path.join(BENCH, 'scale.js'), ...(args.quick ? ['--quick'] : [])], { stdio: 'inherit' });
+      child.on('exit', (c) => resolve(c));
+    });
+    if (code !== 0) {
+      console.error(`bench/scale.js failed (exit ${code})`);
+      process.exitCode = 1;
+    }
+  }
+
   const verify = runs.filter((r) => !r.ok && (r.error_kind === 'verify' || r.error_kind === 'closed'));
   if (verify.length) {
     console.error(`${verify.length} run(s) FAILED verification (wrong or missing echo bytes)`);
