@@ -16,7 +16,7 @@
 import { MapFuture, type Async, type Future } from './future';
 import type { SocketAddress, SocketAddressLike, UnixSocketAddress } from './net/address';
 import { checkBool, checkOptions } from './net/options';
-import type { Listener, Stream } from './net/stream';
+import type { Acceptor, Stream } from './net/stream';
 import { TcpListener, TcpStream, type TcpListenOptions } from './net/tcp';
 import { UnixListener, type UnixListenOptions } from './net/unix';
 import { Server, checkServeOptions, type ServeOptions } from './serve';
@@ -85,12 +85,12 @@ function splitListen<L>(options: (EchoServerOptions & L) | undefined): [EchoServ
  * ```
  */
 export class EchoServer extends Server<Stream<AnyAddr>, AnyAddr> {
-  constructor(listener: TcpListener | UnixListener, options: EchoServerOptions = {}) {
+  constructor(listener: TcpListener | UnixListener | Acceptor<Stream<AnyAddr>, AnyAddr>, options: EchoServerOptions = {}) {
     const o = checkEchoOptions(options);
     let scratch: Uint8Array | null = null; // the read buffer every connection shares (see `echo`)
     const { bufferSize, noDelay } = o;
     super(
-      listener as Listener<Stream<AnyAddr>, AnyAddr>,
+      listener as Acceptor<Stream<AnyAddr>, AnyAddr>,
       (stream) => {
         if (noDelay && stream instanceof TcpStream) {
           try {

@@ -35,7 +35,7 @@ export { fromPromise } from './promise';
 export { IoError, TimeoutError, CancelledError } from './errors';
 export { BUDGET } from './coop';
 export { SocketAddress, TcpListener, TcpStream, UnixListener, UnixStream, Stream, Listener, UnexpectedEofError } from './net';
-export type { SocketAddressLike, IpFamily, UnixSocketAddress, ShutdownHow, TcpListenOptions, TcpConnectOptions, UnixListenOptions, UnixConnectOptions } from './net';
+export type { SocketAddressLike, IpFamily, UnixSocketAddress, ShutdownHow, Acceptor, TcpListenOptions, TcpConnectOptions, UnixListenOptions, UnixConnectOptions } from './net';
 export { serve, Server } from './serve';
 // Threads: one runtime per worker thread (./workers; the bootstrap is ./worker-main).
 export { startWorkers, WorkerGroup, availableCores } from './workers';

@@ -33,7 +33,7 @@ import { IoError, TimeoutError } from './errors';
 import { FutureBase, GenFuture, PENDING, intoFuture, isGenerator, type Async, type Context, type IntoFuture, type Poll } from './future';
 import { SocketAddress } from './net/address';
 import { checkOptions } from './net/options';
-import { Listener, type Stream } from './net/stream';
+import { isAcceptor, type Acceptor, type Stream } from './net/stream';
 import { Runtime } from './runtime';
 import { CancellationToken } from './sync/cancellation';
 import { Notify } from './sync/notify';
@@ -83,7 +83,7 @@ function addrText(a: unknown): string {
  * by spawning or awaiting it (once).
  */
 export class Server<S extends Stream<unknown>, A> extends FutureBase<void> {
-  readonly listener: Listener<S, A>;
+  readonly listener: Acceptor<S, A>;
   private readonly handler: ConnectionHandler<S, A>;
   private readonly log: ((line: string) => void) | null;
   private graceMs: number;
@@ -97,9 +97,9 @@ export class Server<S extends Stream<unknown>, A> extends FutureBase<void> {
   private finished = false;
   private acceptedCount = 0;
 
-  constructor(listener: Listener<S, A>, handler: ConnectionHandler<S, A>, options: ServeOptions = {}) {
-    if (!(listener instanceof Listener)) {
-      throw new TypeError(`serve(listener, handler): listener must be a TcpListener or a UnixListener, got ${describe(listener)}`);
+  constructor(listener: Acceptor<S, A>, handler: ConnectionHandler<S, A>, options: ServeOptions = {}) {
+    if (!isAcceptor(listener)) {
+      throw new TypeError(`serve(listener, handler): listener must be a TcpListener, a UnixListener or another Acceptor, got ${describe(listener)}`);
     }
     if (typeof handler !== 'function') throw new TypeError(`serve(listener, handler): handler must be a function, got ${describe(handler)}`);
     const o = checkServeOptions(options, 'serve');
@@ -249,6 +249,6 @@ export class Server<S extends Stream<unknown>, A> extends FutureBase<void> {
  * its own, until `stop()` (or `options.shutdown`); then stop gracefully (see the module doc).
  * Lazy: nothing happens until the returned server is spawned or awaited.
  */
-export function serve<S extends Stream<unknown>, A>(listener: Listener<S, A>, handler: ConnectionHandler<S, A>, options?: ServeOptions): Server<S, A> {
+export function serve<S extends Stream<unknown>, A>(listener: Acceptor<S, A>, handler: ConnectionHandler<S, A>, options?: ServeOptions): Server<S, A> {
   return new Server(listener, handler, options);
 }

@@ -10,8 +10,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { GenFuture, intoFuture, MapFuture, Waker, type Async, type Future, type IntoFuture } from './future';
-import { parseSocketAddress, type SocketAddressLike } from './net/address';
-import { TcpListener, type TcpListenOptions } from './net/tcp';
+import { parseSocketAddress, type SocketAddress, type SocketAddressLike } from './net/address';
+import type { Acceptor } from './net/stream';
+import { TcpListener, type TcpListenOptions, type TcpStream } from './net/tcp';
 import { Runtime } from './runtime';
 import { CancellationToken } from './sync/cancellation';
 import { describe } from './validate';
@@ -76,7 +77,7 @@ async function run(boot: WorkerBoot): Promise<void> {
     shutdown,
     graceMs: boot.graceMs,
     balance: boot.balance,
-    listen(addr: SocketAddressLike | number, options?: TcpListenOptions): Future<TcpListener> {
+    listen(addr: SocketAddressLike | number, options?: TcpListenOptions): Future<Acceptor<TcpStream, SocketAddress>> {
       const k = listens++;
       if (boot.balance === 'handoff') return handoffListen(boot, k, addr, options, listeners);
       return new MapFuture(bindShared(boot, control, k, addr, options), (l) => {

@@ -50,8 +50,9 @@ import { describe, optionalInt, optionalMs } from './validate';
 import type { CancellationToken } from './sync/cancellation';
 import type { Future, IntoFuture } from './future';
 import type { Runtime } from './runtime';
-import type { TcpListener, TcpListenOptions } from './net/tcp';
-import type { SocketAddressLike } from './net/address';
+import type { TcpListenOptions, TcpStream } from './net/tcp';
+import type { SocketAddress, SocketAddressLike } from './net/address';
+import type { Acceptor } from './net/stream';
 
 /** How connections reach the workers: the kernel spreads them (SO_REUSEPORT), or worker 0 hands them out. */
 export type Balance = 'reuseport' | 'handoff';
@@ -105,12 +106,12 @@ export interface WorkerContext<D = unknown> {
   readonly graceMs: number;
   readonly balance: Balance;
   /**
-   * Listen on `addr` as one of the group: with `'reuseport'`, a `TcpListener` bound with
+   * Listen on `addr` as one of the group (pass the result to `serve`): with `'reuseport'`, a `TcpListener` bound with
    * SO_REUSEPORT in every worker (port 0: worker 0's port); with `'handoff'`, a listener whose
    * `accept()` yields the streams worker 0 accepted and handed to this worker. Call it the same
    * way, in the same order, in every worker.
    */
-  listen(addr: SocketAddressLike | number, options?: TcpListenOptions): Future<TcpListener>;
+  listen(addr: SocketAddressLike | number, options?: TcpListenOptions): Future<Acceptor<TcpStream, SocketAddress>>;
   /** Send a message to the main thread's `onMessage`. */
   send(message: unknown): void;
 }

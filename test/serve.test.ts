@@ -307,7 +307,7 @@ describe('serve', () => {
   test('arguments are validated, naming the value', async () => {
     const l = await run(TcpListener.bind('127.0.0.1:0'));
     try {
-      expect(() => serve({} as never, echoHandler)).toThrow(/listener must be a TcpListener or a UnixListener, got an object/);
+      expect(() => serve({} as never, echoHandler)).toThrow(/listener must be a TcpListener, a UnixListener or another Acceptor, got an object/);
       expect(() => serve(l, 'echo' as never)).toThrow(/handler must be a function, got string "echo"/);
       expect(() => serve(l, echoHandler, { graceMs: -1 })).toThrow(RangeError);
       expect(() => serve(l, echoHandler, { graceMs: 'soon' as never })).toThrow(TypeError);

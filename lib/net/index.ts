@@ -9,7 +9,7 @@
 export { SocketAddress, parseSocketAddress } from './address';
 export type { SocketAddressLike, IpFamily, UnixSocketAddress } from './address';
 export { Stream, Listener, AcceptFuture, ConnectFuture, UnexpectedEofError, IOV_MAX, ACCEPT_BACKOFF_MIN_MS, ACCEPT_BACKOFF_MAX_MS } from './stream';
-export type { ShutdownHow, BackoffListener } from './stream';
+export type { ShutdownHow, BackoffListener, Acceptor } from './stream';
 export { TcpListener, TcpStream } from './tcp';
 export type { TcpListenOptions, TcpConnectOptions } from './tcp';
 export { UnixListener, UnixStream } from './unix';

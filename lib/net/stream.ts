@@ -21,7 +21,7 @@
  */
 import { consume, pollProceed } from '../coop';
 import { IoError, errno } from '../errors';
-import { FutureBase, PENDING, type Async, type Context, type Poll, type Waker } from '../future';
+import { FutureBase, PENDING, type Async, type Context, type Future, type Poll, type Waker } from '../future';
 import { IoResource, checkBuffer, checkedLength, type ReadFuture, type WriteFuture, type WritevFuture } from '../io';
 import { ERROR, HANGUP, READABLE, SHUT_RD, SHUT_RDWR, SHUT_WR, WRITABLE, native, type Handle } from '../native';
 import { Runtime } from '../runtime';
@@ -375,11 +375,35 @@ export class ConnectFuture<S> extends FutureBase<S> {
 export type BackoffListener = (error: IoError, delayMs: number) => void;
 
 /**
+ * What `serve()` accepts connections from: a listening socket (`TcpListener`, `UnixListener`), or
+ * anything else that yields connected streams, such as the listener of a handoff worker
+ * (`WorkerContext.listen` with `balance: 'handoff'`), whose streams another thread accepted.
+ */
+export interface Acceptor<S, A> {
+  /** The next connection, `[stream, peer]`. Cancel-safe: dropped while pending, no connection is lost. */
+  accept(): Future<[S, A]>;
+  /** Accept no more; pending and later `accept()`s fail. Idempotent. */
+  close(): void;
+  readonly isOpen: boolean;
+  /** The address clients connect to. */
+  localAddr(): A;
+  /** Called when accepting backs off (out of fds or memory); null when nobody listens. */
+  onBackoff: BackoffListener | null;
+}
+
+/** True for an object with the shape of an `Acceptor` (its methods present). */
+export function isAcceptor(v: unknown): v is Acceptor<unknown, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.accept === 'function' && typeof o.close === 'function' && typeof o.localAddr === 'function' && 'isOpen' in o;
+}
+
+/**
  * A listening socket: the accept loop shared by `TcpListener` and `UnixListener`. Subclasses
  * only turn an accepted handle into their stream type and peer address, and a raw address into
  * theirs (`toAddress`, for `localAddr()`).
  */
-export abstract class Listener<S, A> extends Socket<A> {
+export abstract class Listener<S, A> extends Socket<A> implements Acceptor<S, A> {
   /** @internal Current backoff step (0 when accept() last worked) and the time it ends, on the runtime clock. */
   backoffMs = 0;
   /** @internal */
