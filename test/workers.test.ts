@@ -193,6 +193,22 @@ describe('startWorkers', () => {
     server.close();
   });
 
+  test('connections still queued in the listeners at stop are counted (the kernel resets them at close)', async () => {
+    const ports: number[] = [];
+    const group = polled.startWorkers(path.join(FIX, 'listen-no-accept.js'), { threads: 2, signals: false, data: { port: 0 }, onMessage: (_i, m) => ports.push((m as { port: number }).port) });
+    expect(await waitFor(() => ports.length === 2, 20000)).toBe(true);
+    // Port 0: worker 0 bound one, and worker 1 bound the same one.
+    expect(ports[0]).toBe(ports[1]);
+    const clients = Array.from({ length: 6 }, () => net.connect(ports[0], '127.0.0.1'));
+    for (const c of clients) c.on('error', () => {});
+    await Promise.all(clients.map((c) => new Promise((r) => c.once('connect', r)))); // the handshake is done: queued
+    group.stop();
+    const exits = await group.join();
+    expect(exits.map((e) => e.result)).toEqual(['stopped', 'stopped']);
+    expect(exits[0].queuedAtStop + exits[1].queuedAtStop).toBe(6);
+    for (const c of clients) c.destroy();
+  });
+
   test('bad arguments are TypeErrors / RangeErrors, and nothing starts', () => {
     const m = path.join(FIX, 'throws.js');
     expect(() => polled.startWorkers(42 as unknown as string)).toThrow(TypeError);
