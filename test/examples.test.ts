@@ -36,3 +36,42 @@ test('examples/echo-server.ts and examples/echo-client.ts talk to each other', a
     server.kill('SIGKILL');
   }
 });
+
+test('examples/threads-server.mjs (the README threads example) serves from 2 workers and stops them on SIGINT', async () => {
+  const { spawn } = await import('node:child_process');
+  const net = await import('node:net');
+  // Plain ES modules: `import 'polled'` resolves to this package's built dist/ (self-reference).
+  const server = spawn(process.execPath, [path.join(root, 'examples', 'threads-server.mjs'), '0', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => server.on('exit', (code) => resolve(code)));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const t = setInterval(() => {
+        const m = /listening on 127\.0\.0\.1:(\d+) with 2 workers/.exec(out);
+        if (m) {
+          clearInterval(t);
+          resolve(Number(m[1]));
+        }
+      }, 20);
+      void exited.then((code) => reject(new Error(`exited early (${code}): ${out}`)));
+    });
+    for (let i = 0; i < 20; i++) {
+      const reply = await new Promise<string>((resolve, reject) => {
+        let got = '';
+        const s = net.connect(port, '127.0.0.1', () => s.end(`hello ${i}`));
+        s.on('data', (d) => (got += d.toString()));
+        s.on('close', () => resolve(got));
+        s.on('error', reject);
+      });
+      expect(reply).toBe(`hello ${i}`);
+    }
+    server.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const counts = [...out.matchAll(/worker \d: (\d+) connections/g)].map((m) => Number(m[1]));
+    expect(counts).toHaveLength(2);
+    expect(counts[0] + counts[1]).toBe(20);
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
