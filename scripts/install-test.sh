@@ -253,6 +253,16 @@ const { kind, gen } = echo(polled, rt);
 // The embedded driver: the task runs inside Node's event loop; await its JoinHandle as a Promise.
 check(kind, await rt.spawn(gen, 'echo').promise(), 'ESM, embedded driver');
 rt.close();
+// Worker runtimes from the installed package: its bootstrap (dist/cjs/worker-main.js) loads this app's module.
+const exits = await polled.startWorkers(new URL('./worker.mjs', import.meta.url), { threads: 2, signals: false }).join();
+assert.deepEqual(exits.map((e) => e.result), [0, 10], `worker results: ${JSON.stringify(exits)}`);
+console.log('esm: startWorkers from the installed package OK (2 workers)');
+EOF
+
+  cat > "$dir/worker.mjs" <<'EOF'
+export function* main(ctx) {
+  return ctx.index * 10;
+}
 EOF
 
   # TypeScript consumers: strict, and skipLibCheck off so polled's .d.ts files are checked too.
