@@ -92,6 +92,9 @@ export const STATUS_DONE = 0;
  */
 export const STATUS_NOT_BOUND = 1;
 
+/** A failed blocking-pool job's result is -(step * POOL_STEP + errno); the step names which of its syscalls failed. */
+export const POOL_STEP = 65536;
+
 // contract:end
 
 /** A handle: slot + generation, packed by the addon into one non-negative integer. */
