@@ -35,6 +35,10 @@ export { IoError, TimeoutError, CancelledError } from './errors';
 export { BUDGET } from './coop';
 export { SocketAddress, TcpListener, TcpStream, UnixListener, UnixStream, Stream, Listener, UnexpectedEofError } from './net';
 export type { SocketAddressLike, IpFamily, UnixSocketAddress, ShutdownHow, TcpListenOptions, TcpConnectOptions, UnixListenOptions, UnixConnectOptions } from './net';
+// The blocking pool (./pool): name resolution and files (tokio::fs), on native threads.
+export { lookupHost } from './net';
+export type { LookupOptions } from './net';
+export * as fs from './fs';
 export { serve, Server } from './serve';
 export type { ServeOptions, ConnectionHandler } from './serve';
 // Concurrency toolkit: combinators, JoinSet, channels and sync primitives (./combinators, ./joinset, ./sync).
