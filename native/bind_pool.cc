@@ -277,7 +277,7 @@ napi_value JsPoolWriteFile(napi_env env, napi_callback_info info) {
   if (job != nullptr) {
     job->path = std::move(path);
     if (!job->data.Alloc(len)) return Int(env, -ENOMEM);
-    memcpy(job->data.data, data, len);  // copied: the pool never sees JS memory
+    if (len > 0) memcpy(job->data.data, data, len);  // copied: the pool never sees JS memory
     job->length = len;
   }
   return Submit(env, a.inst, a.argv[0], std::move(job), err);
@@ -323,7 +323,7 @@ napi_value JsPoolWrite(napi_env env, napi_callback_info info) {
     job->file = std::move(file);
     job->position = position;
     if (!job->data.Alloc(len)) return Int(env, -ENOMEM);
-    memcpy(job->data.data, data, len);
+    if (len > 0) memcpy(job->data.data, data, len);  // (an empty view may have no data pointer)
     job->length = len;
   }
   return Submit(env, a.inst, a.argv[0], std::move(job), err);
