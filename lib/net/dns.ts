@@ -12,8 +12,7 @@
 import { isIP } from 'node:net';
 import { IoError } from '../errors';
 import { FutureBase, type Context, type Future, type Poll } from '../future';
-import { type Handle } from '../native';
-import { native } from '../native';
+import { native, type Handle } from '../native';
 import { PoolFuture, lookupError, type Taken } from '../pool';
 import { describe } from '../validate';
 import { SocketAddress, checkHostName, checkPort, fromNative } from './address';
