@@ -13,9 +13,11 @@
         "native/args.cc",
         "native/bind_io.cc",
         "native/bind_poller.cc",
+        "native/bind_pool.cc",
         "native/bind_socket.cc",
         "native/handles.cc",
         "native/mailbox.cc",
+        "native/pool.cc",
         "native/socket.cc",
         "native/uv_driver.cc"
       ],

@@ -51,7 +51,27 @@ export function errnoMessage(n: number): string {
   return systemErrors.get(-e)?.[1] ?? `unknown error (errno ${e})`;
 }
 
-/** An operating-system error: `code` is the errno name, `errno` its (positive) number. */
+/** libuv's numbers for getaddrinfo's failures (UV_EAI_ADDRFAMILY .. UV_EAI_PROTOCOL), positive: not errnos. */
+const RESOLVER_FIRST = 3000;
+const RESOLVER_LAST = 3014;
+/** libuv's UV_EAI_NONAME and UV_EAI_NODATA, which Node's dns module reports as ENOTFOUND. */
+const RESOLVER_NOT_FOUND = new Set([3007, 3008]);
+
+/** Is `n` (either sign) one of libuv's resolver codes (the addon returns those for getaddrinfo's EAI_* failures)? */
+export function isResolverCode(n: number): boolean {
+  const e = Math.abs(n);
+  return e >= RESOLVER_FIRST && e <= RESOLVER_LAST;
+}
+
+/**
+ * An operating-system error: `code` is the errno name, `errno` its (positive) number.
+ *
+ * A name-resolution failure (`syscall` 'getaddrinfo') is one too, though getaddrinfo's codes are
+ * not errnos: `code` is what Node's `dns` module says (`ENOTFOUND` for EAI_NONAME and EAI_NODATA,
+ * `EAI_AGAIN`, `EAI_FAIL`, ...), `errno` libuv's number for it (3008 for EAI_NONAME, positive like
+ * every `errno` here), and `hostname` the name. A resolver failure that is a system error
+ * (EAI_SYSTEM) carries that errno instead.
+ */
 export class IoError extends Error {
   override readonly name = 'IoError';
   readonly code: string;
@@ -62,13 +82,24 @@ export class IoError extends Error {
    * the error (the peer may have received them). Undefined for every other operation.
    */
   bytesWritten?: number;
+  /** The file's path, for a failure of a file operation (`fs`); for `rename`, the source. */
+  path?: string;
+  /** The name being resolved, for a failure of `lookupHost` (or of a connect / bind by name). */
+  hostname?: string;
 
   constructor(errno: number, syscall: string, detail?: string) {
-    const code = errnoName(errno);
+    const code = isResolverCode(errno) && RESOLVER_NOT_FOUND.has(Math.abs(errno)) ? 'ENOTFOUND' : errnoName(errno);
     super(`${syscall} ${code}: ${errnoMessage(errno)}${detail ? ` (${detail})` : ''}`);
     this.errno = errno;
     this.code = code;
     this.syscall = syscall;
+  }
+
+  /** getaddrinfo(`hostname`) failed with `code` (a resolver code or an errno, either sign). */
+  static resolver(code: number, hostname: string): IoError {
+    const e = new IoError(Math.abs(code), 'getaddrinfo', hostname);
+    e.hostname = hostname;
+    return e;
   }
 }
 

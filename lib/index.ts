@@ -36,6 +36,10 @@ export { IoError, TimeoutError, CancelledError } from './errors';
 export { BUDGET } from './coop';
 export { SocketAddress, TcpListener, TcpStream, UnixListener, UnixStream, Stream, Listener, UnexpectedEofError } from './net';
 export type { SocketAddressLike, IpFamily, UnixSocketAddress, ShutdownHow, Acceptor, TcpListenOptions, TcpConnectOptions, UnixListenOptions, UnixConnectOptions } from './net';
+// The blocking pool (./pool): name resolution and files (tokio::fs), on native threads.
+export { lookupHost } from './net';
+export type { LookupOptions } from './net';
+export * as fs from './fs';
 export { serve, Server } from './serve';
 // Threads: one runtime per worker thread (./workers; the bootstrap is ./worker-main).
 export { startWorkers, WorkerGroup, availableCores } from './workers';

@@ -92,6 +92,9 @@ export const STATUS_DONE = 0;
  */
 export const STATUS_NOT_BOUND = 1;
 
+/** A failed blocking-pool job's result is -(step * POOL_STEP + errno); the step names which of its syscalls failed. */
+export const POOL_STEP = 65536;
+
 // contract:end
 
 /** A handle: slot + generation, packed by the addon into one non-negative integer. */
@@ -253,6 +256,48 @@ export interface NativeBinding {
    */
   readBound(): void;
   writeBound(): void;
+
+  // ---- The blocking pool (native/pool.h; lib/pool.ts) -----------------------------------------
+  // Every submit takes the runtime's poller and a mailbox `key` (lib/remote.ts) that the job posts
+  // when it is done, copies its inputs into native memory, and returns the job's id (> 0) or
+  // -errno. A failed job's result is -(step * POOL_STEP + errno) (a resolver's: libuv's UV_EAI_*
+  // code, -3000 and below), `step` saying which of its syscalls failed.
+  /** The pool's size (1..256), until its first thread has started (-EBUSY after). Default 4. */
+  poolConfigure(poller: Handle, threads: number): number;
+  /** getaddrinfo(host) for family 0 (any), 4 or 6. Taken: [address, family(4|6), ...] in getaddrinfo's order. */
+  poolLookup(poller: Handle, host: string, family: number, key: number): number;
+  /** open(path, flags | O_CLOEXEC, mode). Taken: a new File handle. */
+  poolOpen(poller: Handle, path: string, flags: number, mode: number, key: number): number;
+  /** The whole file (open 0, fstat 1, read 2). Taken: a Uint8Array on an external ArrayBuffer the addon allocated. */
+  poolReadFile(poller: Handle, path: string, key: number): number;
+  /** open(O_WRONLY | O_CREAT | O_TRUNC, 0666) 0, write it all 1. Taken: bytes written. */
+  poolWriteFile(poller: Handle, path: string, data: Uint8Array, key: number): number;
+  /** read (position -1) or pread of up to `length` bytes. Taken with the destination: bytes copied into it. */
+  poolRead(poller: Handle, file: Handle, length: number, position: number, key: number): number;
+  /** write (position -1) or pwrite of `buf` (copied now). Taken: bytes written. */
+  poolWrite(poller: Handle, file: Handle, buf: Uint8Array, position: number, key: number): number;
+  /** fsync. Taken: 0. */
+  poolSync(poller: Handle, file: Handle, key: number): number;
+  /** fstat / stat. Taken: [dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atimeMs, mtimeMs, ctimeMs]. */
+  poolFstat(poller: Handle, file: Handle, key: number): number;
+  poolStat(poller: Handle, path: string, key: number): number;
+  /** unlink 0, or rmdir 1 for a directory. Taken: 0. */
+  poolRemove(poller: Handle, path: string, key: number): number;
+  /** rename(2). Taken: 0. */
+  poolRename(poller: Handle, from: string, to: string, key: number): number;
+  /** opendir 0 / readdir 1. Taken: the names, without '.' and '..', in the directory's order. */
+  poolReadDir(poller: Handle, path: string, key: number): number;
+  /**
+   * The result of a job that is done (it then leaves the table), as each submit above says, or
+   * -errno; null while it is queued or running; -ENOENT for an id the table does not hold. A read's
+   * result is copied into `buf` (what fits, if it shrank; a TypeError if it is no Uint8Array, and
+   * the job stays).
+   */
+  poolTake(poller: Handle, job: number, buf?: Uint8Array): number | null | Uint8Array | (string | number)[] | number[] | string[];
+  /** Its future was dropped: the job runs on to its end, its result is discarded (an fd it opened is closed). 0 or -ENOENT. */
+  poolForget(poller: Handle, job: number): number;
+  /** [jobs in the table, threads started]: for tests. */
+  poolStats(poller: Handle): [number, number] | number;
 }
 
 /** Where the addon was loaded from (absolute path of the .node file); for diagnostics and tests. */

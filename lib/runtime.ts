@@ -26,6 +26,11 @@ import { optionalInt } from './validate';
 export interface RuntimeOptions extends RuntimeCoreOptions {
   /** Events fetched per wait (a batch). Default 1024. */
   eventCapacity?: number;
+  /**
+   * Threads of the blocking pool (`lookupHost`, `fs`): 1..256, default 4. They are started when
+   * jobs arrive, not before.
+   */
+  blockingThreads?: number;
 }
 
 export class Runtime extends RuntimeCore {
@@ -39,11 +44,17 @@ export class Runtime extends RuntimeCore {
   constructor(options: RuntimeOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError(`Runtime options must be an object, got ${String(options)}`);
     const capacity = optionalInt(options.eventCapacity, 'eventCapacity', 1, 1 << 16, 1024);
+    const blockingThreads = optionalInt(options.blockingThreads, 'blockingThreads', 1, 256, 4);
     const poller = check(native.pollerCreate(), native.backend === 'epoll' ? 'epoll_create1' : 'kqueue');
     const events = native.pollerEvents(poller, capacity);
     if (typeof events === 'number') {
       native.close(poller);
       check(events, 'pollerEvents');
+    }
+    const pool = native.poolConfigure(poller, blockingThreads);
+    if (pool < 0) {
+      native.close(poller);
+      check(pool, 'poolConfigure');
     }
     const reactor = new Reactor(poller, events as Uint32Array);
     super(new PollerPark(poller, reactor), options);

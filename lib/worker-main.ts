@@ -10,7 +10,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { GenFuture, intoFuture, MapFuture, Waker, type Async, type Future, type IntoFuture } from './future';
-import { parseSocketAddress, type SocketAddress, type SocketAddressLike } from './net/address';
+import { SocketAddress, parseHostPort, type SocketAddressLike } from './net/address';
 import type { Acceptor } from './net/stream';
 import { TcpListener, type TcpListenOptions, type TcpStream } from './net/tcp';
 import { Runtime } from './runtime';
@@ -112,9 +112,12 @@ async function run(boot: WorkerBoot): Promise<void> {
  * that port.
  */
 function bindShared(boot: WorkerBoot, control: Int32Array, k: number, addr: SocketAddressLike | number, options?: TcpListenOptions): Future<TcpListener> {
-  const a = parseSocketAddress(typeof addr === 'number' ? { port: addr } : addr, 'ctx.listen(addr)');
+  // A name ('localhost:0') is resolved by TcpListener.bind in each worker, the same way.
+  const target = parseHostPort(typeof addr === 'number' ? { port: addr } : addr, 'ctx.listen(addr)');
+  const host = target instanceof SocketAddress ? target.host : target.name;
+  const shown = target instanceof SocketAddress ? target.toString() : `${target.name}:0`;
   const opts: TcpListenOptions = { ...options, reusePort: true };
-  if (a.port !== 0 || boot.threads === 1) return TcpListener.bind(a, opts);
+  if (target.port !== 0 || boot.threads === 1) return TcpListener.bind({ host, port: target.port }, opts);
   if (k >= CONTROL.MAX_LISTENS) throw new RangeError(`ctx.listen: at most ${CONTROL.MAX_LISTENS} port-0 listeners per worker`);
   const slot = CONTROL.PORTS + k;
   return new GenFuture(
@@ -122,7 +125,7 @@ function bindShared(boot: WorkerBoot, control: Int32Array, k: number, addr: Sock
       if (boot.index === 0) {
         let l: TcpListener;
         try {
-          l = yield* TcpListener.bind(a, opts);
+          l = yield* TcpListener.bind({ host, port: 0 }, opts);
         } catch (err) {
           Atomics.store(control, slot, -1); // so that the others do not wait for a port
           Atomics.notify(control, slot);
@@ -134,11 +137,11 @@ function bindShared(boot: WorkerBoot, control: Int32Array, k: number, addr: Sock
       }
       // Blocks this worker's thread (and only it) until worker 0 has bound: startup only.
       if (Atomics.wait(control, slot, 0, PORT_WAIT_MS) === 'timed-out') {
-        throw new Error(`ctx.listen: worker 0 did not bind ${a.toString()} within ${PORT_WAIT_MS} ms`);
+        throw new Error(`ctx.listen: worker 0 did not bind ${shown} within ${PORT_WAIT_MS} ms`);
       }
       const port = Atomics.load(control, slot);
-      if (port < 0) throw new Error(`ctx.listen: worker 0 failed to bind ${a.toString()}, so there is no port to share`);
-      return yield* TcpListener.bind({ host: a.host, port }, opts);
+      if (port < 0) throw new Error(`ctx.listen: worker 0 failed to bind ${shown}, so there is no port to share`);
+      return yield* TcpListener.bind({ host, port }, opts);
     })(),
   );
 }

@@ -97,6 +97,23 @@ napi_value Init(napi_env env, napi_value exports) {
       POLLED_METHOD("bindBuffer", JsBindBuffer),
       POLLED_METHOD("readBound", JsReadBound),
       POLLED_METHOD("writeBound", JsWriteBound),
+      // bind_pool.cc
+      POLLED_METHOD("poolConfigure", JsPoolConfigure),
+      POLLED_METHOD("poolLookup", JsPoolLookup),
+      POLLED_METHOD("poolOpen", JsPoolOpen),
+      POLLED_METHOD("poolReadFile", JsPoolReadFile),
+      POLLED_METHOD("poolWriteFile", JsPoolWriteFile),
+      POLLED_METHOD("poolRead", JsPoolRead),
+      POLLED_METHOD("poolWrite", JsPoolWrite),
+      POLLED_METHOD("poolSync", JsPoolSync),
+      POLLED_METHOD("poolFstat", JsPoolFstat),
+      POLLED_METHOD("poolStat", JsPoolStat),
+      POLLED_METHOD("poolRemove", JsPoolRemove),
+      POLLED_METHOD("poolRename", JsPoolRename),
+      POLLED_METHOD("poolReadDir", JsPoolReadDir),
+      POLLED_METHOD("poolTake", JsPoolTake),
+      POLLED_METHOD("poolForget", JsPoolForget),
+      POLLED_METHOD("poolStats", JsPoolStats),
   };
 #undef POLLED_METHOD
 #undef POLLED_VALUE

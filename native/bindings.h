@@ -57,4 +57,22 @@ napi_value JsWriteBound(napi_env env, napi_callback_info info);
 // inst->io_args_ref. Null with an exception pending when it cannot be made.
 napi_value MakeIoArgs(napi_env env, Instance* inst);
 
+// ---- bind_pool.cc: the blocking pool (DNS, files), see pool.h ------------------------------------
+napi_value JsPoolConfigure(napi_env env, napi_callback_info info);
+napi_value JsPoolLookup(napi_env env, napi_callback_info info);
+napi_value JsPoolOpen(napi_env env, napi_callback_info info);
+napi_value JsPoolReadFile(napi_env env, napi_callback_info info);
+napi_value JsPoolWriteFile(napi_env env, napi_callback_info info);
+napi_value JsPoolRead(napi_env env, napi_callback_info info);
+napi_value JsPoolWrite(napi_env env, napi_callback_info info);
+napi_value JsPoolSync(napi_env env, napi_callback_info info);
+napi_value JsPoolFstat(napi_env env, napi_callback_info info);
+napi_value JsPoolStat(napi_env env, napi_callback_info info);
+napi_value JsPoolRemove(napi_env env, napi_callback_info info);
+napi_value JsPoolRename(napi_env env, napi_callback_info info);
+napi_value JsPoolReadDir(napi_env env, napi_callback_info info);
+napi_value JsPoolTake(napi_env env, napi_callback_info info);
+napi_value JsPoolForget(napi_env env, napi_callback_info info);
+napi_value JsPoolStats(napi_env env, napi_callback_info info);
+
 }  // namespace polled

@@ -62,4 +62,9 @@ constexpr uint32_t kStatusDone = 0;
 // takes the general read / write path, which reports what is wrong with the buffer.
 constexpr uint32_t kStatusNotBound = 1;
 
+// ---- The blocking pool (pool.h): where a job that makes several syscalls failed ------------------
+// A failed job's result is -(step * kPoolStep + errno): step 0 is its first syscall (readFile's
+// open), 1 the next (its fstat), and so on; lib/fs.ts names the syscall from the step.
+constexpr uint32_t kPoolStep = 65536;
+
 }  // namespace polled

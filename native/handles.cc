@@ -107,6 +107,14 @@ double HandleTable::Open(Kind kind, Fd fd) {
   return handle;
 }
 
+double HandleTable::OpenFile(std::shared_ptr<Fd> fd) {
+  double handle;
+  Entry* e = Claim(Kind::kFile, &handle);
+  if (e == nullptr) return -EMFILE;
+  e->file = std::move(fd);
+  return handle;
+}
+
 double HandleTable::OpenPoller(std::unique_ptr<PollerEntry> poller) {
   double handle;
   Entry* e = Claim(Kind::kPoller, &handle);
@@ -125,6 +133,7 @@ int HandleTable::Close(double handle) {
   Unbind(e);
   e->poller.reset();
   e->fd.Reset();
+  e->file.reset();  // the fd closes here, or when the last pool job using it is done
   e->kind = Kind::kFree;
   e->gen = e->gen == kMaxGen ? 1 : e->gen + 1;
   e->next_free = free_;

@@ -15,6 +15,7 @@
 #include "contract.h"  // BufferSlot
 #include "mailbox.h"
 #include "poller.h"
+#include "pool.h"
 #include "uv_driver.h"
 
 namespace polled {
@@ -29,7 +30,8 @@ constexpr double kMaxHandle = static_cast<double>((kMaxGen + uint64_t{1}) * kSlo
 // What an entry holds. Listening and connected sockets are one kind: the kernel tells them apart
 // (accept on a connected socket is EINVAL, read on a listener ENOTCONN), and what the addon must
 // know, send(MSG_NOSIGNAL) rather than write, is the same for both.
-enum class Kind : uint8_t { kFree, kPoller, kSocket, kPipe };
+// A file (pool.h) holds its fd through a shared_ptr its in-flight pool jobs share.
+enum class Kind : uint8_t { kFree, kPoller, kSocket, kPipe, kFile };
 
 // A poller handle: the Poller and what hangs off it. The destructor stops the uv driver,
 // cancels and joins the notify threads and lets go of the events array, all before the
@@ -58,6 +60,11 @@ class PollerEntry {
   size_t keys_cap = 0;
   UvDriver* driver = nullptr;
   int loop_fd = -1;             // the libuv backend fd while Poller::WatchLoop is on
+  // The blocking pool (pool.h), made by poolConfigure or the first submit. Declared after the
+  // members above, so destroyed before them and after the destructor's body (which unregisters
+  // the mailbox): queued jobs are dropped, running ones finish (their completions then post to a
+  // mailbox that is gone: a no-op) and the threads are joined. It uses nothing of this entry.
+  std::unique_ptr<Pool> pool;
 
  private:
   struct NotifyJob {
@@ -89,12 +96,13 @@ struct Entry {
   uint32_t gen = 1;  // starts at 1: no handle is ever 0
   Kind kind = Kind::kFree;
   Fd fd;                                // sockets, listeners, pipes
+  std::shared_ptr<Fd> file;             // files: shared with their in-flight pool jobs
   std::unique_ptr<PollerEntry> poller;  // pollers own their fds themselves
   double registered_in = -1;            // handle of the poller this fd is registered in
   uint32_t next_free = 0;
   BoundBuffer bound[2];                 // [kReadBuffer], [kWriteBuffer]; released on close
 
-  int raw_fd() const { return poller ? poller->poller.fd() : fd.get(); }
+  int raw_fd() const { return poller ? poller->poller.fd() : file ? file->get() : fd.get(); }
   // Sockets are written with send / sendmsg (MSG_NOSIGNAL), pipes with write / writev.
   bool is_socket() const { return kind == Kind::kSocket; }
 };
@@ -106,6 +114,8 @@ class HandleTable {
   // A new handle owning `fd`, or -EMFILE when every slot is taken (then `fd` is closed).
   double Open(Kind kind, Fd fd);
   double OpenPoller(std::unique_ptr<PollerEntry> poller);
+  // A new Kind::kFile handle sharing `fd` (pool.h), or -EMFILE (then this reference is dropped).
+  double OpenFile(std::shared_ptr<Fd> fd);
   // The live entry behind `handle`; null for anything this table did not hand out or has
   // closed since. Each entry is its own allocation: pointers stay valid while others are opened.
   // Inline: both byte-I/O calls start here.

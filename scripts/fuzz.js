@@ -347,6 +347,12 @@ async function fuzz(opts) {
   let tmp = opts.tmp;
   const ownTmp = !tmp;
   if (ownTmp) tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'polled-fuzz-'));
+  // The blocking pool's jobs (poolOpen, poolWriteFile, poolRemove, poolRename, ...) get random
+  // strings as paths: relative ones, which must land in a scratch directory of ours, never in the
+  // directory the fuzzer was started from (a checkout).
+  const sandbox = path.join(tmp, 'cwd');
+  fs.mkdirSync(sandbox);
+  process.chdir(sandbox);
   const flightFd = opts.child ? fs.openSync(path.join(tmp, 'flight'), 'w') : -1;
   const flightBuf = Buffer.alloc(FLIGHT_RECORD);
   let flightSeq = 0;
@@ -1738,6 +1744,17 @@ async function fuzz(opts) {
       const r = out.result;
       const ok = r === undefined || typeof r === 'number' || typeof r === 'string' || typeof r === 'boolean' || Array.isArray(r) || ArrayBuffer.isView(r);
       if (!ok) fail(`returned ${describe(r)}`);
+    },
+  };
+
+  // The blocking pool's take: null while the job runs; a File handle when an open's result is taken.
+  SPEC.poolTake = {
+    gen: UNKNOWN.gen,
+    check(out, args, ctx, was, name) {
+      if (out.result === null) return;
+      UNKNOWN.check(out);
+      const r = out.result;
+      if (typeof r === 'number' && r >= 0 && native.handleCount() === baseline + all.size + 1) trackOpen(r, 'unknown', {}, name);
     },
   };
 

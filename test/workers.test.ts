@@ -194,12 +194,12 @@ describe('startWorkers', () => {
   });
 
   test('connections still queued in the listeners at stop are counted (the kernel resets them at close)', async () => {
-    const ports: number[] = [];
-    const group = polled.startWorkers(path.join(FIX, 'listen-no-accept.js'), { threads: 2, signals: false, data: { port: 0 }, onMessage: (_i, m) => ports.push((m as { port: number }).port) });
-    expect(await waitFor(() => ports.length === 2, 20000)).toBe(true);
-    // Port 0: worker 0 bound one, and worker 1 bound the same one.
-    expect(ports[0]).toBe(ports[1]);
-    const clients = Array.from({ length: 6 }, () => net.connect(ports[0], '127.0.0.1'));
+    const bound: Array<{ host: string; port: number }> = [];
+    // 'localhost:0': a name, resolved in each worker; port 0, bound by worker 0 and shared.
+    const group = polled.startWorkers(path.join(FIX, 'listen-no-accept.js'), { threads: 2, signals: false, data: { host: 'localhost', port: 0 }, onMessage: (_i, m) => bound.push(m as { host: string; port: number }) });
+    expect(await waitFor(() => bound.length === 2, 20000)).toBe(true);
+    expect(bound[0]).toEqual(bound[1]);
+    const clients = Array.from({ length: 6 }, () => net.connect(bound[0].port, bound[0].host));
     for (const c of clients) c.on('error', () => {});
     await Promise.all(clients.map((c) => new Promise((r) => c.once('connect', r)))); // the handshake is done: queued
     group.stop();

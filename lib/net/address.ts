@@ -2,10 +2,10 @@
  * Socket addresses: parsing and validating what a caller passes to `bind` and `connect`, and
  * the value `localAddr()` / `peerAddr()` / `accept()` give back.
  *
- * Hosts are numeric IP addresses (`127.0.0.1`, `::1`); polled does not resolve names, because
- * `getaddrinfo` blocks and has no place on the reactor thread. The one name accepted is
- * `localhost`, which means `127.0.0.1`. Resolve other names yourself (`dns.promises.lookup`)
- * and pass the address.
+ * A `SocketAddress` holds a numeric IP address (`127.0.0.1`, `::1`). Names (`localhost`,
+ * `example.com`) are resolved by `lookupHost` (./dns: getaddrinfo on the blocking pool, never on
+ * the reactor thread), which `TcpStream.connect` and `TcpListener.bind` call for a host that is not
+ * numeric (`parseHostPort`); numeric hosts are parsed here and never go through the pool.
  *
  * Accepted forms: `'127.0.0.1:8080'`, `'[::1]:8080'`, `{ host, port }`, and a `SocketAddress`.
  * A bad value throws a `TypeError` (wrong type or not an address) or a `RangeError` (a port
@@ -22,7 +22,7 @@ export class SocketAddress {
   readonly port: number;
   readonly family: IpFamily;
 
-  /** Validates: `host` a numeric IPv4/IPv6 address (or `localhost`), `port` an integer in 0..65535. */
+  /** Validates: `host` a numeric IPv4/IPv6 address, `port` an integer in 0..65535. */
   constructor(host: string, port: number) {
     this.host = checkHost(host, 'host');
     this.port = checkPort(port, 'port');
@@ -69,16 +69,64 @@ export function checkPort(port: unknown, what: string): number {
   return port;
 }
 
-/** A host: a numeric IPv4 or IPv6 address, or `localhost` (= 127.0.0.1). Brackets around IPv6 are removed. */
+/** A host: a numeric IPv4 or IPv6 address. Brackets around IPv6 are removed. */
 export function checkHost(host: unknown, what: string): string {
   if (typeof host !== 'string') throw new TypeError(`${what} must be a string with a numeric IP address, got ${describe(host)}`);
+  const h = numericHost(host);
+  if (h !== null) return h;
+  throw new TypeError(
+    `${what} must be a numeric IPv4 or IPv6 address such as '127.0.0.1' or '::1' ` +
+      `(a name such as 'localhost' is resolved by lookupHost, TcpStream.connect and TcpListener.bind), got ${JSON.stringify(host)}`,
+  );
+}
+
+/** `host` without IPv6 brackets when it is a numeric address, else null. */
+function numericHost(host: string): string | null {
   let h = host;
   if (h.length > 2 && h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
-  if (h === 'localhost') return '127.0.0.1';
-  if (isIPv4(h) || isIPv6(h)) return h;
-  throw new TypeError(
-    `${what} must be a numeric IPv4 or IPv6 address such as '127.0.0.1' or '::1' (polled does not resolve names), got ${JSON.stringify(host)}`,
-  );
+  return isIPv4(h) || isIPv6(h) ? h : null;
+}
+
+/**
+ * A host name for getaddrinfo: 1..253 characters (a trailing dot allowed), none of them
+ * whitespace, control characters or one of `:/[]@\\`, which no name has but a mistyped address does.
+ */
+export function checkHostName(host: unknown, what: string): string {
+  if (typeof host !== 'string') throw new TypeError(`${what} must be a host name string, got ${describe(host)}`);
+  const bare = host.endsWith('.') ? host.slice(0, -1) : host;
+  if (bare.length === 0 || bare.length > 253 || /[\s\x00-\x1f\x7f:/[\]@\\]/.test(host)) {
+    throw new TypeError(`${what} must be a host name such as 'localhost' or 'example.com', got ${JSON.stringify(host)}`);
+  }
+  return host;
+}
+
+/** A host name and a port, to be resolved (`lookupHost`) before a connect or bind. */
+export interface HostPort {
+  readonly name: string;
+  readonly port: number;
+}
+
+/**
+ * What `connect` and `bind` accept: a numeric address (as `parseSocketAddress`, never resolved),
+ * or `'name:port'` / `{ host: name, port }` to resolve.
+ */
+export function parseHostPort(addr: unknown, what = 'address'): SocketAddress | HostPort {
+  let name: string | undefined;
+  let portText: string | undefined;
+  if (typeof addr === 'string' && !addr.startsWith('[')) {
+    const colon = addr.lastIndexOf(':');
+    if (colon > 0 && !addr.slice(0, colon).includes(':') && numericHost(addr.slice(0, colon)) === null) {
+      name = addr.slice(0, colon);
+      portText = addr.slice(colon + 1);
+    }
+  } else if (addr !== null && typeof addr === 'object' && !(addr instanceof SocketAddress) && !Array.isArray(addr)) {
+    const h = (addr as { host?: unknown }).host;
+    if (typeof h === 'string' && numericHost(h) === null) {
+      return { name: checkHostName(h, `${what}.host`), port: checkPort((addr as { port?: unknown }).port, `${what}.port`) };
+    }
+  }
+  if (name === undefined) return parseSocketAddress(addr, what);
+  return { name: checkHostName(name, `${what}: the host in ${JSON.stringify(addr)}`), port: parsePortText(portText!, addr as string, what) };
 }
 
 function parsePortText(text: string, whole: string, what: string): number {

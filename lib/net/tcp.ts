@@ -11,15 +11,17 @@
  *
  * Everything is non-blocking and edge-triggered through the runtime's reactor; reads and writes
  * are `lib/io.ts`'s leaf futures (see `stream.ts`). IPv4 and IPv6; port 0 lets the OS choose.
- * Hosts are numeric addresses (see `address.ts`).
+ * A host that is a name (`'localhost:8080'`, `'example.com:80'`) is resolved on the blocking pool
+ * first (`lookupHost`, ./dns); a numeric one is used as it is.
  */
 import { IoError, errno } from '../errors';
-import { LazyFuture, type Future } from '../future';
+import { GenFuture, LazyFuture, type Future } from '../future';
 import { IoResource } from '../io';
 import { REUSE_ADDR, REUSE_PORT, V6_ONLY, native, type Handle } from '../native';
 import { Runtime } from '../runtime';
 import { describe } from '../validate';
-import { SocketAddress, fromNative, parseSocketAddress, type SocketAddressLike } from './address';
+import { SocketAddress, fromNative, parseHostPort, type SocketAddressLike } from './address';
+import { connectFirst, lookupHost } from './dns';
 import { checkBacklog, checkBool, checkOptions, checkTimeout } from './options';
 import { ConnectFuture, Listener, Stream } from './stream';
 
@@ -49,23 +51,34 @@ export class TcpStream extends Stream<SocketAddress> {
   }
 
   /**
-   * Connect to `addr` (`'127.0.0.1:80'`, `'[::1]:80'`, `{ host, port }`) without blocking the
-   * thread. Fails with `IoError` ECONNREFUSED, ETIMEDOUT (the `timeout` option), ENETUNREACH, ...
+   * Connect to `addr` (`'127.0.0.1:80'`, `'[::1]:80'`, `'example.com:80'`, `{ host, port }`)
+   * without blocking the thread. A name is resolved first (`lookupHost`, on the blocking pool) and
+   * its addresses are tried in getaddrinfo's order, moving to the next on ECONNREFUSED, a
+   * time-out (the `timeout` option is per address) or an unreachable network; the last error is
+   * thrown. Fails with `IoError` ECONNREFUSED, ETIMEDOUT, ENETUNREACH, ENOTFOUND (no such name), ...
    */
   static connect(addr: SocketAddressLike, options?: TcpConnectOptions): Future<TcpStream> {
-    const a = parseSocketAddress(addr, 'TcpStream.connect(addr)');
+    const target = parseHostPort(addr, 'TcpStream.connect(addr)');
     const o = checkOptions<TcpConnectOptions>(options, 'TcpStream.connect', ['timeout', 'noDelay']);
     const timeout = checkTimeout(o.timeout, 'TcpStream.connect: timeout');
     const noDelay = checkBool(o.noDelay, 'TcpStream.connect: noDelay', false);
-    return new ConnectFuture<TcpStream>(
-      () => native.tcpConnect(a.host, a.port),
-      (io) => {
-        const s = new TcpStream(io);
-        if (noDelay) native.setNoDelay(io.handle, true);
-        return s;
-      },
-      a.toString(),
-      timeout,
+    const connectTo = (a: SocketAddress): Future<TcpStream> =>
+      new ConnectFuture<TcpStream>(
+        () => native.tcpConnect(a.host, a.port),
+        (io) => {
+          const s = new TcpStream(io);
+          if (noDelay) native.setNoDelay(io.handle, true);
+          return s;
+        },
+        a.toString(),
+        timeout,
+      );
+    if (target instanceof SocketAddress) return connectTo(target);
+    return new GenFuture(
+      (function* (): Generator<unknown, TcpStream, unknown> {
+        const addrs = yield* lookupHost(target.name, { port: target.port });
+        return yield* connectFirst(addrs, connectTo);
+      })(),
     );
   }
 
@@ -105,24 +118,33 @@ export class TcpListener extends Listener<TcpStream, SocketAddress> {
   }
 
   /**
-   * Listen on `addr`: `'127.0.0.1:0'`, `'[::1]:8080'`, `{ host, port }` or a port number
-   * (on 127.0.0.1). Port 0 lets the OS choose; read it back with `localAddr()`. The socket is
-   * made when the future is first polled. Fails with `IoError` EADDRINUSE, EACCES, EADDRNOTAVAIL.
+   * Listen on `addr`: `'127.0.0.1:0'`, `'[::1]:8080'`, `'localhost:0'`, `{ host, port }` or a
+   * port number (on 127.0.0.1). A name is resolved first (`lookupHost`, on the blocking pool) and
+   * the first of its addresses is bound. Port 0 lets the OS choose; read it back with
+   * `localAddr()`. The socket is made when the future is first polled. Fails with `IoError`
+   * EADDRINUSE, EACCES, EADDRNOTAVAIL, ENOTFOUND (no such name).
    */
   static override bind(addr: SocketAddressLike | number, options?: TcpListenOptions): Future<TcpListener> {
-    const a = parseSocketAddress(typeof addr === 'number' ? { port: addr } : addr, 'TcpListener.bind(addr)');
+    const target = parseHostPort(typeof addr === 'number' ? { port: addr } : addr, 'TcpListener.bind(addr)');
     const o = checkOptions<TcpListenOptions>(options, 'TcpListener.bind', ['backlog', 'reuseAddress', 'reusePort', 'ipv6Only']);
     const backlog = checkBacklog(o.backlog, 'TcpListener.bind: backlog');
     const flags =
       (checkBool(o.reuseAddress, 'TcpListener.bind: reuseAddress', true) ? REUSE_ADDR : 0) |
       (checkBool(o.reusePort, 'TcpListener.bind: reusePort', false) ? REUSE_PORT : 0) |
       (checkBool(o.ipv6Only, 'TcpListener.bind: ipv6Only', false) ? V6_ONLY : 0);
-    return new LazyFuture(() => {
+    const listen = (a: SocketAddress): TcpListener => {
       const rt = Runtime.current();
       const h = native.tcpListen(a.host, a.port, backlog, flags);
       if (h < 0) throw new IoError(-h, 'bind', a.toString());
       return new TcpListener(new IoResource(rt, h));
-    });
+    };
+    if (target instanceof SocketAddress) return new LazyFuture(() => listen(target));
+    return new GenFuture(
+      (function* (): Generator<unknown, TcpListener, unknown> {
+        const addrs = yield* lookupHost(target.name, { port: target.port });
+        return listen(addrs[0]);
+      })(),
+    );
   }
 
   /**
