@@ -56,4 +56,17 @@ napi_value JsWriteBound(napi_env env, napi_callback_info info);
 // inst->io_args_ref. Null with an exception pending when it cannot be made.
 napi_value MakeIoArgs(napi_env env, Instance* inst);
 
+// ---- bind_channel.cc: thread channels (ends, send / recv with transferred streams, sharing) ------
+napi_value JsChannelCreate(napi_env env, napi_callback_info info);
+napi_value JsChannelSend(napi_env env, napi_callback_info info);
+napi_value JsChannelRecv(napi_env env, napi_callback_info info);
+napi_value JsChannelUnwait(napi_env env, napi_callback_info info);
+napi_value JsChannelClose(napi_env env, napi_callback_info info);
+napi_value JsChannelCloseRx(napi_env env, napi_callback_info info);
+napi_value JsChannelClone(napi_env env, napi_callback_info info);
+napi_value JsChannelShare(napi_env env, napi_callback_info info);
+napi_value JsChannelClaim(napi_env env, napi_callback_info info);
+napi_value JsChannelInfo(napi_env env, napi_callback_info info);
+napi_value JsChannelCounts(napi_env env, napi_callback_info info);
+
 }  // namespace polled
