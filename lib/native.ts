@@ -92,6 +92,10 @@ export const STATUS_DONE = 0;
  */
 export const STATUS_NOT_BOUND = 1;
 
+/** `channelInfo`'s flags: the receiver is closed or gone (sends fail); ended (a recv says closed). */
+export const CHANNEL_RX_GONE = 1;
+export const CHANNEL_ENDED = 2;
+
 // contract:end
 
 /** A handle: slot + generation, packed by the addon into one non-negative integer. */
@@ -263,9 +267,18 @@ export interface NativeBinding {
    * Queue a copy of `bytes` with the streams (socket handles, moved out of this thread's table:
    * deregistered, unbound, retired) and sender ends (moved) given. 0; -EAGAIN when full (and, with
    * a key, the waiter is recorded in the same step); -EPIPE when the receiver is closed or gone;
-   * -EBADF / -EINVAL for a bad end or transfer. On any failure nothing was moved.
+   * -EBADF / -EINVAL for a bad end or transfer, -EBUSY for a sender end to move that holds
+   * reservations. On any failure nothing was moved. `permit`: use a slot `channelReserve` took.
    */
-  channelSend(tx: Handle, bytes: Uint8Array, streams: readonly Handle[] | undefined, senders: readonly Handle[] | undefined, mailbox: number, key: number): number;
+  channelSend(tx: Handle, bytes: Uint8Array, streams: readonly Handle[] | undefined, senders: readonly Handle[] | undefined, mailbox: number, key: number, permit?: boolean): number;
+  /**
+   * Reserve a slot for this sender end: 0, then one `channelSend(..., permit = true)` cannot be
+   * full (the reservation is used up whatever that send's result); -EAGAIN when full (with a key,
+   * the waiter is recorded); -EPIPE. A closed end gives its unused reservations back.
+   */
+  channelReserve(tx: Handle, mailbox: number, key: number): number;
+  /** Give one reserved slot back unused: 0, or -EINVAL when this end holds none. */
+  channelRelease(tx: Handle): number;
   /**
    * The oldest message: its bytes (a new Buffer), or [bytes, streamHandles, senderHandles] when
    * it carried any (new handles of this thread; a stream handle is -EMFILE if the table was full).

@@ -46,7 +46,7 @@ import { currentRuntime } from './context';
 import { IoError, errno } from './errors';
 import { FutureBase, PENDING, Waker, type Context, type Poll } from './future';
 import { IoResource } from './io';
-import { native, type Handle } from './native';
+import { CHANNEL_ENDED, CHANNEL_RX_GONE, native, type Handle } from './native';
 import { Socket, Stream } from './net/stream';
 import { TcpStream } from './net/tcp';
 import { UnixStream } from './net/unix';
@@ -287,14 +287,15 @@ function encode(value: unknown): Encoded {
 }
 
 /** Each attempt: everything that moves must be movable now. The handles for the addon. */
-function transferHandles(enc: Encoded): [Handle[] | undefined, Handle[] | undefined] {
+function transferHandles(enc: Encoded, self: ThreadSender<unknown>): [Handle[] | undefined, Handle[] | undefined] {
   if (enc.moving === null) return [undefined, undefined];
   const streams: Handle[] = [];
   const senders: Handle[] = [];
   for (const m of enc.moving) {
     if (m instanceof ThreadSender) {
+      if (m === self) throw new TypeError('polled: a ThreadSender cannot travel in its own send (send a clone())');
       if (m.released) throw new Error('polled: a ThreadSender in the message is closed or was moved');
-      if (m.hasWaiters) throw new TransferBusyError('polled: a ThreadSender with a send in progress cannot move to another thread');
+      if (m.hasWaiters || m.permits > 0) throw new TransferBusyError('polled: a ThreadSender with a send in progress or an unused permit cannot move to another thread');
       senders.push(m.handle);
     } else {
       const io = m.io;
@@ -396,11 +397,24 @@ export class ThreadSender<T> extends End {
   }
 
   /** @internal One native try: 0, -EAGAIN (full), -EPIPE (closed), or another -errno. */
-  attempt(enc: Encoded, mailbox: number, key: number): number {
-    const [streams, senders] = transferHandles(enc);
-    const r = native.channelSend(this.handle, enc.bytes, streams, senders, mailbox, key);
+  attempt(enc: Encoded, mailbox: number, key: number, permit = false): number {
+    const [streams, senders] = transferHandles(enc, this as ThreadSender<unknown>);
+    const r = native.channelSend(this.handle, enc.bytes, streams, senders, mailbox, key, permit);
     if (r === 0) moved(enc);
     return r;
+  }
+
+  /** @internal Unused permits of this sender (`reserve()`). */
+  permits = 0;
+
+  /**
+   * Wait for a free slot and hold it: the returned `ThreadPermit` then sends synchronously and
+   * cannot find the channel full. The cancel-safe way to send from a `select`: a cancelled
+   * `reserve()` holds nothing, and no value was at stake. A permit is given back by `release()`,
+   * or when this sender is closed.
+   */
+  reserve(): ThreadReserve<T> {
+    return new ThreadReserve(this);
   }
 
   /** Another sender of the same channel (in this thread; `share()` it to move it). */
@@ -419,7 +433,7 @@ export class ThreadSender<T> extends End {
   /** True when no receiver is left (closed or gone): every send will fail. Also true once this sender is closed. */
   isClosed(): boolean {
     const i = this.info();
-    return i === null || (i[2] & 1) !== 0;
+    return i === null || (i[2] & CHANNEL_RX_GONE) !== 0;
   }
 
   /** The capacity the channel was made with. */
@@ -516,6 +530,91 @@ export class ThreadSend<T> extends FutureBase<void> {
   }
 }
 
+/**
+ * The future of `ThreadSender.reserve()`: a `ThreadPermit` holding one slot. Throws `SendError`
+ * (with no value) once the receiver is closed or gone. Cancel-safe: dropped, it holds no slot.
+ */
+export class ThreadReserve<T> extends FutureBase<ThreadPermit<T>> {
+  private done = false;
+  private waker: Waker | null = null;
+
+  constructor(private readonly tx: ThreadSender<T>) {
+    super();
+  }
+
+  poll(cx: Context): Poll<ThreadPermit<T>> {
+    if (this.done) throw new Error('polled: thread channel reserve() future polled after it completed');
+    const rt = runtimeFor('a thread channel reserve()');
+    const tx = this.tx;
+    if (tx.released) {
+      this.finish();
+      throw new SendError(undefined, 'thread channel: reserve() on a sender that was closed or moved');
+    }
+    let r = native.channelReserve(tx.handle, 0, 0);
+    if (r === -EAGAIN) {
+      const key = tx.needKey(rt);
+      if (key !== 0) {
+        r = native.channelReserve(tx.handle, rt.reactor.remote.mailbox, key);
+        if (r !== -EAGAIN) tx.forgetKey();
+      }
+    }
+    if (r === -EAGAIN) {
+      if (this.waker !== cx.waker) {
+        tx.removeWaiterQuiet(this.waker);
+        this.waker = cx.waker;
+      }
+      tx.addWaiter(cx.waker);
+      return PENDING;
+    }
+    this.finish();
+    if (r === -EPIPE) throw new SendError(undefined, 'thread channel: the receiver is closed or gone');
+    if (r < 0) throw new IoError(-r, 'channelReserve');
+    tx.permits++;
+    return new ThreadPermit(tx);
+  }
+
+  private finish(): void {
+    if (this.waker !== null) this.tx.removeWaiter(this.waker);
+    this.done = true;
+    this.waker = null;
+  }
+
+  override drop(): void {
+    if (!this.done) this.finish();
+  }
+}
+
+/** One reserved slot: `send(value)` once (synchronous, never full), or `release()` it. */
+export class ThreadPermit<T> {
+  private held = true;
+  constructor(private readonly tx: ThreadSender<T>) {}
+
+  /**
+   * Queue `value` in the reserved slot. Throws `SendError` (value in `err.value`, its streams
+   * still yours) if the receiver closed meanwhile; the permit is used up either way. A value that
+   * cannot be serialized or a stream that cannot move throws before the permit is used.
+   */
+  send(value: T): void {
+    const tx = this.tx;
+    if (!this.held || tx.released) throw new SendError(value, 'thread channel: this permit was used, released, or its sender closed; the value is in err.value');
+    const r = tx.attempt(encode(value), 0, 0, true);
+    this.held = false;
+    tx.permits--;
+    if (r === 0) return;
+    if (r === -EPIPE) throw new SendError(value, 'thread channel: the receiver is closed or gone; the value is in err.value');
+    throw new IoError(-r, 'channelSend');
+  }
+
+  /** Give the slot back unused. */
+  release(): void {
+    if (!this.held) throw new Error('polled: thread channel: this permit was already used or released');
+    this.held = false;
+    if (this.tx.released) return;
+    this.tx.permits--;
+    native.channelRelease(this.tx.handle);
+  }
+}
+
 // ---- Receiver ----------------------------------------------------------------------------------
 
 /** The receiving half (one per channel); `share()` moves it to another thread. */
@@ -585,7 +684,7 @@ export class ThreadReceiver<T> extends End {
   /** True once no more messages can arrive and none is queued (or this receiver was dropped). */
   isClosed(): boolean {
     const i = this.info();
-    return i === null || (i[2] & 2) !== 0;
+    return i === null || (i[2] & CHANNEL_ENDED) !== 0;
   }
 
   /** Messages queued right now. */

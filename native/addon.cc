@@ -101,6 +101,8 @@ napi_value Init(napi_env env, napi_value exports) {
       POLLED_METHOD("channelCreate", JsChannelCreate),
       POLLED_METHOD("channelSend", JsChannelSend),
       POLLED_METHOD("channelRecv", JsChannelRecv),
+      POLLED_METHOD("channelReserve", JsChannelReserve),
+      POLLED_METHOD("channelRelease", JsChannelRelease),
       POLLED_METHOD("channelUnwait", JsChannelUnwait),
       POLLED_METHOD("channelClose", JsChannelClose),
       POLLED_METHOD("channelCloseRx", JsChannelCloseRx),

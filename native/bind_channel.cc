@@ -123,14 +123,17 @@ napi_value JsChannelCreate(napi_env env, napi_callback_info info) {
   return r;
 }
 
-// channelSend(tx, bytes, streams, senders, mailbox, key)
+// channelSend(tx, bytes, streams, senders, mailbox, key, permit?)
 napi_value JsChannelSend(napi_env env, napi_callback_info info) {
-  Args<6> a(env, info);
+  Args<7> a(env, info);
   double tx;
   std::vector<double> streams, senders;
   int64_t mailbox, key;
+  bool permit = false;
+  napi_valuetype pt;
   if (!GetNumber(env, a.argv[0], "tx", &tx) || !GetHandleList(env, a.argv[2], "streams", &streams) ||
-      !GetHandleList(env, a.argv[3], "senders", &senders) || !GetWaiter(env, a.argv + 4, &mailbox, &key)) {
+      !GetHandleList(env, a.argv[3], "senders", &senders) || !GetWaiter(env, a.argv + 4, &mailbox, &key) ||
+      napi_typeof(env, a.argv[6], &pt) != napi_ok || (pt != napi_undefined && !GetBool(env, a.argv[6], "permit", &permit))) {
     return nullptr;
   }
   // The bytes last: from here to the copy no JavaScript can run.
@@ -149,6 +152,7 @@ napi_value JsChannelSend(napi_env env, napi_callback_info info) {
   int err;
   ChannelTable::End* end = EndOf(a.inst, tx, true, &err);
   if (end == nullptr) return Int(env, err);
+  if (permit && end->permits == 0) return Int(env, -EINVAL);  // no reserved slot to use
   for (double h : streams) {
     Entry* e = a.inst->handles.Get(h);
     if (e == nullptr) return Int(env, -EBADF);
@@ -156,10 +160,12 @@ napi_value JsChannelSend(napi_env env, napi_callback_info info) {
   }
   for (double h : senders) {
     if (h == tx) return Int(env, -EINVAL);  // a sender cannot travel in its own send
-    if (EndOf(a.inst, h, true, &err) == nullptr) return Int(env, err);
+    ChannelTable::End* moving = EndOf(a.inst, h, true, &err);
+    if (moving == nullptr) return Int(env, err);
+    if (moving->permits > 0) return Int(env, -EBUSY);  // its reserved slots stay with this thread's permits
     // Not waiting (lib refuses to move a sender with a send in progress): forgotten here, outside
     // the channel lock TrySend takes, so the move below needs no lock of its own.
-    a.inst->channels.Get(h)->channel()->Unwait(a.inst->channels.Get(h)->id);
+    moving->channel()->Unwait(moving->id);
   }
   if (HasDuplicate(streams) || HasDuplicate(senders)) return Int(env, -EINVAL);
   msg.fds.reserve(streams.size());
@@ -167,7 +173,8 @@ napi_value JsChannelSend(napi_env env, napi_callback_info info) {
 
   Instance* inst = a.inst;
   Waiter w{end->id, static_cast<uint32_t>(mailbox), static_cast<uint32_t>(key)};
-  ChanResult r = end->tx.get()->TrySend(&msg, w, [&](Message* m) {
+  if (permit) end->permits--;  // used up whatever the result (TrySend gives the channel's back)
+  ChanResult r = end->tx.get()->TrySend(&msg, w, permit, [&](Message* m) {
     for (double h : streams) {
       Fd fd;
       inst->handles.Take(h, &fd);  // validated above: cannot fail
@@ -215,6 +222,35 @@ napi_value JsChannelRecv(napi_env env, napi_callback_info info) {
     for (double h : ss) a.inst->channels.Close(h);
   }
   return result;
+}
+
+// channelReserve(tx, mailbox, key): 0 (a slot is reserved for this end's next permit send),
+// -EAGAIN (full; the waiter is recorded with a key), -EPIPE.
+napi_value JsChannelReserve(napi_env env, napi_callback_info info) {
+  Args<3> a(env, info);
+  double tx;
+  int64_t mailbox, key;
+  if (!GetNumber(env, a.argv[0], "tx", &tx) || !GetWaiter(env, a.argv + 1, &mailbox, &key)) return nullptr;
+  int err;
+  ChannelTable::End* e = EndOf(a.inst, tx, true, &err);
+  if (e == nullptr) return Int(env, err);
+  ChanResult r = e->tx.get()->TryReserve(Waiter{e->id, static_cast<uint32_t>(mailbox), static_cast<uint32_t>(key)});
+  if (r == ChanResult::kOk) e->permits++;
+  return Int(env, ToErrno(r));
+}
+
+// channelRelease(tx): give one reserved slot back unused. 0, -EBADF, -EINVAL (none reserved).
+napi_value JsChannelRelease(napi_env env, napi_callback_info info) {
+  Args<1> a(env, info);
+  double tx;
+  if (!GetNumber(env, a.argv[0], "tx", &tx)) return nullptr;
+  int err;
+  ChannelTable::End* e = EndOf(a.inst, tx, true, &err);
+  if (e == nullptr) return Int(env, err);
+  if (e->permits == 0) return Int(env, -EINVAL);
+  e->permits--;
+  e->tx.get()->ReleasePermits(1);
+  return Int(env, 0);
 }
 
 napi_value JsChannelUnwait(napi_env env, napi_callback_info info) {

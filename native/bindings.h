@@ -60,6 +60,8 @@ napi_value MakeIoArgs(napi_env env, Instance* inst);
 napi_value JsChannelCreate(napi_env env, napi_callback_info info);
 napi_value JsChannelSend(napi_env env, napi_callback_info info);
 napi_value JsChannelRecv(napi_env env, napi_callback_info info);
+napi_value JsChannelReserve(napi_env env, napi_callback_info info);
+napi_value JsChannelRelease(napi_env env, napi_callback_info info);
 napi_value JsChannelUnwait(napi_env env, napi_callback_info info);
 napi_value JsChannelClose(napi_env env, napi_callback_info info);
 napi_value JsChannelCloseRx(napi_env env, napi_callback_info info);

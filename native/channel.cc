@@ -78,6 +78,28 @@ ChanResult Channel::TryRecv(Message* out, const Waiter& w) {
   return ChanResult::kOk;
 }
 
+ChanResult Channel::TryReserve(const Waiter& w) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (rx_gone_ || rx_closed_) return ChanResult::kClosed;
+  if (queue_.size() + reserved_ >= capacity_) {
+    AddTxWaiter(w);
+    return ChanResult::kFull;
+  }
+  reserved_++;
+  return ChanResult::kOk;
+}
+
+void Channel::ReleasePermits(size_t n) {
+  if (n == 0) return;
+  std::vector<Waiter> wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    reserved_ = reserved_ > n ? reserved_ - n : 0;
+    wake.swap(tx_waiters_);
+  }
+  PostAll(wake);
+}
+
 void Channel::Unwait(uint64_t end) {
   std::lock_guard<std::mutex> lock(mu_);
   if (rx_waiter_.end == end) rx_waiter_ = Waiter{};
@@ -132,8 +154,8 @@ void Channel::DropReceiver() {
 void Channel::Info(size_t* queued, uint32_t* flags) {
   std::lock_guard<std::mutex> lock(mu_);
   *queued = queue_.size();
-  *flags = (rx_gone_ || rx_closed_ ? kRxGone : 0) |
-           (queue_.empty() && (senders_ == 0 || rx_gone_ || rx_closed_) ? kEnded : 0);
+  *flags = (rx_gone_ || rx_closed_ ? kChannelRxGone : 0) |
+           (queue_.empty() && (senders_ == 0 || rx_gone_ || rx_closed_) ? kChannelEnded : 0);
 }
 
 // ---- ChannelTable -----------------------------------------------------------------------------
@@ -209,6 +231,8 @@ int ChannelTable::Take(double handle, SenderRef* tx, ReceiverRef* rx, bool unwai
   End* e = Get(handle);
   if (e == nullptr) return -EBADF;
   if (unwait) e->channel()->Unwait(e->id);
+  if (e->permits > 0) e->channel()->ReleasePermits(e->permits);
+  e->permits = 0;
   *tx = std::move(e->tx);
   *rx = std::move(e->rx);
   Retire(e, handle);

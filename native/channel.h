@@ -27,6 +27,7 @@
 #include <mutex>
 #include <vector>
 
+#include "contract.h"
 #include "mailbox.h"
 #include "poller.h"  // Fd
 
@@ -100,8 +101,15 @@ class Channel {
   // step, so a slot freed right after is never missed. kClosed: the receiver is closed or gone.
   // `take` runs under the lock once the message is accepted, before it is queued: it moves the
   // streams' fds out of the sender's handle table (it must not lock a channel or run JavaScript).
+  // `permit`: the message takes a slot reserved earlier (TryReserve) instead of a free one; the
+  // reservation is used up whatever the result.
   template <typename Take>
-  ChanResult TrySend(Message* msg, const Waiter& w, Take take);
+  ChanResult TrySend(Message* msg, const Waiter& w, bool permit, Take take);
+  // Reserve a slot (a permit: a later TrySend with `permit` cannot be full). kOk, kFull (waiter
+  // recorded as for TrySend), kClosed.
+  ChanResult TryReserve(const Waiter& w);
+  // Give `n` reserved slots back unused (waiting senders try again).
+  void ReleasePermits(size_t n);
   // The oldest message, or kEmpty (recording `w` if its key != 0) / kClosed (no sender is left
   // and nothing is queued, or the receiver was closed and the queue is drained).
   ChanResult TryRecv(Message* out, const Waiter& w);
@@ -114,9 +122,8 @@ class Channel {
   void DropSender();
   void DropReceiver();
 
-  // [queued, capacity, flags]: kRxGone (sends fail), kEnded (a recv would say closed).
-  static constexpr uint32_t kRxGone = 1;
-  static constexpr uint32_t kEnded = 2;
+  // [queued, capacity, flags]: kChannelRxGone (sends fail), kChannelEnded (a recv would say
+  // closed), from contract.h.
   void Info(size_t* queued, uint32_t* flags);
   size_t capacity() const { return capacity_; }
 
@@ -125,30 +132,34 @@ class Channel {
   const size_t capacity_;
   std::deque<Message> queue_;
   size_t senders_ = 0;
+  size_t reserved_ = 0;     // slots held by permits: count as taken
   bool rx_gone_ = false;    // receiver dropped: queue cleared, sends fail
   bool rx_closed_ = false;  // receiver closed: sends fail, queue drains
   Waiter rx_waiter_;
   std::vector<Waiter> tx_waiters_;
+
+  // Under mu_: record (or replace) the waiter of end `w.end`, if it has a key.
+  void AddTxWaiter(const Waiter& w) {
+    if (w.key == 0) return;
+    for (Waiter& t : tx_waiters_) {
+      if (t.end == w.end) {
+        t = w;
+        return;
+      }
+    }
+    tx_waiters_.push_back(w);
+  }
 };
 
 template <typename Take>
-ChanResult Channel::TrySend(Message* msg, const Waiter& w, Take take) {
+ChanResult Channel::TrySend(Message* msg, const Waiter& w, bool permit, Take take) {
   Waiter wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (permit && reserved_ > 0) reserved_--;
     if (rx_gone_ || rx_closed_) return ChanResult::kClosed;
-    if (queue_.size() >= capacity_) {
-      if (w.key != 0) {
-        bool replaced = false;
-        for (Waiter& t : tx_waiters_) {
-          if (t.end == w.end) {
-            t = w;
-            replaced = true;
-            break;
-          }
-        }
-        if (!replaced) tx_waiters_.push_back(w);
-      }
+    if (!permit && queue_.size() + reserved_ >= capacity_) {
+      AddTxWaiter(w);
       return ChanResult::kFull;
     }
     take(msg);
@@ -177,6 +188,7 @@ class ChannelTable {
     uint32_t gen = 0;
     bool used = false;
     uint64_t id = 0;   // process-unique, names this end's waiter in its channel
+    size_t permits = 0;  // slots this sender end has reserved and not used: given back on close
     SenderRef tx;      // exactly one of tx / rx is set while used
     ReceiverRef rx;
     uint32_t next_free = 0;

@@ -62,4 +62,10 @@ constexpr uint32_t kStatusDone = 0;
 // takes the general read / write path, which reports what is wrong with the buffer.
 constexpr uint32_t kStatusNotBound = 1;
 
+// ---- channelInfo's flags (thread channels, channel.h) ---------------------------------------------
+// The receiver is closed or gone: every send fails.
+constexpr uint32_t kChannelRxGone = 1;
+// Nothing is queued and nothing more can come: a recv says closed.
+constexpr uint32_t kChannelEnded = 2;
+
 }  // namespace polled

@@ -195,6 +195,37 @@ describe('thread channel, in one thread', () => {
         });
       });
 
+      it('reserve() holds a slot for a synchronous send; a dropped reserve holds none; release() gives it back', async () => {
+        await run(driver, function* () {
+          const [tx, rx] = threadChannel<string>(2);
+          const p1 = yield* tx.reserve();
+          tx.trySend('a');
+          expect(() => tx.trySend('b')).toThrow(TrySendError); // the permit's slot is taken
+          let e: unknown;
+          try {
+            yield* timeout(tx.reserve(), 5);
+          } catch (err) {
+            e = err;
+          }
+          expect((e as Error).name).toBe('TimeoutError');
+          p1.send('reserved');
+          expect(() => p1.send('twice')).toThrow(SendError);
+          expect([yield* rx.recv(), yield* rx.recv()]).toEqual(['a', 'reserved']);
+          const p2 = yield* tx.reserve();
+          const p3 = yield* tx.reserve();
+          const waiting = spawn(tx.reserve());
+          yield* sleep(2);
+          expect(waiting.isFinished()).toBe(false);
+          p2.release();
+          const p4 = yield* waiting;
+          rx.close();
+          expect(() => p3.send('late')).toThrow(SendError);
+          p4.release();
+          tx.close();
+          rx.drop();
+        });
+      });
+
       it('moves a TcpStream with its unread bytes; the old object fails with EBADF and says moved', async () => {
         await run(driver, function* () {
           const handles = native.handleCount();
