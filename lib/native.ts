@@ -280,11 +280,11 @@ export interface NativeBinding {
   /** Give one reserved slot back unused: 0, or -EINVAL when this end holds none. */
   channelRelease(tx: Handle): number;
   /**
-   * The oldest message: its bytes (a new Buffer), or [bytes, streamHandles, senderHandles] when
+   * The oldest message: its bytes (a copy, in a Uint8Array on a fresh ArrayBuffer), or [bytes, streamHandles, senderHandles] when
    * it carried any (new handles of this thread; a stream handle is -EMFILE if the table was full).
    * -EAGAIN when empty (with a key, the waiter is recorded); -EPIPE once nothing more can come.
    */
-  channelRecv(rx: Handle, mailbox: number, key: number): Buffer | [Buffer, Handle[], Handle[]] | number;
+  channelRecv(rx: Handle, mailbox: number, key: number): Uint8Array | [Uint8Array, Handle[], Handle[]] | number;
   /** Forget this end's recorded waiter. 0 or -EBADF. */
   channelUnwait(end: Handle): number;
   /** Drop an end (the last sender ends the channel for the receiver; the receiver's drop closes queued fds). */

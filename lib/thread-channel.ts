@@ -222,11 +222,13 @@ interface Encoded {
   moving: Array<Stream | ThreadSender<unknown>> | null;
 }
 
-/** The walk's state, reused (the walk is synchronous and does not re-enter). */
-const path: Array<string | number> = [];
-const ancestors: object[] = [];
-let found: Array<Stream | ThreadSender<unknown>> = [];
-let paths: Array<Array<string | number>> = [];
+/** One walk's state (its own per encode: a getter in the value may send on a channel itself). */
+class Walk {
+  readonly path: Array<string | number> = [];
+  readonly ancestors: object[] = [];
+  readonly found: Array<Stream | ThreadSender<unknown>> = [];
+  readonly paths: Array<Array<string | number>> = [];
+}
 
 function isPlain(v: object): boolean {
   const p = Object.getPrototypeOf(v) as unknown;
@@ -234,7 +236,8 @@ function isPlain(v: object): boolean {
 }
 
 /** `v` with every stream and sender in it replaced by null (copying only the containers on their way). */
-function extract(v: object): unknown {
+function extract(v: object, w: Walk): unknown {
+  const { path, ancestors, found, paths } = w;
   if (v instanceof Stream || v instanceof ThreadSender) {
     let i = found.indexOf(v);
     if (i < 0) i = found.push(v) - 1;
@@ -256,7 +259,7 @@ function extract(v: object): unknown {
     const c = (v as Record<string | number, unknown>)[k];
     if (typeof c !== 'object' || c === null) continue;
     path.push(k);
-    const r = extract(c);
+    const r = extract(c, w);
     path.pop();
     if (r !== c) {
       copy ??= arr ? (v as unknown[]).slice() : { ...(v as Record<string, unknown>) };
@@ -269,17 +272,11 @@ function extract(v: object): unknown {
 
 function encode(value: unknown): Encoded {
   if (typeof value !== 'object' || value === null) return { bytes: v8.serialize(value), moving: null };
-  found = [];
-  paths = [];
-  let stripped: unknown;
-  try {
-    stripped = extract(value);
-  } finally {
-    path.length = 0;
-    ancestors.length = 0;
-  }
-  if (found.length === 0) return { bytes: v8.serialize(value), moving: null };
-  const moving = found;
+  const w = new Walk();
+  const stripped = extract(value, w);
+  if (w.found.length === 0) return { bytes: v8.serialize(value), moving: null };
+  const moving = w.found;
+  const paths = w.paths;
   const kinds = moving.map((m) => (m instanceof TcpStream ? KIND_TCP : m instanceof UnixStream ? KIND_UNIX : m instanceof ThreadSender ? KIND_SENDER : -1));
   if (kinds.includes(-1)) throw new TypeError('polled: only TcpStream and UnixStream move between threads');
   // With transfers the bytes are [value, kinds, paths]: the receiver knows which by the addon's answer.
@@ -319,7 +316,7 @@ function moved(enc: Encoded): void {
   }
 }
 
-function decode(r: Buffer | [Buffer, Handle[], Handle[]], runtime: Runtime | null): unknown {
+function decode(r: Uint8Array | [Uint8Array, Handle[], Handle[]], runtime: Runtime | null): unknown {
   if (!Array.isArray(r)) return v8.deserialize(r);
   const [bytes, hs, ss] = r;
   const rt = runtime ?? Runtime.current();

@@ -13,6 +13,9 @@ import { Worker } from 'node:worker_threads';
 import type * as Polled from '../lib/index';
 import type { NativeBinding } from '../lib/native';
 
+if (!fs.existsSync(path.join(__dirname, '..', 'dist', 'cjs', 'index.js'))) {
+  throw new Error('test/thread-channel.test.ts runs against the build: run `npm run build:ts` first (npm test does)');
+}
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const polled = require('../dist/cjs/index.js') as typeof Polled;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
