@@ -11,10 +11,12 @@
       "sources": [
         "native/addon.cc",
         "native/args.cc",
+        "native/bind_channel.cc",
         "native/bind_io.cc",
         "native/bind_poller.cc",
         "native/bind_pool.cc",
         "native/bind_socket.cc",
+        "native/channel.cc",
         "native/handles.cc",
         "native/mailbox.cc",
         "native/pool.cc",

@@ -73,3 +73,6 @@ export {
 } from './sync';
 export type { BarrierWaitResult } from './sync';
 export type { ShutdownOptions, ShutdownReport } from './shutdown';
+// Channels between threads (worker_threads), streams moving with their messages: ./thread-channel
+export { threadChannel, ThreadSender, ThreadReceiver, ThreadSend, ThreadRecv, ThreadReserve, ThreadPermit, TransferBusyError } from './thread-channel';
+export type { SharedThreadSender, SharedThreadReceiver } from './thread-channel';

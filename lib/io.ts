@@ -111,6 +111,14 @@ export class IoResource {
    */
   private readonly bound: [Uint8Array | null, Uint8Array | null] = [null, null];
   private readonly seen: [Uint8Array | null, Uint8Array | null] = [null, null];
+  /**
+   * @internal Read and write futures of this resource that have been polled and are not finished
+   * or dropped (they wait for readiness or their turn): a stream with any cannot move to another
+   * thread (`lib/thread-channel.ts`).
+   */
+  inFlight = 0;
+  /** @internal Set when the handle was moved to another thread rather than closed. */
+  moved = false;
 
   constructor(
     readonly rt: Runtime,
@@ -126,6 +134,22 @@ export class IoResource {
 
   get isOpen(): boolean {
     return this.open;
+  }
+
+  /** Why operations fail once the resource is not open: for error messages. */
+  get closedNote(): string {
+    return this.moved ? 'moved to another thread' : 'closed';
+  }
+
+  /**
+   * @internal The addon has moved the handle's fd out (deregistered, unbound, retired): forget
+   * the registration and fail every later operation with EBADF ("moved to another thread").
+   */
+  markMoved(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.moved = true;
+    this.rt.reactor.deregister(this.src, true);
   }
 
   /** Close the handle; waiters are woken and their next syscall fails with EBADF. Idempotent. */
@@ -186,7 +210,7 @@ export class IoResource {
    */
   tryWrite(buf: Uint8Array, offset = 0, length?: number): number {
     length = checkedLength(buf, offset, length, 'tryWrite(buf)');
-    if (!this.open) throw new IoError(EBADF, 'write', 'closed');
+    if (!this.open) throw new IoError(EBADF, 'write', this.closedNote);
     const src = this.src;
     if (length === 0 || (src.readiness & (WRITABLE | HANGUP | ERROR)) === 0) return 0;
     for (;;) {
@@ -222,6 +246,8 @@ const enum OpState {
  */
 export class ReadFuture extends FutureBase<number> {
   private state = OpState.Idle;
+  /** Counted in `io.inFlight` (polled, pending). */
+  private parked = false;
   /** The waker this future left with the reactor, so that drop() removes that one only. */
   private waker: Waker | null = null;
   constructor(
@@ -236,14 +262,17 @@ export class ReadFuture extends FutureBase<number> {
   poll(cx: Context): Poll<number> {
     if (this.state === OpState.Done) throw new Error('polled: read future polled after completion');
     const io = this.io;
-    if (!io.isOpen) throw new IoError(EBADF, 'read', 'closed');
-    if (!pollProceed(cx)) return PENDING;
+    if (!io.isOpen) {
+      this.unpark();
+      throw new IoError(EBADF, 'read', io.closedNote);
+    }
+    if (!pollProceed(cx)) return this.pend();
     const reactor = io.rt.reactor;
     const src = io.src;
     for (;;) {
       if (!reactor.isReady(src, READABLE, cx)) {
         this.waker = cx.waker;
-        return PENDING;
+        return this.pend();
       }
       const tick = src.tick;
       const n = io.syscall(READ_BUFFER, this.buf, this.offset, this.length);
@@ -259,24 +288,43 @@ export class ReadFuture extends FutureBase<number> {
         continue;
       }
       if (n === -EINTR) continue;
-      this.state = OpState.Done;
+      this.finish(0);
       throw new IoError(-n, 'read');
+    }
+  }
+
+  private pend(): typeof PENDING {
+    if (!this.parked) {
+      this.parked = true;
+      this.io.inFlight++;
+    }
+    return PENDING;
+  }
+
+  private unpark(): void {
+    if (this.parked) {
+      this.parked = false;
+      this.io.inFlight--;
     }
   }
 
   private finish(n: number): number {
     this.state = OpState.Done;
+    this.unpark();
     return n;
   }
 
   override drop(): void {
     if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, READABLE, this.waker);
+    this.finish(0);
   }
 }
 
 /** The write side of the pattern, shared by `write` and `writev`: only the syscall differs. */
 abstract class WriteBase extends FutureBase<number> {
   private state = OpState.Idle;
+  /** Counted in `io.inFlight` (polled, pending). */
+  private parked = false;
   private waker: Waker | null = null;
   constructor(
     protected readonly io: IoResource,
@@ -296,14 +344,17 @@ abstract class WriteBase extends FutureBase<number> {
       this.state = OpState.Done;
       return 0;
     }
-    if (!io.isOpen) throw new IoError(EBADF, this.name, 'closed');
-    if (!pollProceed(cx)) return PENDING;
+    if (!io.isOpen) {
+      this.unpark();
+      throw new IoError(EBADF, this.name, io.closedNote);
+    }
+    if (!pollProceed(cx)) return this.pend();
     const reactor = io.rt.reactor;
     const src = io.src;
     for (;;) {
       if (!reactor.isReady(src, WRITABLE, cx)) {
         this.waker = cx.waker;
-        return PENDING;
+        return this.pend();
       }
       const tick = src.tick;
       const n = this.syscall();
@@ -311,7 +362,7 @@ abstract class WriteBase extends FutureBase<number> {
         consume(n);
         // A short write filled the send buffer: wait for WRITABLE rather than hear EAGAIN.
         if (n < this.want) reactor.clearReadiness(src, WRITABLE, tick, null);
-        this.state = OpState.Done;
+        this.finish();
         return n;
       }
       if (n === -EAGAIN) {
@@ -319,13 +370,34 @@ abstract class WriteBase extends FutureBase<number> {
         continue;
       }
       if (n === -EINTR) continue;
-      this.state = OpState.Done;
+      this.finish();
       throw new IoError(-n, this.name);
     }
   }
 
+  private pend(): typeof PENDING {
+    if (!this.parked) {
+      this.parked = true;
+      this.io.inFlight++;
+    }
+    return PENDING;
+  }
+
+  private unpark(): void {
+    if (this.parked) {
+      this.parked = false;
+      this.io.inFlight--;
+    }
+  }
+
+  private finish(): void {
+    this.state = OpState.Done;
+    this.unpark();
+  }
+
   override drop(): void {
     if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, WRITABLE, this.waker);
+    this.finish();
   }
 }
 

@@ -94,6 +94,9 @@ export const STATUS_NOT_BOUND = 1;
 
 /** A failed blocking-pool job's result is -(step * POOL_STEP + errno); the step names which of its syscalls failed. */
 export const POOL_STEP = 65536;
+/** `channelInfo`'s flags: the receiver is closed or gone (sends fail); ended (a recv says closed). */
+export const CHANNEL_RX_GONE = 1;
+export const CHANNEL_ENDED = 2;
 
 // contract:end
 
@@ -298,6 +301,51 @@ export interface NativeBinding {
   poolForget(poller: Handle, job: number): number;
   /** [jobs in the table, threads started]: for tests. */
   poolStats(poller: Handle): [number, number] | number;
+  // ---- Thread channels (native/channel.h; lib/thread-channel.ts) -------------------------------
+  // Ends are handles of this thread's channel table (not the socket table: `close` does not take
+  // them). A bounded queue of messages: bytes the addon copies in and out, plus transferred
+  // stream fds and sender ends. Waiting ends are (mailbox, key) pairs, posted when it is worth
+  // trying again (mailbox.h); key 0 means "do not wait".
+  /** A channel of `capacity` (1 to 2^30) messages: [tx, rx], or -errno. */
+  channelCreate(capacity: number): [Handle, Handle] | number;
+  /**
+   * Queue a copy of `bytes` with the streams (socket handles, moved out of this thread's table:
+   * deregistered, unbound, retired) and sender ends (moved) given. 0; -EAGAIN when full (and, with
+   * a key, the waiter is recorded in the same step); -EPIPE when the receiver is closed or gone;
+   * -EBADF / -EINVAL for a bad end or transfer, -EBUSY for a sender end to move that holds
+   * reservations. On any failure nothing was moved. `permit`: use a slot `channelReserve` took.
+   */
+  channelSend(tx: Handle, bytes: Uint8Array, streams: readonly Handle[] | undefined, senders: readonly Handle[] | undefined, mailbox: number, key: number, permit?: boolean): number;
+  /**
+   * Reserve a slot for this sender end: 0, then one `channelSend(..., permit = true)` cannot be
+   * full (the reservation is used up whatever that send's result); -EAGAIN when full (with a key,
+   * the waiter is recorded); -EPIPE. A closed end gives its unused reservations back.
+   */
+  channelReserve(tx: Handle, mailbox: number, key: number): number;
+  /** Give one reserved slot back unused: 0, or -EINVAL when this end holds none. */
+  channelRelease(tx: Handle): number;
+  /**
+   * The oldest message: its bytes (a copy, in a Uint8Array on a fresh ArrayBuffer), or [bytes, streamHandles, senderHandles] when
+   * it carried any (new handles of this thread; a stream handle is -EMFILE if the table was full).
+   * -EAGAIN when empty (with a key, the waiter is recorded); -EPIPE once nothing more can come.
+   */
+  channelRecv(rx: Handle, mailbox: number, key: number): Uint8Array | [Uint8Array, Handle[], Handle[]] | number;
+  /** Forget this end's recorded waiter. 0 or -EBADF. */
+  channelUnwait(end: Handle): number;
+  /** Drop an end (the last sender ends the channel for the receiver; the receiver's drop closes queued fds). */
+  channelClose(end: Handle): number;
+  /** The receiver refuses further sends; what is queued can still be received. */
+  channelCloseRx(rx: Handle): number;
+  /** Another sender end for the same channel, in this thread. */
+  channelClone(tx: Handle): number;
+  /** Park the end in the process-wide registry: an id any thread can claim once. */
+  channelShare(end: Handle): number;
+  /** Claim a parked end into this thread: a handle, -ENOENT (unknown or claimed), -EINVAL (the other kind). */
+  channelClaim(id: number, sender: boolean): number;
+  /** [queued, capacity, flags] (flags: 1 receiver closed or gone, 2 ended), or -EBADF. */
+  channelInfo(end: Handle): [number, number, number] | number;
+  /** [ends in this thread, channels alive in the process, ends parked in the process]. */
+  channelCounts(): [number, number, number];
 }
 
 /** Where the addon was loaded from (absolute path of the .node file); for diagnostics and tests. */

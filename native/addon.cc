@@ -21,6 +21,7 @@ namespace {
 void Teardown(napi_async_cleanup_hook_handle hook, void* arg) {
   Instance* inst = static_cast<Instance*>(arg);
   inst->handles.CloseAll();
+  inst->channels.CloseAll();  // the other ends see this thread's ends dropped
   if (inst->drivers.open == 0) {
     napi_remove_async_cleanup_hook(hook);
   } else {
@@ -114,6 +115,20 @@ napi_value Init(napi_env env, napi_value exports) {
       POLLED_METHOD("poolTake", JsPoolTake),
       POLLED_METHOD("poolForget", JsPoolForget),
       POLLED_METHOD("poolStats", JsPoolStats),
+      // bind_channel.cc
+      POLLED_METHOD("channelCreate", JsChannelCreate),
+      POLLED_METHOD("channelSend", JsChannelSend),
+      POLLED_METHOD("channelRecv", JsChannelRecv),
+      POLLED_METHOD("channelReserve", JsChannelReserve),
+      POLLED_METHOD("channelRelease", JsChannelRelease),
+      POLLED_METHOD("channelUnwait", JsChannelUnwait),
+      POLLED_METHOD("channelClose", JsChannelClose),
+      POLLED_METHOD("channelCloseRx", JsChannelCloseRx),
+      POLLED_METHOD("channelClone", JsChannelClone),
+      POLLED_METHOD("channelShare", JsChannelShare),
+      POLLED_METHOD("channelClaim", JsChannelClaim),
+      POLLED_METHOD("channelInfo", JsChannelInfo),
+      POLLED_METHOD("channelCounts", JsChannelCounts),
   };
 #undef POLLED_METHOD
 #undef POLLED_VALUE

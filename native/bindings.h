@@ -74,5 +74,19 @@ napi_value JsPoolReadDir(napi_env env, napi_callback_info info);
 napi_value JsPoolTake(napi_env env, napi_callback_info info);
 napi_value JsPoolForget(napi_env env, napi_callback_info info);
 napi_value JsPoolStats(napi_env env, napi_callback_info info);
+// ---- bind_channel.cc: thread channels (ends, send / recv with transferred streams, sharing) ------
+napi_value JsChannelCreate(napi_env env, napi_callback_info info);
+napi_value JsChannelSend(napi_env env, napi_callback_info info);
+napi_value JsChannelRecv(napi_env env, napi_callback_info info);
+napi_value JsChannelReserve(napi_env env, napi_callback_info info);
+napi_value JsChannelRelease(napi_env env, napi_callback_info info);
+napi_value JsChannelUnwait(napi_env env, napi_callback_info info);
+napi_value JsChannelClose(napi_env env, napi_callback_info info);
+napi_value JsChannelCloseRx(napi_env env, napi_callback_info info);
+napi_value JsChannelClone(napi_env env, napi_callback_info info);
+napi_value JsChannelShare(napi_env env, napi_callback_info info);
+napi_value JsChannelClaim(napi_env env, napi_callback_info info);
+napi_value JsChannelInfo(napi_env env, napi_callback_info info);
+napi_value JsChannelCounts(napi_env env, napi_callback_info info);
 
 }  // namespace polled

@@ -66,5 +66,10 @@ constexpr uint32_t kStatusNotBound = 1;
 // A failed job's result is -(step * kPoolStep + errno): step 0 is its first syscall (readFile's
 // open), 1 the next (its fstat), and so on; lib/fs.ts names the syscall from the step.
 constexpr uint32_t kPoolStep = 65536;
+// ---- channelInfo's flags (thread channels, channel.h) ---------------------------------------------
+// The receiver is closed or gone: every send fails.
+constexpr uint32_t kChannelRxGone = 1;
+// Nothing is queued and nothing more can come: a recv says closed.
+constexpr uint32_t kChannelEnded = 2;
 
 }  // namespace polled

@@ -142,6 +142,17 @@ int HandleTable::Close(double handle) {
   return 0;
 }
 
+int HandleTable::Take(double handle, Fd* out) {
+  Entry* e = Get(handle);
+  if (e == nullptr || e->kind == Kind::kPoller) return e == nullptr ? -EBADF : -EINVAL;
+  // Out of its poller while the fd is still the entry's (epoll keeps an fd registered for as long
+  // as the file is open anywhere, and the fd lives on in the message).
+  if (e->registered_in >= 0) Deregister(e->registered_in, handle);
+  e->registered_in = -1;
+  *out = std::move(e->fd);  // e->fd is empty now: Close() below retires the entry, closes nothing
+  return Close(handle);
+}
+
 void HandleTable::CloseAll() {
   // Pollers last, so that every fd is deregistered while its poller is still there.
   for (bool pollers : {false, true}) {

@@ -134,6 +134,9 @@ class HandleTable {
   int Bind(double handle, BufferSlot slot, napi_value buf, size_t offset, size_t length);
   // Deregisters from its poller, closes, retires the generation. 0 or -EBADF.
   int Close(double handle);
+  // As Close, but the fd is moved into `*out` instead of closed (a stream sent to another thread,
+  // channel.h): deregistered, bound buffers released, generation retired. 0 or -EBADF.
+  int Take(double handle, Fd* out);
   void CloseAll();
   size_t live() const { return live_; }
   // The poller behind `handle`; null with *err = -EBADF (stale) or -EINVAL (not a poller).

@@ -5,6 +5,7 @@
 
 #include <node_api.h>
 
+#include "channel.h"
 #include "handles.h"
 #include "uv_driver.h"
 
@@ -14,6 +15,8 @@ struct Instance {
   explicit Instance(napi_env env) : handles(env) {}
   HandleTable handles;
   DriverCounter drivers;
+  // This thread's thread-channel ends (channel.h; bind_channel.cc).
+  ChannelTable channels;
   // The argument block of readBound / writeBound (bind_io.cc; slots in contract.h). Shared
   // memory: another thread that was handed the buffer may write it at any time, so the addon
   // reads each argument once (volatile) and validates what it read.

@@ -99,7 +99,7 @@ export abstract class Socket<A = SocketAddress | UnixSocketAddress> {
 
   /** @internal The address call shared by TCP and Unix: the raw address, or a throw. */
   protected nativeAddr(fn: (h: Handle) => RawAddr | number, syscall: string): RawAddr {
-    if (!this.io.isOpen) throw new IoError(EBADF, syscall);
+    if (!this.io.isOpen) throw new IoError(EBADF, syscall, this.io.moved ? this.io.closedNote : undefined);
     const r = fn(this.io.handle);
     if (typeof r === 'number') throw new IoError(-r, syscall);
     return r;
@@ -112,6 +112,11 @@ export abstract class Socket<A = SocketAddress | UnixSocketAddress> {
 
   get isOpen(): boolean {
     return this.io.isOpen;
+  }
+
+  /** True once this socket was sent to another thread (`lib/thread-channel.ts`): it is closed here. */
+  get isMoved(): boolean {
+    return this.io.moved;
   }
 
   /**
@@ -205,7 +210,7 @@ export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Sock
   shutdown(how: ShutdownHow): void {
     const code = how === 'write' ? SHUT_WR : how === 'read' ? SHUT_RD : how === 'both' ? SHUT_RDWR : -1;
     if (code < 0) throw new TypeError(`shutdown(how): how must be 'read', 'write' or 'both', got ${JSON.stringify(how) ?? String(how)}`);
-    if (!this.io.isOpen) throw new IoError(EBADF, 'shutdown');
+    if (!this.io.isOpen) throw new IoError(EBADF, 'shutdown', this.io.moved ? this.io.closedNote : undefined);
     const r = native.shutdown(this.io.handle, code);
     if (r < 0) throw new IoError(-r, 'shutdown');
   }

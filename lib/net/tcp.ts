@@ -101,7 +101,7 @@ export class TcpStream extends Stream<SocketAddress> {
   }
 
   private openHandle(syscall: string): Handle {
-    if (!this.io.isOpen) throw new IoError(errno.EBADF, syscall);
+    if (!this.io.isOpen) throw new IoError(errno.EBADF, syscall, this.io.moved ? this.io.closedNote : undefined);
     return this.io.handle;
   }
 
