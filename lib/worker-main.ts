@@ -17,7 +17,7 @@ import { Runtime } from './runtime';
 import { CancellationToken } from './sync/cancellation';
 import { describe } from './validate';
 import { CONTROL, type WorkerBoot, type WorkerContext, type WorkerMain, type WorkerReport } from './workers';
-import { handoffListen } from './worker-handoff';
+import { handoffListen, type QueuedAtStop } from './worker-handoff';
 
 // `import()` as written: TypeScript would compile it to require(), which cannot load ES modules.
 const importModule = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<Record<string, unknown>>;
@@ -45,18 +45,12 @@ async function run(boot: WorkerBoot): Promise<void> {
   const control = new Int32Array(boot.control);
   const base = CONTROL.WORKER_BASE + boot.index * CONTROL.WORKER_SLOTS;
   const shutdown = new CancellationToken();
-  const listeners: TcpListener[] = [];
+  const listeners: QueuedAtStop[] = [];
   let queuedAtStop = 0;
   const stop = (): void => {
     if (shutdown.isCancelled()) return;
     // Count what closing the listeners will reset, just before the server closes them.
-    for (const l of listeners) {
-      try {
-        if (l.isOpen) queuedAtStop += l.acceptQueueLength();
-      } catch {
-        // not Linux (ENOTSUP), or closed meanwhile: nothing to count
-      }
-    }
+    for (const l of listeners) queuedAtStop += l.queuedAtStop();
     shutdown.cancel();
   };
   const remote = rt.reactor.remote;
@@ -79,9 +73,17 @@ async function run(boot: WorkerBoot): Promise<void> {
     balance: boot.balance,
     listen(addr: SocketAddressLike | number, options?: TcpListenOptions): Future<Acceptor<TcpStream, SocketAddress>> {
       const k = listens++;
-      if (boot.balance === 'handoff') return handoffListen(boot, k, addr, options, listeners);
+      if (boot.balance === 'handoff') return handoffListen(boot, control, k, addr, options, shutdown, listeners);
       return new MapFuture(bindShared(boot, control, k, addr, options), (l) => {
-        listeners.push(l);
+        listeners.push({
+          queuedAtStop: () => {
+            try {
+              return l.isOpen ? l.acceptQueueLength() : 0;
+            } catch {
+              return 0; // not Linux (ENOTSUP): nothing to count
+            }
+          },
+        });
         return l;
       });
     },

@@ -47,6 +47,7 @@ import { Worker } from 'node:worker_threads';
 import { native } from './native';
 import { checkBool, checkOptions } from './net/options';
 import { describe, optionalInt, optionalMs } from './validate';
+import { makeHandoff } from './worker-handoff';
 import type { CancellationToken } from './sync/cancellation';
 import type { Future, IntoFuture } from './future';
 import type { Runtime } from './runtime';
@@ -138,7 +139,7 @@ export interface WorkerBoot {
   balance: Balance;
   graceMs: number;
   control: SharedArrayBuffer;
-  /** handoff: every worker's receiving end (a thread channel), as shared descriptors; worker 0 also gets all senders. */
+  /** handoff: this worker's receiving end (a thread channel), shared; worker 0 also gets every sender. */
   handoff: unknown;
 }
 
@@ -227,7 +228,7 @@ export function startWorkers<D = unknown>(module: string | URL, options: Workers
       process.stderr.write(`polled: worker ${index} failed: ${error.stack ?? error.message}\n`);
       process.exitCode = 1;
     });
-  const handoff = balance === 'handoff' ? makeHandoff(threads) : null;
+  const handoff = balance === 'handoff' ? makeHandoff(threads) : null; // worker-handoff.ts
 
   const control = new Int32Array(new SharedArrayBuffer((CONTROL.WORKER_BASE + threads * CONTROL.WORKER_SLOTS) * 4));
   const bootstrap = path.join(__dirname, 'worker-main.js');
@@ -239,7 +240,6 @@ export function startWorkers<D = unknown>(module: string | URL, options: Workers
     workers.push(worker);
     exits.push(watch(worker, index, o.onMessage ?? null, onError));
   }
-  handoff?.release();
 
   let group: WorkerGroup | null = null;
   let signalCount = 0;
@@ -303,24 +303,4 @@ function watch(worker: Worker, index: number, onMessage: ((i: number, m: unknown
     worker.on('error', fail); // an uncaught exception in the worker (the thread has ended)
     worker.on('exit', (exitCode) => resolve({ index, exitCode, result, error, queuedAtStop }));
   });
-}
-
-// ---- handoff: worker 0 accepts, thread channels carry the streams --------------------------------
-
-interface Handoff {
-  forWorker(index: number): unknown;
-  release(): void;
-}
-
-/** Set by thread-channel support (worker-handoff.ts) when it is loaded. */
-let handoffFactory: ((threads: number) => Handoff) | null = null;
-
-/** @internal */
-export function setHandoffFactory(f: (threads: number) => Handoff): void {
-  handoffFactory = f;
-}
-
-function makeHandoff(threads: number): Handoff {
-  if (handoffFactory === null) throw new Error("startWorkers: balance 'handoff' is not available in this build");
-  return handoffFactory(threads);
 }

@@ -41,9 +41,15 @@ function perWorker(stderr: string): number[] {
   return [...m[1].matchAll(/worker \d+: (\d+)/g)].map((x) => Number(x[1]));
 }
 
-describe.each(['embedded', 'block'])('polled echo --threads 2 (%s driver)', (driver) => {
+describe.each([
+  ['embedded', 'reuseport'],
+  ['block', 'reuseport'],
+  ['embedded', 'handoff'],
+  ['block', 'handoff'],
+])('polled echo --threads 2 (%s driver, %s)', (driver, balance) => {
+  const threadArgs = ['--threads', '2', '--driver', driver, ...(balance === 'handoff' ? ['--handoff'] : [])];
   test('2 workers x 500 connections: every byte comes back and both workers serve', async () => {
-    const srv = await startServer([process.execPath, CLI, 'echo', '--port', '0', '--threads', '2', '--driver', driver]);
+    const srv = await startServer([process.execPath, CLI, 'echo', '--port', '0', ...threadArgs]);
     try {
       const payloads = Array.from({ length: 500 }, (_, i) => randomBytes(1 + ((i * 7919) % 8192)));
       // Every connection is open at once before the first one ends: batches of 100 in flight.
@@ -56,14 +62,16 @@ describe.each(['embedded', 'block'])('polled echo --threads 2 (%s driver)', (dri
       expect(await srv.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     }
     const counts = perWorker(srv.stderr());
-    console.log(`${driver}: connections per worker ${JSON.stringify(counts)}`);
+    console.log(`${driver}, ${balance}: connections per worker ${JSON.stringify(counts)}`);
     expect(counts).toHaveLength(2);
     expect(counts[0] + counts[1]).toBe(500);
     expect(Math.min(...counts)).toBeGreaterThan(0);
+    // The acceptor hands them out round robin: one each in turn.
+    if (balance === 'handoff') expect(counts).toEqual([250, 250]);
   });
 
   test('SIGTERM: every worker stops accepting, an open connection keeps echoing during the grace period, exit 0', async () => {
-    const srv = await startServer([process.execPath, CLI, 'echo', '--port', '0', '--threads', '2', '--driver', driver, '--grace-ms', '1500']);
+    const srv = await startServer([process.execPath, CLI, 'echo', '--port', '0', ...threadArgs, '--grace-ms', '1500']);
     const sock = net.connect(srv.port, srv.host);
     let received = '';
     sock.setEncoding('utf8');
@@ -193,15 +201,17 @@ describe('startWorkers', () => {
     server.close();
   });
 
-  test('connections still queued in the listeners at stop are counted (the kernel resets them at close)', async () => {
+  test.each(['reuseport', 'handoff'] as const)('connections still queued at stop are counted (%s: the kernel resets them, or the channel closes them)', async (balance) => {
     const bound: Array<{ host: string; port: number }> = [];
     // 'localhost:0': a name, resolved in each worker; port 0, bound by worker 0 and shared.
-    const group = polled.startWorkers(path.join(FIX, 'listen-no-accept.js'), { threads: 2, signals: false, data: { host: 'localhost', port: 0 }, onMessage: (_i, m) => bound.push(m as { host: string; port: number }) });
+    const group = polled.startWorkers(path.join(FIX, 'listen-no-accept.js'), { threads: 2, balance, signals: false, data: { host: 'localhost', port: 0 }, onMessage: (_i, m) => bound.push(m as { host: string; port: number }) });
     expect(await waitFor(() => bound.length === 2, 20000)).toBe(true);
     expect(bound[0]).toEqual(bound[1]);
     const clients = Array.from({ length: 6 }, () => net.connect(bound[0].port, bound[0].host));
     for (const c of clients) c.on('error', () => {});
     await Promise.all(clients.map((c) => new Promise((r) => c.once('connect', r)))); // the handshake is done: queued
+    // handoff: worker 0's acceptor takes them off the kernel's queue into the workers' channels.
+    if (balance === 'handoff') await sleepMs(200);
     group.stop();
     const exits = await group.join();
     expect(exits.map((e) => e.result)).toEqual(['stopped', 'stopped']);
