@@ -241,22 +241,49 @@ const enum OpState {
 }
 
 /**
+ * What the read and the write futures share: each counts itself in `io.inFlight` from the poll
+ * that leaves it pending until it finishes or is dropped, so a stream with an operation in
+ * progress refuses to move to another thread (`lib/thread-channel.ts`).
+ */
+abstract class IoOpFuture extends FutureBase<number> {
+  private parked = false;
+  constructor(protected readonly io: IoResource) {
+    super();
+  }
+
+  /** PENDING, counted once in `io.inFlight`. */
+  protected pend(): typeof PENDING {
+    if (!this.parked) {
+      this.parked = true;
+      this.io.inFlight++;
+    }
+    return PENDING;
+  }
+
+  /** No longer pending (done, failed or dropped): uncounted. */
+  protected unpark(): void {
+    if (this.parked) {
+      this.parked = false;
+      this.io.inFlight--;
+    }
+  }
+}
+
+/**
  * `read(buf)`: the number of bytes read into `buf[offset, offset+length)` (length >= 1), 0 at
  * end of stream. Cancel-safe: if dropped before completion no bytes were consumed.
  */
-export class ReadFuture extends FutureBase<number> {
+export class ReadFuture extends IoOpFuture {
   private state = OpState.Idle;
-  /** Counted in `io.inFlight` (polled, pending). */
-  private parked = false;
   /** The waker this future left with the reactor, so that drop() removes that one only. */
   private waker: Waker | null = null;
   constructor(
-    private readonly io: IoResource,
+    io: IoResource,
     private readonly buf: Uint8Array,
     private readonly offset: number,
     private readonly length: number,
   ) {
-    super();
+    super(io);
   }
 
   poll(cx: Context): Poll<number> {
@@ -293,21 +320,6 @@ export class ReadFuture extends FutureBase<number> {
     }
   }
 
-  private pend(): typeof PENDING {
-    if (!this.parked) {
-      this.parked = true;
-      this.io.inFlight++;
-    }
-    return PENDING;
-  }
-
-  private unpark(): void {
-    if (this.parked) {
-      this.parked = false;
-      this.io.inFlight--;
-    }
-  }
-
   private finish(n: number): number {
     this.state = OpState.Done;
     this.unpark();
@@ -321,17 +333,15 @@ export class ReadFuture extends FutureBase<number> {
 }
 
 /** The write side of the pattern, shared by `write` and `writev`: only the syscall differs. */
-abstract class WriteBase extends FutureBase<number> {
+abstract class WriteBase extends IoOpFuture {
   private state = OpState.Idle;
-  /** Counted in `io.inFlight` (polled, pending). */
-  private parked = false;
   private waker: Waker | null = null;
   constructor(
-    protected readonly io: IoResource,
+    io: IoResource,
     private readonly want: number,
     private readonly name: string,
   ) {
-    super();
+    super(io);
   }
 
   /** One write syscall: bytes or -errno. */
@@ -372,21 +382,6 @@ abstract class WriteBase extends FutureBase<number> {
       if (n === -EINTR) continue;
       this.finish();
       throw new IoError(-n, this.name);
-    }
-  }
-
-  private pend(): typeof PENDING {
-    if (!this.parked) {
-      this.parked = true;
-      this.io.inFlight++;
-    }
-    return PENDING;
-  }
-
-  private unpark(): void {
-    if (this.parked) {
-      this.parked = false;
-      this.io.inFlight--;
     }
   }
 

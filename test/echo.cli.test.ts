@@ -6,21 +6,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as ts from 'typescript';
-import { CLI, ROOT, killAll, nodeEcho, requireBuild, runCmd, sleepMs, startServer, waitFor } from './fixtures/servers';
+import { CLI, ROOT, killAll, nodeEcho, refused, requireBuild, runCmd, sleepMs, startServer, waitFor } from './fixtures/servers';
 
 beforeAll(requireBuild);
 afterAll(killAll);
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
-  });
-}
 
 describe('polled echo (CLI)', () => {
   test('the package bin has a shebang and is executable', () => {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { CLI, ROOT, killAll, requireBuild, startServer, waitFor, sleepMs } from './fixtures/servers';
+import { CLI, ROOT, killAll, refused, requireBuild, runCmd, startServer, waitFor, sleepMs } from './fixtures/servers';
 
 type Polled = typeof import('../lib/index');
 const FIX = path.join(ROOT, 'test', 'fixtures', 'workers');
@@ -81,19 +81,12 @@ describe.each([
     expect(await waitFor(() => received === 'a;', 10000)).toBe(true);
     srv.child.kill('SIGTERM');
     // Both listeners close: a new client is refused (not served by the other worker).
-    let refused = false;
-    for (let i = 0; i < 100 && !refused; i++) {
-      refused = await new Promise<boolean>((resolve) => {
-        const c = net.connect(srv.port, '127.0.0.1');
-        c.on('connect', () => {
-          c.destroy();
-          resolve(false);
-        });
-        c.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
-      });
-      if (!refused) await sleepMs(20);
+    let isRefused = false;
+    for (let i = 0; i < 100 && !isRefused; i++) {
+      isRefused = await refused(srv.port);
+      if (!isRefused) await sleepMs(20);
     }
-    expect(refused).toBe(true);
+    expect(isRefused).toBe(true);
     sock.write('b;');
     expect(await waitFor(() => received === 'a;b;', 10000)).toBe(true);
     expect(await srv.exited()).toEqual({ code: 0, signal: null });
@@ -109,7 +102,6 @@ describe('polled echo --threads: combinations that cannot work are refused at st
     [['--threads', '0'], /--threads must be in 1\.\.256/],
     [['--threads', 'many'], /--threads needs a non-negative integer/],
   ])('%j', async (args, message) => {
-    const { runCmd } = await import('./fixtures/servers');
     const r = await runCmd(process.execPath, [CLI, 'echo', ...args]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);

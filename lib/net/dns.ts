@@ -11,7 +11,7 @@
  */
 import { isIP } from 'node:net';
 import { IoError } from '../errors';
-import { FutureBase, type Context, type Future, type Poll } from '../future';
+import { FutureBase, type Async, type Context, type Future, type Poll } from '../future';
 import { native, type Handle } from '../native';
 import { PoolFuture, lookupError, type Taken } from '../pool';
 import { describe } from '../validate';
@@ -92,7 +92,7 @@ const RETRY_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTU
  * `connect(addrs[0])`, then the next address on a refusal, time-out or unreachable network, ...;
  * the last error when none connects. Any other error ends it at once.
  */
-export function* connectFirst<S>(addrs: readonly SocketAddress[], connect: (a: SocketAddress) => Future<S>): Generator<unknown, S, unknown> {
+export function* connectFirst<S>(addrs: readonly SocketAddress[], connect: (a: SocketAddress) => Future<S>): Async<S> {
   let last: unknown;
   for (const a of addrs) {
     try {
