@@ -178,3 +178,35 @@ describe('examples', () => {
     }
   });
 });
+
+describe('npm start under a process manager', () => {
+  /** The pids of `pid`'s children (from /proc). */
+  const childrenOf = (pid: number): number[] =>
+    fs
+      .readdirSync(`/proc/${pid}/task`)
+      .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/))
+      .filter(Boolean)
+      .map(Number);
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  test.each(['SIGTERM', 'SIGINT'] as const)('%s to npm\'s own pid (as `timeout`, systemd and docker send it) stops the server: no process left, the port free', async (signal) => {
+    const srv = await startServer(['npm', 'start', '--silent', '--', '--port', '0']);
+    // `exec` in the start script: npm's child is the server itself, not a shell around it.
+    const kids = childrenOf(srv.pid);
+    expect(kids).toHaveLength(1);
+    const server = kids[0];
+    expect(fs.readFileSync(`/proc/${server}/cmdline`, 'utf8').split('\0')).toContain(path.join('dist', 'cjs', 'cli.js'));
+    expect((await nodeEcho(srv, Buffer.from('hi'))).toString()).toBe('hi');
+    srv.child.kill(signal); // to npm only, not to its process group
+    await srv.exited();
+    expect(await waitFor(() => !alive(server), 10000)).toBe(true);
+    expect(await refused(srv.port)).toBe(true);
+  });
+});
