@@ -33,6 +33,9 @@ export { sleep, sleepUntil, timeout, interval, Interval, Sleep, TimeoutFuture, y
 export type { MissedTickBehavior } from './time';
 export { fromPromise } from './promise';
 export { IoError, TimeoutError, CancelledError } from './errors';
+// Node's ways of saying stop: AbortSignal (./abort) and process signals (./signal).
+export { withSignal, AbortError } from './abort';
+export { signal, ctrlC, signalStream, SignalStream } from './signal';
 export { BUDGET } from './coop';
 export { SocketAddress, TcpListener, TcpStream, UnixListener, UnixStream, Stream, Listener, UnexpectedEofError } from './net';
 export type { SocketAddressLike, IpFamily, UnixSocketAddress, ShutdownHow, Acceptor, TcpListenOptions, TcpConnectOptions, UnixListenOptions, UnixConnectOptions } from './net';

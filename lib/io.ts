@@ -14,6 +14,7 @@
  *
  * TCP, Unix sockets and pipes all use these; `lib/net` adds only connecting and addresses.
  */
+import { currentRuntime } from './context';
 import { consume, pollProceed } from './coop';
 import { IoError, errno } from './errors';
 import { FutureBase, PENDING, type Context, type Poll, type Waker } from './future';
@@ -156,8 +157,13 @@ export class IoResource {
   close(): void {
     if (!this.open) return;
     this.open = false;
-    this.rt.reactor.deregister(this.src, true);
+    const reactor = this.rt.reactor;
+    reactor.deregister(this.src, true);
     native.close(this.handle);
+    // Closed from outside this runtime's turn (Promise code, a Node callback): the embedded driver
+    // decides whether it keeps Node's loop alive after a turn, and none may follow. Ask for one
+    // when this was the last registration, so that a process with nothing left to do can exit.
+    if (reactor.registrations === 0 && currentRuntime() !== this.rt) this.rt.executor.requestRun();
   }
 
   /**

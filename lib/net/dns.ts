@@ -10,6 +10,7 @@
  * that family), `EAI_AGAIN` (the resolver could not be reached: try again later), `EAI_FAIL`, ...
  */
 import { isIP } from 'node:net';
+import { checkSignal, underSignal } from '../abort';
 import { IoError } from '../errors';
 import { FutureBase, type Async, type Context, type Future, type Poll } from '../future';
 import { native, type Handle } from '../native';
@@ -23,6 +24,8 @@ export interface LookupOptions {
   family?: 0 | 4 | 6;
   /** The port the addresses carry. Default 0. */
   port?: number;
+  /** Give up when this signal aborts (`AbortError`); the lookup finishes on the pool, its answer discarded. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -35,16 +38,17 @@ export interface LookupOptions {
  * discarded. (A running lookup delays closing its runtime until it returns.)
  */
 export function lookupHost(host: string, options?: LookupOptions): Future<SocketAddress[]> {
-  const o = checkOptions<LookupOptions>(options, 'lookupHost', ['family', 'port']);
+  const o = checkOptions<LookupOptions>(options, 'lookupHost', ['family', 'port', 'signal']);
+  const signal = checkSignal(o.signal, 'lookupHost: signal');
   const family = o.family ?? 0;
   if (family !== 0 && family !== 4 && family !== 6) throw new TypeError(`lookupHost: family must be 0, 4 or 6, got ${describe(o.family)}`);
   const port = o.port === undefined ? 0 : checkPort(o.port, 'lookupHost: port');
   if (typeof host === 'string') {
     const bare = host.length > 2 && host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
     const v = isIP(bare); // (no try / catch around the constructor: a throw per name costs microseconds)
-    if (v !== 0 && (family === 0 || family === v)) return new Ready([new SocketAddress(bare, port)]);
+    if (v !== 0 && (family === 0 || family === v)) return underSignal(new Ready([new SocketAddress(bare, port)]), signal);
   }
-  return new LookupFuture(checkHostName(host, 'lookupHost(host)'), family, port);
+  return underSignal(new LookupFuture(checkHostName(host, 'lookupHost(host)'), family, port), signal);
 }
 
 /** An answer known without the pool. */

@@ -14,6 +14,7 @@
  * A host that is a name (`'localhost:8080'`, `'example.com:80'`) is resolved on the blocking pool
  * first (`lookupHost`, ./dns); a numeric one is used as it is.
  */
+import { checkSignal, underSignal } from '../abort';
 import { IoError, errno } from '../errors';
 import { GenFuture, LazyFuture, type Future } from '../future';
 import { IoResource } from '../io';
@@ -34,6 +35,8 @@ export interface TcpListenOptions {
   reusePort?: boolean;
   /** IPV6_V6ONLY for an IPv6 address: don't also accept IPv4-mapped connections (default false). */
   ipv6Only?: boolean;
+  /** Give up when this signal aborts: the future fails with `AbortError` (and closes what it opened). */
+  signal?: AbortSignal;
 }
 
 export interface TcpConnectOptions {
@@ -41,6 +44,8 @@ export interface TcpConnectOptions {
   timeout?: number;
   /** Set TCP_NODELAY on the new stream (default false, as in Node and tokio). */
   noDelay?: boolean;
+  /** Give up when this signal aborts: the future fails with `AbortError` (and closes what it opened). */
+  signal?: AbortSignal;
 }
 
 /** A connected TCP socket. See `Stream` for read / write / shutdown / close and the addresses. */
@@ -59,7 +64,8 @@ export class TcpStream extends Stream<SocketAddress> {
    */
   static connect(addr: SocketAddressLike, options?: TcpConnectOptions): Future<TcpStream> {
     const target = parseHostPort(addr, 'TcpStream.connect(addr)');
-    const o = checkOptions<TcpConnectOptions>(options, 'TcpStream.connect', ['timeout', 'noDelay']);
+    const o = checkOptions<TcpConnectOptions>(options, 'TcpStream.connect', ['timeout', 'noDelay', 'signal']);
+    const signal = checkSignal(o.signal, 'TcpStream.connect: signal');
     const timeout = checkTimeout(o.timeout, 'TcpStream.connect: timeout');
     const noDelay = checkBool(o.noDelay, 'TcpStream.connect: noDelay', false);
     const connectTo = (a: SocketAddress): Future<TcpStream> =>
@@ -73,12 +79,15 @@ export class TcpStream extends Stream<SocketAddress> {
         a.toString(),
         timeout,
       );
-    if (target instanceof SocketAddress) return connectTo(target);
-    return new GenFuture(
-      (function* (): Generator<unknown, TcpStream, unknown> {
-        const addrs = yield* lookupHost(target.name, { port: target.port });
-        return yield* connectFirst(addrs, connectTo);
-      })(),
+    if (target instanceof SocketAddress) return underSignal(connectTo(target), signal);
+    return underSignal(
+      new GenFuture(
+        (function* (): Generator<unknown, TcpStream, unknown> {
+          const addrs = yield* lookupHost(target.name, { port: target.port });
+          return yield* connectFirst(addrs, connectTo);
+        })(),
+      ),
+      signal,
     );
   }
 
@@ -126,7 +135,8 @@ export class TcpListener extends Listener<TcpStream, SocketAddress> {
    */
   static override bind(addr: SocketAddressLike | number, options?: TcpListenOptions): Future<TcpListener> {
     const target = parseHostPort(typeof addr === 'number' ? { port: addr } : addr, 'TcpListener.bind(addr)');
-    const o = checkOptions<TcpListenOptions>(options, 'TcpListener.bind', ['backlog', 'reuseAddress', 'reusePort', 'ipv6Only']);
+    const o = checkOptions<TcpListenOptions>(options, 'TcpListener.bind', ['backlog', 'reuseAddress', 'reusePort', 'ipv6Only', 'signal']);
+    const signal = checkSignal(o.signal, 'TcpListener.bind: signal');
     const backlog = checkBacklog(o.backlog, 'TcpListener.bind: backlog');
     const flags =
       (checkBool(o.reuseAddress, 'TcpListener.bind: reuseAddress', true) ? REUSE_ADDR : 0) |
@@ -138,12 +148,15 @@ export class TcpListener extends Listener<TcpStream, SocketAddress> {
       if (h < 0) throw new IoError(-h, 'bind', a.toString());
       return new TcpListener(new IoResource(rt, h));
     };
-    if (target instanceof SocketAddress) return new LazyFuture(() => listen(target));
-    return new GenFuture(
-      (function* (): Generator<unknown, TcpListener, unknown> {
-        const addrs = yield* lookupHost(target.name, { port: target.port });
-        return listen(addrs[0]);
-      })(),
+    if (target instanceof SocketAddress) return underSignal(new LazyFuture(() => listen(target)), signal);
+    return underSignal(
+      new GenFuture(
+        (function* (): Generator<unknown, TcpListener, unknown> {
+          const addrs = yield* lookupHost(target.name, { port: target.port });
+          return listen(addrs[0]);
+        })(),
+      ),
+      signal,
     );
   }
 

@@ -6,6 +6,7 @@
  * (as Node's `server.close()` does), so a restarted server can bind the same path.
  */
 import * as fs from 'node:fs';
+import { checkSignal, underSignal } from '../abort';
 import { IoError } from '../errors';
 import { LazyFuture, type Future } from '../future';
 import { IoResource } from '../io';
@@ -18,11 +19,15 @@ import { checkBacklog, checkOptions, checkTimeout } from './options';
 export interface UnixListenOptions {
   /** Length of the kernel's queue of not yet accepted connections. Default 1024. */
   backlog?: number;
+  /** Give up when this signal aborts: the future fails with `AbortError` (and closes what it opened). */
+  signal?: AbortSignal;
 }
 
 export interface UnixConnectOptions {
   /** Give up after this many ms (IoError ETIMEDOUT). */
   timeout?: number;
+  /** Give up when this signal aborts: the future fails with `AbortError` (and closes what it opened). */
+  signal?: AbortSignal;
 }
 
 function unixAddr(path: string): UnixSocketAddress {
@@ -43,9 +48,10 @@ export class UnixStream extends Stream<UnixSocketAddress> {
   /** Connect to the socket at `path`. Fails with `IoError` ENOENT, ECONNREFUSED, EAGAIN (backlog full), ... */
   static connect(path: string, options?: UnixConnectOptions): Future<UnixStream> {
     const p = checkUnixPath(path, 'UnixStream.connect(path)');
-    const o = checkOptions<UnixConnectOptions>(options, 'UnixStream.connect', ['timeout']);
+    const o = checkOptions<UnixConnectOptions>(options, 'UnixStream.connect', ['timeout', 'signal']);
     const timeout = checkTimeout(o.timeout, 'UnixStream.connect: timeout');
-    return new ConnectFuture<UnixStream>(() => native.unixConnect(p), (io) => new UnixStream(io), p, timeout);
+    const signal = checkSignal(o.signal, 'UnixStream.connect: signal');
+    return underSignal(new ConnectFuture<UnixStream>(() => native.unixConnect(p), (io) => new UnixStream(io), p, timeout), signal);
   }
 
   /** @internal */
@@ -67,14 +73,18 @@ export class UnixListener extends Listener<UnixStream, UnixSocketAddress> {
   /** Listen at `path` (which must not exist yet). The socket is made at the first poll. */
   static override bind(path: string, options?: UnixListenOptions): Future<UnixListener> {
     const p = checkUnixPath(path, 'UnixListener.bind(path)');
-    const o = checkOptions<UnixListenOptions>(options, 'UnixListener.bind', ['backlog']);
+    const o = checkOptions<UnixListenOptions>(options, 'UnixListener.bind', ['backlog', 'signal']);
     const backlog = checkBacklog(o.backlog, 'UnixListener.bind: backlog');
-    return new LazyFuture(() => {
-      const rt = Runtime.current();
-      const h = native.unixListen(p, backlog);
-      if (h < 0) throw new IoError(-h, 'bind', p);
-      return new UnixListener(new IoResource(rt, h), p);
-    });
+    const signal = checkSignal(o.signal, 'UnixListener.bind: signal');
+    return underSignal(
+      new LazyFuture(() => {
+        const rt = Runtime.current();
+        const h = native.unixListen(p, backlog);
+        if (h < 0) throw new IoError(-h, 'bind', p);
+        return new UnixListener(new IoResource(rt, h), p);
+      }),
+      signal,
+    );
   }
 
   /** @internal The path this listener was bound to (what getsockname reports for it too). */

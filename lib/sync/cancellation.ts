@@ -19,10 +19,16 @@
  *
  * A parent holds its children weakly: a child token nobody refers to any more is collected
  * without being cancelled.
+ *
+ * Node says "stop" with an `AbortSignal`: `CancellationToken.fromSignal(signal)` and
+ * `token.toSignal()` convert (lib/abort.ts has `withSignal(fut, signal)`).
  */
 import { PENDING, intoFuture, type Async, type Context, type IntoFuture, type Poll } from '../future';
 import { select } from '../combinators';
 import { WaitList, Waiter } from './waitlist';
+import { isAbortSignal } from '../abort';
+import { CancelledError } from '../errors';
+import { describe } from '../validate';
 
 const childRegistry = new FinalizationRegistry<{ parent: WeakRef<CancellationToken>; ref: WeakRef<CancellationToken> }>((held) => {
   held.parent.deref()?.forgetChild(held.ref);
@@ -35,6 +41,9 @@ export class CancellationToken {
   private children: Set<WeakRef<CancellationToken>> | null = null;
   private parent: CancellationToken | null = null;
   private selfRef: WeakRef<CancellationToken> | null = null;
+  /** `toSignal()`'s signal, and what aborts it. */
+  private signal: AbortSignal | null = null;
+  private onCancel: (() => void) | null = null;
 
   /** Cancel this token and all its descendants; wakes every `cancelled()` waiter. Idempotent. */
   cancel(): void {
@@ -45,6 +54,9 @@ export class CancellationToken {
       childRegistry.unregister(this);
     }
     this.parent = null;
+    const onCancel = this.onCancel;
+    this.onCancel = null;
+    onCancel?.();
     this.waiters.wakeAll();
     const kids = this.children;
     this.children = null;
@@ -73,6 +85,32 @@ export class CancellationToken {
     (this.children ??= new Set()).add(ref);
     childRegistry.register(c, { parent: new WeakRef(this), ref }, c);
     return c;
+  }
+
+  /**
+   * A token cancelled when `signal` aborts (at once if it already has), for code that is handed
+   * an `AbortSignal` (Node's way of saying stop) and runs polled futures.
+   */
+  static fromSignal(signal: AbortSignal): CancellationToken {
+    if (!isAbortSignal(signal)) throw new TypeError(`CancellationToken.fromSignal(signal): signal must be an AbortSignal, got ${describe(signal)}`);
+    const t = new CancellationToken();
+    if (signal.aborted) t.cancel();
+    else signal.addEventListener('abort', () => t.cancel(), { once: true });
+    return t;
+  }
+
+  /**
+   * An `AbortSignal` that aborts when this token is cancelled (already aborted if it is), to hand
+   * to Node APIs (`fetch`, `events.once`, `stream.pipeline`). The same signal for every call.
+   */
+  toSignal(): AbortSignal {
+    if (this.signal === null) {
+      const c = new AbortController();
+      this.signal = c.signal;
+      if (this.cancelledFlag) c.abort(new CancelledError('the token'));
+      else this.onCancel = () => c.abort(new CancelledError('the token'));
+    }
+    return this.signal;
   }
 
   /** Alias of `child()` (tokio-util's name). */
