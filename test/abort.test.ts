@@ -4,7 +4,7 @@ import { spawn as spawnChild } from 'node:child_process';
 import { getEventListeners } from 'node:events';
 import * as path from 'node:path';
 import { AbortError, withSignal } from '../lib/abort';
-import type { Async } from '../lib/future';
+import type { IntoFuture } from '../lib/future';
 import { native } from '../lib/native';
 import { TcpListener, TcpStream, UnixListener } from '../lib/net';
 import { lookupHost } from '../lib/net/dns';
@@ -20,7 +20,7 @@ let rt: Runtime;
 eachRuntime((r) => (rt = r), { checkHandles: true });
 
 const drivers = ['embedded', 'block'] as const;
-function run<T>(driver: (typeof drivers)[number], gen: Async<T>): Promise<T> {
+function run<T>(driver: (typeof drivers)[number], gen: IntoFuture<T>): Promise<T> {
   return driver === 'block' ? Promise.resolve(rt.blockOn(gen)) : rt.spawn(gen).promise();
 }
 
