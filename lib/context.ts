@@ -99,5 +99,7 @@ export function blockOn<T>(future: IntoFuture<T>): T {
  */
 export function spawnCleanup(fut: Future<unknown>): void {
   const rt = current ?? (fallback !== null && !fallback.isClosed ? fallback : null);
-  if (rt !== null && !rt.isClosed) rt.spawn(fut, 'cleanup');
+  // Cancellation is not a failure: an error from a cancelled future's cleanup is not reported,
+  // as it is not when the cleanup finishes inside drop() (GenFuture.cancel).
+  if (rt !== null && !rt.isClosed) rt.spawn(fut, 'cleanup').observe();
 }

@@ -19,6 +19,7 @@ import type { Park } from './park';
 import { shutdownRuntime, type ShutdownOptions, type ShutdownReport } from './shutdown';
 import { JoinHandle, Task } from './task';
 import { Timers } from './timers';
+import { checkUnhandledPolicy, reportUnhandled, type UnhandledErrorPolicy } from './unhandled';
 import { optionalInt } from './validate';
 
 export interface RuntimeCoreOptions {
@@ -26,6 +27,15 @@ export interface RuntimeCoreOptions {
   sliceMs?: number;
   /** Embedded driver: the most task polls per slice. Default 4096. */
   slicePolls?: number;
+  /**
+   * What to do when a task fails and nothing awaits its JoinHandle (decided at the end of the
+   * executor's run, as Node decides an unhandled rejection): `'warn'` (the default) prints the
+   * task's name and the error's stack to stderr, sets `process.exitCode = 1` and keeps running;
+   * `'exit'` prints the same and calls `process.exit(1)`; a function is called with the error
+   * and the task's `{ id, name }` instead (if it throws, both are printed as for `'warn'`).
+   * Cancellation is not a failure. A later await of the handle still gets the error.
+   */
+  onUnhandledError?: UnhandledErrorPolicy;
 }
 
 export abstract class RuntimeCore implements RuntimeContext {
@@ -47,9 +57,11 @@ export abstract class RuntimeCore implements RuntimeContext {
       optionalInt(options.sliceMs, 'sliceMs', 1, 60_000, 4),
       optionalInt(options.slicePolls, 'slicePolls', 1, 1 << 30, 4096),
     );
+    const policy = checkUnhandledPolicy(options.onUnhandledError, 'onUnhandledError');
     this.executor = new Executor({
       onWork: () => this.embedded.requestTurn(),
       enter: (f) => enter(this, f),
+      unhandled: (task) => reportUnhandled(policy, task.failure, { id: task.id, name: task.name }),
     });
   }
 
@@ -93,6 +105,7 @@ export abstract class RuntimeCore implements RuntimeContext {
       throw new Error('polled: blockOn() cannot be called from inside a task or another blockOn(); use yield* to await the future instead');
     }
     const task = new Task(intoFuture(future, 'blockOn(future)'), this.executor);
+    task.observe(); // blockOn itself awaits it: its error is thrown to the caller
     this.blocking = true;
     const prev = swapCurrent(this);
     try {
