@@ -5,10 +5,13 @@
  * A task *is observed* once anything awaits its handle: `yield* handle` (a poll of the handle),
  * `handle.promise()`, `await handle` / `handle.then(...)`, a `JoinSet` it belongs to, `blockOn`
  * for its own future. A task that fails (its future throws) while it is not observed is put
- * aside; when the executor's run ends with the run queue empty (every task woken by the
- * failure, the one that is about to await the handle included, has had its poll) and the task is
- * still not observed, the runtime's `onUnhandledError` policy hears of it. A later await still
- * receives the error (the outcome is kept in the task, as a rejected Promise keeps its reason).
+ * aside until the executor's run ends with the run queue empty (every task woken by the
+ * failure, the one that is about to await the handle included, has had its poll). In Node's
+ * loop the decision then waits for the microtasks queued meanwhile to run (`await handle`
+ * calls `then` from a microtask, as it does for any thenable: a `setImmediate`); under `blockOn`,
+ * where no Promise code runs, it is made at once. A task still not observed then goes to the
+ * runtime's `onUnhandledError` policy. A later await still receives the error (the outcome is
+ * kept in the task, as a rejected Promise keeps its reason).
  *
  * Not failures: a task that was aborted (cancelled, `CancelledError`), a task that rethrows a
  * `CancelledError` (it was awaiting a cancelled one), and errors thrown by `finally` blocks while
