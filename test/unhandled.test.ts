@@ -4,6 +4,8 @@
 // In-process with a callback on both runtimes and both drivers; the default ('warn') and 'exit'
 // in child processes running the built package.
 import { execFile } from 'node:child_process';
+import * as net from 'node:net';
+import { EchoServer } from '../lib/echo';
 import { CancelledError } from '../lib/errors';
 import { type Async, type IntoFuture } from '../lib/future';
 import { JoinSet } from '../lib/joinset';
@@ -272,6 +274,36 @@ test('CancelledError is what an aborted task gives its awaiter (the reason abort
     const h = rt.spawn(sleep(10_000));
     h.abort();
     await expect(h.promise()).rejects.toBeInstanceOf(CancelledError);
+  } finally {
+    rt.close();
+  }
+});
+
+test('the echo server (polled/echo): clients that reset mid-reply are not reported, and it keeps serving', async () => {
+  const reports: string[] = [];
+  const rt = new Runtime({ onUnhandledError: (err) => reports.push(String(err)) });
+  try {
+    const server = rt.blockOn(EchoServer.bind('127.0.0.1:0'));
+    const main = rt.spawn(server);
+    const port = server.localAddr().port;
+    const echo = (msg: string, reset: boolean): Promise<string> =>
+      new Promise((resolve, reject) => {
+        let got = '';
+        const s = net.connect(port, '127.0.0.1', () => s.write(msg));
+        s.on('data', (d) => {
+          got += d.toString();
+          if (got.length < msg.length) return;
+          if (reset) s.resetAndDestroy();
+          else s.end();
+        });
+        s.on('close', () => resolve(got));
+        s.on('error', reject);
+      });
+    for (let i = 0; i < 5; i++) await echo('x'.repeat(256 * 1024), true);
+    expect(await echo('still serving', false)).toBe('still serving');
+    server.stop(0);
+    await main;
+    expect(reports).toEqual([]);
   } finally {
     rt.close();
   }
