@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import * as net from 'node:net';
 import { EchoServer } from '../lib/echo';
+import type { SocketAddress } from '../lib/net';
 import { CancelledError } from '../lib/errors';
 import { type Async, type IntoFuture } from '../lib/future';
 import { JoinSet } from '../lib/joinset';
@@ -285,7 +286,7 @@ test('the echo server (polled/echo): clients that reset mid-reply are not report
   try {
     const server = rt.blockOn(EchoServer.bind('127.0.0.1:0'));
     const main = rt.spawn(server);
-    const port = server.localAddr().port;
+    const port = (server.localAddr() as SocketAddress).port;
     const echo = (msg: string, reset: boolean): Promise<string> =>
       new Promise((resolve, reject) => {
         let got = '';
