@@ -12,7 +12,7 @@
  * (a full `Runtime` per thread); where nothing registered one (the core alone), there is no
  * default, and the error says to make a runtime.
  */
-import type { Future, IntoFuture } from './future';
+import type { BlockOnGotTheGeneratorFunction, Future, IntoFuture, SpawnGotTheGeneratorFunction } from './future';
 import type { JoinHandle } from './task';
 import type { Timers } from './timers';
 
@@ -82,14 +82,20 @@ export function forgetDefault(rt: RuntimeContext): void {
   if (fallback === rt) fallback = null;
 }
 
+/** A mistake: `spawn(main)` passed the generator function. Call it: `spawn(main())`. Throws a TypeError. */
+export function spawn(mistake: SpawnGotTheGeneratorFunction, name?: string): never;
 /** Spawn on the current runtime (the one polling the caller, else the default one). */
-export function spawn<T>(future: IntoFuture<T>, name?: string): JoinHandle<T> {
-  return runtimeOrDefault().spawn(future, name);
+export function spawn<T>(future: IntoFuture<T>, name?: string): JoinHandle<T>;
+export function spawn<T>(future: IntoFuture<T> | SpawnGotTheGeneratorFunction, name?: string): JoinHandle<T> {
+  return runtimeOrDefault().spawn(future as IntoFuture<T>, name);
 }
 
+/** A mistake: `blockOn(main)` passed the generator function. Call it: `blockOn(main())`. Throws a TypeError. */
+export function blockOn(mistake: BlockOnGotTheGeneratorFunction): never;
 /** Run `future` to completion on the default runtime, owning the thread (see `Runtime.blockOn`). */
-export function blockOn<T>(future: IntoFuture<T>): T {
-  return runtimeOrDefault().blockOn(future);
+export function blockOn<T>(future: IntoFuture<T>): T;
+export function blockOn<T>(future: IntoFuture<T> | BlockOnGotTheGeneratorFunction): T {
+  return runtimeOrDefault().blockOn(future as IntoFuture<T>);
 }
 
 /**
@@ -99,5 +105,7 @@ export function blockOn<T>(future: IntoFuture<T>): T {
  */
 export function spawnCleanup(fut: Future<unknown>): void {
   const rt = current ?? (fallback !== null && !fallback.isClosed ? fallback : null);
-  if (rt !== null && !rt.isClosed) rt.spawn(fut, 'cleanup');
+  // Cancellation is not a failure: an error from a cancelled future's cleanup is not reported,
+  // as it is not when the cleanup finishes inside drop() (GenFuture.cancel).
+  if (rt !== null && !rt.isClosed) rt.spawn(fut, 'cleanup').observe();
 }

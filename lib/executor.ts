@@ -21,6 +21,8 @@ export interface ExecutorHooks {
   onWork(): void;
   /** Run `f` with the owning runtime current (an aborted task's future is dropped there). */
   enter<R>(f: () => R): R;
+  /** A task failed and nothing awaited it by the end of the run (lib/unhandled.ts). Default: nothing. */
+  unhandled?(task: Task<unknown>): void;
 }
 
 const NO_HOOKS: ExecutorHooks = { onWork() {}, enter: (f) => f() };
@@ -32,12 +34,18 @@ export class Executor implements Scheduler {
   readonly tasks = new Set<Task<unknown>>();
   /** Called when the last live task finishes: a listener graceful shutdown sets while it waits. */
   onIdle: (() => void) | null = null;
+  /** Tasks that failed with nothing observing them, decided at the end of a run that empties the queue. */
+  private failures: Task<unknown>[] = [];
 
   constructor(private readonly hooks: ExecutorHooks = NO_HOOKS) {}
 
   schedule(task: Task<unknown>): void {
     this.queue.push(task);
     if (!this.running && this.queue.length === 1) this.hooks.onWork();
+  }
+
+  failedUnobserved(task: Task<unknown>): void {
+    this.failures.push(task);
   }
 
   retire(task: Task<unknown>): void {
@@ -91,6 +99,17 @@ export class Executor implements Scheduler {
     } finally {
       this.running = false;
     }
+    if (this.failures.length > 0 && this.queue.length === 0) this.reportFailures();
     return this.queue.length === 0;
+  }
+
+  /**
+   * The run is over and every woken task has had its poll: a failed task that nothing observed
+   * by now is unhandled (as Node decides an unhandled rejection once the microtasks ran).
+   */
+  private reportFailures(): void {
+    const failed = this.failures;
+    this.failures = [];
+    for (const t of failed) if (!t.observed) this.hooks.unhandled?.(t);
   }
 }

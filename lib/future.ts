@@ -232,6 +232,15 @@ export const noopContext = new Context(noopWaker);
 /** A future, or a generator (an "async fn" body already called) that becomes one. */
 export type IntoFuture<T> = Future<T> | Generator<unknown, T, unknown>;
 
+/**
+ * The type of a mistake: `spawn(main)` passes the generator function itself, where a future is
+ * wanted. Its only use is the overload of `spawn` / `blockOn` that the compiler reports when
+ * neither matches, so the error names the fix. Nothing has this type (the call throws a TypeError).
+ */
+export type SpawnGotTheGeneratorFunction = 'spawn(main) got the generator function; call it: spawn(main())';
+/** As `SpawnGotTheGeneratorFunction`, for `blockOn(main)`. */
+export type BlockOnGotTheGeneratorFunction = 'blockOn(main) got the generator function; call it: blockOn(main())';
+
 /** True for a generator object (an "async fn" body already called), false for a Future or anything else. */
 export function isGenerator(v: unknown): v is Generator<unknown, unknown, unknown> {
   return (
@@ -252,8 +261,12 @@ export function intoFuture<T>(f: IntoFuture<T>, what = 'argument'): Future<T> {
   }
   if (isGenerator(f)) return new GenFuture(f as Generator<unknown, T, unknown>);
   if (typeof f === 'function') {
+    const fname = (f as { name?: unknown }).name;
+    const name = typeof fname === 'string' && /^[A-Za-z_$][\w$]*$/.test(fname) ? fname : 'main';
+    const call = /^[\w.]+(?=\()/.exec(what)?.[0] ?? 'spawn';
+    const kind = Object.prototype.toString.call(f) === '[object GeneratorFunction]' ? 'the generator function' : 'a function';
     throw new TypeError(
-      `${what} must be a Future or a generator object, got a function; call it first: spawn(main()) rather than spawn(main)`,
+      `${call}(${name}) got ${kind}; call it: ${call}(${name}()) (${what} must be a Future or a generator object)`,
     );
   }
   if (f !== null && typeof (f as { then?: unknown }).then === 'function') {

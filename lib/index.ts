@@ -18,7 +18,7 @@
  */
 // The future model.
 export { PENDING, Context, Waker, FutureBase, GenFuture, PollFn, MapFuture, LazyFuture, asyncFn, intoFuture, pollFn, ready, never, noopWaker, noopContext } from './future';
-export type { Future, Poll, Pending, Async, IntoFuture, Wake } from './future';
+export type { Future, Poll, Pending, Async, IntoFuture, Wake, SpawnGotTheGeneratorFunction, BlockOnGotTheGeneratorFunction } from './future';
 export { JoinHandle } from './task';
 // Runtimes: the full one (native poller, sockets) and the one that needs no addon (timers only).
 export { Runtime } from './runtime';
@@ -32,6 +32,7 @@ export type { RuntimeContext } from './context';
 export { sleep, sleepUntil, timeout, interval, Interval, Sleep, TimeoutFuture, yieldNow, now, pauseClock, resumeClock, advanceClock } from './time';
 export type { MissedTickBehavior } from './time';
 export { fromPromise } from './promise';
+export type { UnhandledErrorPolicy, UnhandledTaskInfo } from './unhandled';
 export { IoError, TimeoutError, CancelledError } from './errors';
 // Node's ways of saying stop: AbortSignal (./abort) and process signals (./signal).
 export { withSignal, AbortError } from './abort';

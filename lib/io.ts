@@ -120,6 +120,8 @@ export class IoResource {
   inFlight = 0;
   /** @internal Set when the handle was moved to another thread rather than closed. */
   moved = false;
+  /** @internal What this resource is, for the error after close: 'stream', 'listener', 'pipe', 'socket'. */
+  noun = 'socket';
 
   constructor(
     readonly rt: Runtime,
@@ -140,6 +142,11 @@ export class IoResource {
   /** Why operations fail once the resource is not open: for error messages. */
   get closedNote(): string {
     return this.moved ? 'moved to another thread' : 'closed';
+  }
+
+  /** The detail of the EBADF an operation gets once the resource is not open: "the stream was closed". */
+  get closedDetail(): string {
+    return `the ${this.noun} was ${this.closedNote}`;
   }
 
   /**
@@ -216,7 +223,7 @@ export class IoResource {
    */
   tryWrite(buf: Uint8Array, offset = 0, length?: number): number {
     length = checkedLength(buf, offset, length, 'tryWrite(buf)');
-    if (!this.open) throw new IoError(EBADF, 'write', this.closedNote);
+    if (!this.open) throw new IoError(EBADF, 'write', this.closedDetail);
     const src = this.src;
     if (length === 0 || (src.readiness & (WRITABLE | HANGUP | ERROR)) === 0) return 0;
     for (;;) {
@@ -297,7 +304,7 @@ export class ReadFuture extends IoOpFuture {
     const io = this.io;
     if (!io.isOpen) {
       this.unpark();
-      throw new IoError(EBADF, 'read', io.closedNote);
+      throw new IoError(EBADF, 'read', io.closedDetail);
     }
     if (!pollProceed(cx)) return this.pend();
     const reactor = io.rt.reactor;
@@ -362,7 +369,7 @@ abstract class WriteBase extends IoOpFuture {
     }
     if (!io.isOpen) {
       this.unpark();
-      throw new IoError(EBADF, this.name, io.closedNote);
+      throw new IoError(EBADF, this.name, io.closedDetail);
     }
     if (!pollProceed(cx)) return this.pend();
     const reactor = io.rt.reactor;
@@ -437,7 +444,9 @@ export class WritevFuture extends WriteBase {
 
 /** A readable/writable end of an OS pipe, registered with the current runtime. */
 export class PipeEnd {
-  constructor(readonly io: IoResource) {}
+  constructor(readonly io: IoResource) {
+    io.noun = 'pipe';
+  }
   read(buf: Uint8Array, offset?: number, length?: number): ReadFuture {
     return this.io.read(buf, offset, length);
   }

@@ -111,6 +111,8 @@ export class JoinSet<T> {
 
   /** Forget every task: they go on running, no longer in the set. */
   detachAll(): void {
+    // Nothing awaits them now: a detached task that fails is reported (lib/unhandled.ts).
+    for (const e of this.entries) e.handle.unobserve();
     this.entries.clear();
     this.done.length = 0;
     this.doneHead = 0;

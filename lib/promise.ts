@@ -6,10 +6,11 @@
  * so it works under the embedded driver; under `blockOn` (which owns the thread, so no microtask
  * can run) it fails with a clear error instead of hanging.
  *
- * The other direction is `JoinHandle.promise()`.
+ * The other direction is `await handle` (a `JoinHandle` is a `PromiseLike`) or `handle.promise()`.
  */
 import { FutureBase, PENDING, type Context, type Poll, type Waker } from './future';
 import { currentRuntime } from './context';
+import { JoinHandle } from './task';
 
 const enum PromiseState {
   Init,
@@ -77,6 +78,10 @@ export class FromPromise<T> extends FutureBase<T> {
 export function fromPromise<T>(p: PromiseLike<T>): FromPromise<T> {
   if (p === null || typeof p !== 'object' || typeof (p as PromiseLike<T>).then !== 'function') {
     throw new TypeError(`fromPromise(p): p must be a Promise or thenable, got ${p === null ? 'null' : typeof p}`);
+  }
+  if (p instanceof JoinHandle) {
+    // It is a thenable, but a future already: a detour through Promises would need Node's loop.
+    throw new TypeError('fromPromise(p): p is a JoinHandle, which is a future already; await it with `yield* handle` (no fromPromise needed)');
   }
   return new FromPromise(p);
 }

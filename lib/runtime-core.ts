@@ -14,11 +14,12 @@ import { enter, currentRuntime, forgetDefault, swapCurrent, type RuntimeContext 
 import { EmbeddedDriver } from './driver-embedded';
 import { driveBlocking } from './driver-block';
 import { Executor } from './executor';
-import { intoFuture, noopContext, type IntoFuture } from './future';
+import { intoFuture, noopContext, type BlockOnGotTheGeneratorFunction, type IntoFuture, type SpawnGotTheGeneratorFunction } from './future';
 import type { Park } from './park';
 import { shutdownRuntime, type ShutdownOptions, type ShutdownReport } from './shutdown';
 import { JoinHandle, Task } from './task';
 import { Timers } from './timers';
+import { checkUnhandledPolicy, reportUnhandled, type UnhandledErrorPolicy } from './unhandled';
 import { optionalInt } from './validate';
 
 export interface RuntimeCoreOptions {
@@ -26,6 +27,15 @@ export interface RuntimeCoreOptions {
   sliceMs?: number;
   /** Embedded driver: the most task polls per slice. Default 4096. */
   slicePolls?: number;
+  /**
+   * What to do when a task fails and nothing awaits its JoinHandle (decided at the end of the
+   * executor's run, as Node decides an unhandled rejection): `'warn'` (the default) prints the
+   * task's name and the error's stack to stderr, sets `process.exitCode = 1` and keeps running;
+   * `'exit'` prints the same and calls `process.exit(1)`; a function is called with the error
+   * and the task's `{ id, name }` instead (if it throws, both are printed as for `'warn'`).
+   * Cancellation is not a failure. A later await of the handle still gets the error.
+   */
+  onUnhandledError?: UnhandledErrorPolicy;
 }
 
 export abstract class RuntimeCore implements RuntimeContext {
@@ -38,6 +48,8 @@ export abstract class RuntimeCore implements RuntimeContext {
   private readonly embedded: EmbeddedDriver;
   private closed = false;
   private blocking = false;
+  /** Unobserved failures waiting for the microtasks to run (see `unhandled`). */
+  private pendingReports: Task<unknown>[] | null = null;
 
   protected constructor(park: Park, options: RuntimeCoreOptions) {
     this.park = park;
@@ -47,10 +59,32 @@ export abstract class RuntimeCore implements RuntimeContext {
       optionalInt(options.sliceMs, 'sliceMs', 1, 60_000, 4),
       optionalInt(options.slicePolls, 'slicePolls', 1, 1 << 30, 4096),
     );
+    const policy = checkUnhandledPolicy(options.onUnhandledError, 'onUnhandledError');
     this.executor = new Executor({
       onWork: () => this.embedded.requestTurn(),
       enter: (f) => enter(this, f),
+      unhandled: (task) => this.unhandled(task, policy),
     });
+  }
+
+  /**
+   * A task failed and nothing observed it by the end of the executor's run. Under `blockOn` no
+   * Promise code can run before the next run, so that is the decision. In Node's loop, Promise
+   * code may still be about to await the handle (`await handle` calls `then` from a microtask
+   * queued after the run): decide once the microtasks have run, as Node decides an unhandled
+   * rejection.
+   */
+  private unhandled(task: Task<unknown>, policy: UnhandledErrorPolicy): void {
+    const report = (t: Task<unknown>): void => reportUnhandled(policy, t.failure, { id: t.id, name: t.name });
+    if (this.blocking) return report(task);
+    if (this.pendingReports === null) {
+      const list: Task<unknown>[] = (this.pendingReports = []);
+      setImmediate(() => {
+        this.pendingReports = null;
+        for (const t of list) if (!t.observed) report(t);
+      });
+    }
+    this.pendingReports.push(task);
   }
 
   /** True while `blockOn` owns the thread. */
@@ -67,11 +101,14 @@ export abstract class RuntimeCore implements RuntimeContext {
     return enter(this, f);
   }
 
+  /** A mistake: `spawn(main)` passed the generator function. Call it: `spawn(main())`. Throws a TypeError. */
+  spawn(mistake: SpawnGotTheGeneratorFunction, name?: string): never;
   /** Spawn a task: it is polled soon, from this runtime's executor. */
-  spawn<T>(future: IntoFuture<T>, name?: string): JoinHandle<T> {
+  spawn<T>(future: IntoFuture<T>, name?: string): JoinHandle<T>;
+  spawn<T>(future: IntoFuture<T> | SpawnGotTheGeneratorFunction, name?: string): JoinHandle<T> {
     this.assertOpen();
     if (name !== undefined && typeof name !== 'string') throw new TypeError(`spawn(future, name): name must be a string, got ${typeof name}`);
-    const fut = intoFuture(future, 'spawn(future)');
+    const fut = intoFuture(future as IntoFuture<T>, 'spawn(future)');
     // Spawned from outside blockOn, the task needs the embedded driver: say so here, at the call,
     // if this runtime cannot have one (rather than from a microtask later).
     if (!this.blocking && currentRuntime() !== this) {
@@ -83,16 +120,20 @@ export abstract class RuntimeCore implements RuntimeContext {
     return new JoinHandle(task);
   }
 
+  /** A mistake: `blockOn(main)` passed the generator function. Call it: `blockOn(main())`. Throws a TypeError. */
+  blockOn(mistake: BlockOnGotTheGeneratorFunction): never;
   /**
    * Run `future` to completion on this thread, parking between events, and return its value (or
    * throw its error). Other tasks of this runtime run too.
    */
-  blockOn<T>(future: IntoFuture<T>): T {
+  blockOn<T>(future: IntoFuture<T>): T;
+  blockOn<T>(future: IntoFuture<T> | BlockOnGotTheGeneratorFunction): T {
     this.assertOpen();
     if (this.blocking || this.executor.isRunning || currentRuntime() !== null) {
       throw new Error('polled: blockOn() cannot be called from inside a task or another blockOn(); use yield* to await the future instead');
     }
-    const task = new Task(intoFuture(future, 'blockOn(future)'), this.executor);
+    const task = new Task(intoFuture(future as IntoFuture<T>, 'blockOn(future)'), this.executor);
+    task.observe(); // blockOn itself awaits it: its error is thrown to the caller
     this.blocking = true;
     const prev = swapCurrent(this);
     try {

@@ -15,8 +15,9 @@
  * - Each accepted connection gets its own task running `handler(stream, peer)` (a generator or
  *   a future). When that ends, returns or throws, the stream is closed. An `IoError` from the
  *   handler (the peer reset or vanished: ECONNRESET, EPIPE, ETIMEDOUT) ends that connection
- *   quietly; any other error is logged (see `log`) and fails that connection's task. Neither
- *   stops the server.
+ *   quietly; any other error is logged (see `log`) and fails that connection's task, which
+ *   nothing awaits, so the runtime reports it too (`onUnhandledError`: by default to stderr, with
+ *   `process.exitCode = 1`). Neither stops the server.
  * - Out of file descriptors (EMFILE, ENFILE) or memory, accepting backs off instead of spinning
  *   (the listener's `AcceptFuture` does that: 1 ms doubling to 100 ms) and the open connections
  *   go on being served; `log` hears of it once per episode.

@@ -43,6 +43,11 @@ export interface Scheduler {
   schedule(task: Task<unknown>): void;
   /** The task finished (done or cancelled): it no longer counts as live. */
   retire(task: Task<unknown>): void;
+  /**
+   * The task failed while nothing observed it (awaited its handle): report it at the end of this
+   * run unless something observes it by then (lib/unhandled.ts).
+   */
+  failedUnobserved?(task: Task<unknown>): void;
   /** Run `f` as if inside this scheduler's poll (so timers and I/O made there use its runtime). */
   enter<R>(f: () => R): R;
 }
@@ -71,6 +76,8 @@ export class Task<T> implements Wake {
   private cleaning = false;
   /** Called once the task completes in any way (for the Promise view). */
   private listeners: Array<() => void> | null = null;
+  /** Something awaits (or awaited) the JoinHandle: a failure is not reported as unobserved. */
+  private observedFlag = false;
 
   constructor(
     future: Future<T>,
@@ -169,6 +176,7 @@ export class Task<T> implements Wake {
     this.state = outcome === Outcome.Cancelled ? TaskState.Cancelled : TaskState.Done;
     this.future = DONE_FUTURE as Future<T>; // let the generator and what it holds be collected
     this.scheduler.retire(this as Task<unknown>);
+    if (outcome === Outcome.Error && !this.observedFlag && !(error instanceof CancelledError)) this.scheduler.failedUnobserved?.(this as Task<unknown>);
     this.joiners.wakeAll();
     const ls = this.listeners;
     this.listeners = null;
@@ -179,8 +187,29 @@ export class Task<T> implements Wake {
     return this.state === TaskState.Done || this.state === TaskState.Cancelled;
   }
 
-  /** JoinHandle only. */
+  /** True once something awaited the JoinHandle (lib/unhandled.ts). */
+  get observed(): boolean {
+    return this.observedFlag;
+  }
+
+  /** Count the task as observed: its failure goes to whoever awaits it, not to `onUnhandledError`. */
+  observe(): void {
+    this.observedFlag = true;
+  }
+
+  /** Nothing awaits it any more (a JoinSet forgot it): a later failure is reported again. */
+  unobserve(): void {
+    if (!this.isFinished) this.observedFlag = false;
+  }
+
+  /** The error the task failed with, or undefined. */
+  get failure(): unknown {
+    return this.outcome === Outcome.Error ? this.error : undefined;
+  }
+
+  /** JoinHandle only. Polling the handle observes the task. */
   pollJoin(cx: Context): Poll<T> {
+    this.observedFlag = true;
     switch (this.outcome) {
       case Outcome.Value:
         return this.value as T;
@@ -210,11 +239,17 @@ const DONE_FUTURE: Future<unknown> = {
 };
 
 /**
- * The handle `spawn` returns. Awaiting it (`yield* handle`) gives the task's value, rethrows its
- * error, or throws `CancelledError` if it was aborted. Dropping a JoinHandle does not cancel the
- * task (as in tokio): call `abort()` for that.
+ * The handle `spawn` returns. Awaiting it (`yield* handle` in a task, `await handle` in Promise
+ * code: it is a `PromiseLike<T>`) gives the task's value, rethrows its error, or throws
+ * `CancelledError` if it was aborted. Dropping a JoinHandle does not cancel the task (as in
+ * tokio): call `abort()` for that.
+ *
+ * Being a thenable, a handle is awaited wherever Promise code meets it: `await handle`,
+ * `Promise.resolve(handle)`, returning it from an `async` function or a `.then` callback all wait
+ * for the task and give its value (or its error). A failure nothing awaits is reported (see
+ * lib/unhandled.ts and the runtime's `onUnhandledError`).
  */
-export class JoinHandle<T> extends FutureBase<T> {
+export class JoinHandle<T> extends FutureBase<T> implements PromiseLike<T> {
   private promiseView: Promise<T> | null = null;
 
   constructor(private readonly task: Task<T>) {
@@ -242,9 +277,24 @@ export class JoinHandle<T> extends FutureBase<T> {
     return this.task.id;
   }
 
-  /** The task's outcome as a Promise, for code outside polled (`await handle.promise()`). */
+  /** @internal Count the task as observed (blockOn's own task, a dropped future's cleanup, a JoinSet's task). */
+  observe(): void {
+    this.task.observe();
+  }
+
+  /** @internal Nothing awaits the task any more (`JoinSet.detachAll`): an unawaited failure is reported again. */
+  unobserve(): void {
+    this.task.unobserve();
+  }
+
+  /**
+   * The task's outcome as a Promise, for code outside polled (`await handle.promise()`, the same
+   * as `await handle`). Like any Promise, it reports an unhandled rejection if the task fails and
+   * nothing handles it.
+   */
   promise(): Promise<T> {
     if (this.promiseView === null) {
+      this.task.observe();
       this.promiseView = new Promise<T>((resolve, reject) => {
         this.task.onFinish(() => {
           try {
@@ -258,5 +308,16 @@ export class JoinHandle<T> extends FutureBase<T> {
     }
     return this.promiseView;
   }
-}
 
+  /**
+   * `await handle` from Promise code: the task's value, or its error (`CancelledError` if it was
+   * aborted). The same as `handle.promise().then(...)`. Inside a task, await with `yield* handle`
+   * instead (Promise continuations need Node's loop, and `yield*` does not).
+   */
+  then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.promise().then(onfulfilled, onrejected);
+  }
+}

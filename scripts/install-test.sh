@@ -300,6 +300,20 @@ export function run(): number {
   rt.close();
   return n;
 }
+// Type checks only (never called): a JoinHandle is a PromiseLike of the task's value, and
+// passing the generator function instead of calling it is a type error.
+export async function awaitable(rt: Runtime): Promise<number> {
+  const p: PromiseLike<number> = rt.spawn(answer());
+  const v: number = await rt.spawn(answer());
+  // @ts-expect-error await handle gives the value (a number), not the handle
+  const h: JoinHandle<number> = await rt.spawn(answer());
+  void h;
+  // @ts-expect-error spawn(answer) got the generator function; call it: spawn(answer())
+  rt.spawn(answer);
+  // @ts-expect-error blockOn(answer) likewise
+  rt.blockOn(answer);
+  return v + (await p);
+}
 EOF
   # The public surface: internals are not on the root (each line must be a type error), and they
   # are reachable through polled/internals.

@@ -273,6 +273,6 @@ describe('select and race', () => {
     expect(() => join(1 as never)).toThrow(/join\(\): argument 0/);
     expect(() => select({ a: Promise.resolve(1) as never })).toThrow(/select\(\{ a \}\).*fromPromise/);
     expect(() => joinAll(7 as never)).toThrow(TypeError);
-    expect(() => race((function* () {}) as never)).toThrow(/call it first/);
+    expect(() => race((function* () {}) as never)).toThrow(/race\(main\) got the generator function; call it: race\(main\(\)\)/);
   });
 });

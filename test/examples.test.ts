@@ -75,3 +75,66 @@ test('examples/threads-server.mjs (the README threads example) serves from 2 wor
     server.kill('SIGKILL');
   }
 });
+
+describe('examples/echo-server.ts handles its own errors', () => {
+  const run = path.join(root, 'scripts', 'ts-run.js');
+  const file = path.join(root, 'examples', 'echo-server.ts');
+
+  test('a client that resets its connection is not reported: stderr stays empty, the server keeps serving', async () => {
+    const { spawn } = await import('node:child_process');
+    const net = await import('node:net');
+    const server = spawn(process.execPath, [run, file, '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    server.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        server.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        server.on('exit', (code) => reject(new Error(`echo-server exited early (${code}): ${out}${stderr}`)));
+      });
+      const echo = (msg: string, reset: boolean): Promise<string> =>
+        new Promise((resolve, reject) => {
+          let got = '';
+          const s = net.connect(port, '127.0.0.1', () => s.write(msg));
+          s.on('data', (d) => {
+            got += d.toString();
+            if (got.length < msg.length) return;
+            if (reset) s.resetAndDestroy();
+            else s.end();
+          });
+          s.on('close', () => resolve(got));
+          s.on('error', reject);
+        });
+      // The server is writing a large reply when the client resets: its write fails (ECONNRESET / EPIPE).
+      for (let i = 0; i < 5; i++) await echo('x'.repeat(64 * 1024), true);
+      expect(await echo('still there', false)).toBe('still there');
+      await new Promise((r) => setTimeout(r, 100)); // give a report the time it would need to show
+      expect(stderr).toBe('');
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+
+  test('on a port already in use it says so and exits 1 (the failure of main, which nothing awaits)', async () => {
+    const net = await import('node:net');
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const { execFile } = await import('node:child_process');
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+        execFile(process.execPath, [run, file, `127.0.0.1:${port}`], { timeout: 30_000 }, (err, _out, stderr) =>
+          resolve({ code: err === null ? 0 : (err.code as number), stderr }),
+        ),
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/failed and nothing awaits its JoinHandle:\nIoError: bind EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
+  });
+});

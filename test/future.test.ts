@@ -86,7 +86,7 @@ describe('futures', () => {
 
   test('intoFuture rejects what is not a future, naming the fix', () => {
     function* g(): Async<void> {}
-    expect(() => intoFuture(g as never)).toThrow(/call it first/);
+    expect(() => intoFuture(g as never)).toThrow(/spawn\(g\) got the generator function; call it: spawn\(g\(\)\)/);
     expect(() => intoFuture(Promise.resolve(1) as never)).toThrow(/fromPromise/);
     expect(() => intoFuture(42 as never)).toThrow(TypeError);
     expect(() => intoFuture(null as never)).toThrow(TypeError);

@@ -90,8 +90,12 @@ describe('serve', () => {
     );
   });
 
-  test('a failing handler ends its connection only: IoError quietly, anything else is logged', async () => {
+  test('a failing handler ends its connection only: IoError quietly, anything else is logged and reported as an unobserved task failure', async () => {
     const lines: string[] = [];
+    const reports: string[] = [];
+    // A runtime of its own, to hear the report (the default would print it and set process.exitCode).
+    const rt = new Runtime({ onUnhandledError: (err, task) => reports.push(`${task.name}: ${(err as Error).message}`) });
+    const run = <T>(g: IntoFuture<T>): Promise<T> => rt.spawn(g).promise();
     await run(
       (function* (): Async<void> {
         const l = yield* TcpListener.bind('127.0.0.1:0');
@@ -119,8 +123,10 @@ describe('serve', () => {
         yield* main;
       })(),
     );
+    rt.close();
     expect(lines.filter((l) => /ECONNRESET/.test(l))).toEqual([]);
     expect(lines.some((l) => /^connection 127\.0\.0\.1:\d+: handler bug$/.test(l))).toBe(true);
+    expect(reports).toEqual(['connection: handler bug']);
   });
 
   test('stop(): refuses new clients at once, lets open ones finish, completes when they do (well within graceMs)', async () => {

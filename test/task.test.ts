@@ -262,7 +262,7 @@ describe('tasks', () => {
 
   test('spawn and blockOn reject bad arguments with TypeError', () => {
     expect(() => rt.spawn(undefined as never)).toThrow(TypeError);
-    expect(() => rt.spawn((function* () {}) as never)).toThrow(/call it first/);
+    expect(() => rt.spawn((function* () {}) as never)).toThrow(/got the generator function; call it: spawn\(main\(\)\)/);
     expect(() => rt.spawn(Promise.resolve() as never)).toThrow(/fromPromise/);
     expect(() => rt.blockOn(3 as never)).toThrow(TypeError);
     expect(() => rt.spawn((function* () {})(), 5 as never)).toThrow(TypeError);

@@ -249,7 +249,7 @@ describe('thread channel, in one thread', () => {
           }
           expect(e).toBeInstanceOf(IoError);
           expect((e as Polled.IoError).code).toBe('EBADF');
-          expect((e as Error).message).toMatch(/moved to another thread/);
+          expect((e as Error).message).toMatch(/\(the stream was moved to another thread\)$/);
           expect(() => s.peerAddr()).toThrow(/EBADF/);
           const [{ conn, tag }] = yield* rx.recv();
           expect(tag).toBe('x');

@@ -99,7 +99,7 @@ export abstract class Socket<A = SocketAddress | UnixSocketAddress> {
 
   /** @internal The address call shared by TCP and Unix: the raw address, or a throw. */
   protected nativeAddr(fn: (h: Handle) => RawAddr | number, syscall: string): RawAddr {
-    if (!this.io.isOpen) throw new IoError(EBADF, syscall, this.io.moved ? this.io.closedNote : undefined);
+    if (!this.io.isOpen) throw new IoError(EBADF, syscall, this.io.closedDetail);
     const r = fn(this.io.handle);
     if (typeof r === 'number') throw new IoError(-r, syscall);
     return r;
@@ -134,6 +134,11 @@ export abstract class Socket<A = SocketAddress | UnixSocketAddress> {
  * Close it when done; after `close()` every operation fails with `IoError` EBADF.
  */
 export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Socket<A> {
+  protected constructor(io: IoResource) {
+    super(io);
+    io.noun = 'stream';
+  }
+
   /**
    * The peer's address (for a Unix client, the listener's path). Throws `IoError` (ENOTCONN
    * once the connection is gone, EBADF after close).
@@ -210,7 +215,7 @@ export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Sock
   shutdown(how: ShutdownHow): void {
     const code = how === 'write' ? SHUT_WR : how === 'read' ? SHUT_RD : how === 'both' ? SHUT_RDWR : -1;
     if (code < 0) throw new TypeError(`shutdown(how): how must be 'read', 'write' or 'both', got ${JSON.stringify(how) ?? String(how)}`);
-    if (!this.io.isOpen) throw new IoError(EBADF, 'shutdown', this.io.moved ? this.io.closedNote : undefined);
+    if (!this.io.isOpen) throw new IoError(EBADF, 'shutdown', this.io.closedDetail);
     const r = native.shutdown(this.io.handle, code);
     if (r < 0) throw new IoError(-r, 'shutdown');
   }
@@ -409,6 +414,11 @@ export function isAcceptor(v: unknown): v is Acceptor<unknown, unknown> {
  * theirs (`toAddress`, for `localAddr()`).
  */
 export abstract class Listener<S, A> extends Socket<A> implements Acceptor<S, A> {
+  protected constructor(io: IoResource) {
+    super(io);
+    io.noun = 'listener';
+  }
+
   /** @internal Current backoff step (0 when accept() last worked) and the time it ends, on the runtime clock. */
   backoffMs = 0;
   /** @internal */
@@ -450,7 +460,7 @@ export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
     if (this.state === AcceptState.Done) throw new Error('polled: accept future polled after completion');
     const l = this.listener;
     const io = l.io;
-    if (!io.isOpen) return this.fail(EBADF);
+    if (!io.isOpen) return this.fail(EBADF, io.closedDetail);
     if (!pollProceed(cx)) return PENDING;
     const rt = io.rt;
     const reactor = rt.reactor;
@@ -462,7 +472,7 @@ export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
         if (this.sleep.poll(cx) === PENDING) return PENDING;
         this.sleep = null;
         l.backoffUntil = 0;
-        if (!io.isOpen) return this.fail(EBADF);
+        if (!io.isOpen) return this.fail(EBADF, io.closedDetail);
       }
       if (!reactor.isReady(src, READABLE, cx)) {
         this.waker = cx.waker;
@@ -516,11 +526,11 @@ export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
     }
   }
 
-  private fail(e: number): never {
+  private fail(e: number, detail?: string): never {
     this.state = AcceptState.Done;
     this.sleep?.drop();
     this.sleep = null;
-    throw new IoError(e, 'accept');
+    throw new IoError(e, 'accept', detail);
   }
 
   override drop(): void {

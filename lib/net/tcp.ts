@@ -110,7 +110,7 @@ export class TcpStream extends Stream<SocketAddress> {
   }
 
   private openHandle(syscall: string): Handle {
-    if (!this.io.isOpen) throw new IoError(errno.EBADF, syscall, this.io.moved ? this.io.closedNote : undefined);
+    if (!this.io.isOpen) throw new IoError(errno.EBADF, syscall, this.io.closedDetail);
     return this.io.handle;
   }
 
@@ -166,7 +166,7 @@ export class TcpListener extends Listener<TcpStream, SocketAddress> {
    * `IoError` ENOTSUP where the platform does not say, EBADF after close.
    */
   acceptQueueLength(): number {
-    if (!this.io.isOpen) throw new IoError(errno.EBADF, 'getsockopt');
+    if (!this.io.isOpen) throw new IoError(errno.EBADF, 'getsockopt', this.io.closedDetail);
     const r = native.acceptQueueLength(this.io.handle);
     if (r < 0) throw new IoError(-r, 'getsockopt', 'TCP_INFO');
     return r;
