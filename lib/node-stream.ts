@@ -21,7 +21,7 @@ import { Duplex, type Readable } from 'node:stream';
 import type { AsyncRead, AsyncWrite, Awaitable } from './bufio';
 import { currentRuntime, runtimeOrDefault, type RuntimeContext } from './context';
 import { IoError } from './errors';
-import { FutureBase, PENDING, type Async, type Context, type Future, type Poll, type Waker } from './future';
+import { FutureBase, PENDING, ready, type Async, type Context, type Future, type Poll, type Waker } from './future';
 import { IoResource, checkedLength } from './io';
 import type { JoinHandle } from './task';
 import { checkInt, describe } from './validate';
@@ -180,6 +180,9 @@ class PolledDuplex extends Duplex {
     this.writeTask?.abort();
     try {
       this.polled.close?.();
+      // Closed from Node's side, outside any poll: one empty turn of the runtime lets the
+      // embedded driver see the registration gone (so it stops keeping the process alive).
+      if (!this.rt.isClosed) this.rt.spawn(ready(undefined), 'toDuplex close');
     } catch {
       // Closing is best effort here: the error that destroyed the Duplex is the one to report.
     }
