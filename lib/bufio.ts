@@ -42,7 +42,11 @@ export const DEFAULT_BUF_CAPACITY = 8 * 1024;
 /** The default longest line (or `readUntil` record) a `BufReader` accepts: 64 KiB. */
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 
-/** A line (or a `readUntil` record) longer than the reader's `maxLineLength`. */
+/**
+ * A line (or a `readUntil` record) longer than the reader's `maxLineLength`. What was buffered of
+ * it is dropped, and the next `readLine` / `readUntil` skips the rest of it, up to its delimiter
+ * (any other read instead sees the rest of it as it comes).
+ */
 export class LineTooLongError extends Error {
   override readonly name = 'LineTooLongError';
   readonly code = 'ERR_LINE_TOO_LONG';
@@ -156,6 +160,7 @@ export class BufReader<R extends AsyncRead = AsyncRead> {
   }
 
   private *readGen(buf: Uint8Array, offset: number, len: number): Async<number> {
+    this.discarding = false;
     if (this.pos === this.end) {
       if (len >= this.buf.length) return yield* this.inner.read(buf, offset, len);
       if ((yield* this.fillGen()) === 0) return 0;
@@ -174,6 +179,7 @@ export class BufReader<R extends AsyncRead = AsyncRead> {
   }
 
   private *readExactGen(buf: Uint8Array, offset: number, len: number): Async<void> {
+    this.discarding = false;
     let got = 0;
     while (got < len) {
       if (this.pos === this.end) {
@@ -200,6 +206,7 @@ export class BufReader<R extends AsyncRead = AsyncRead> {
   }
 
   private *fillBufGen(): Async<Uint8Array> {
+    this.discarding = false;
     if (this.pos === this.end) yield* this.fillGen();
     return this.buf.subarray(this.pos, this.end);
   }

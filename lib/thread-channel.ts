@@ -302,7 +302,7 @@ function transferHandles(enc: Encoded, self: ThreadSender<unknown>): [Handle[] |
       }
       if (io.buffered > 0) {
         throw new TransferBusyError(
-          `polled: a stream with ${io.buffered} bytes held in a BufReader (unread) or BufWriter (unflushed) cannot move to another thread; read or flush them first, or send reader.intoParts() and write its bytes where the stream goes`,
+          `polled: a stream with ${io.buffered} bytes held in a BufReader (unread) or BufWriter (unflushed) cannot move to another thread; read or flush them first, or take the unread ones with reader.intoParts() and send them along`,
         );
       }
       streams.push(io.handle);
