@@ -234,8 +234,8 @@ export class ReadableReader implements AsyncRead {
   ended = false;
   /** @internal */
   error: Error | null = null;
-  /** @internal The waker of the read waiting for data, if one is. */
-  waker: Waker | null = null;
+  /** @internal The wakers of the reads waiting for data (usually one). */
+  readonly wakers = new Set<Waker>();
   private readonly onReadable = (): void => this.wake();
   private readonly onEnd = (): void => {
     this.ended = true;
@@ -303,14 +303,16 @@ export class ReadableReader implements AsyncRead {
   }
 
   private wake(): void {
-    const w = this.waker;
-    this.waker = null;
-    w?.wake();
+    if (this.wakers.size === 0) return;
+    const ws = [...this.wakers];
+    this.wakers.clear();
+    for (const w of ws) w.wake();
   }
 }
 
 class ReadableReadFuture extends FutureBase<number> {
   private done = false;
+  private waker: Waker | null = null;
   constructor(
     private readonly r: ReadableReader,
     private readonly buf: Uint8Array,
@@ -323,6 +325,10 @@ class ReadableReadFuture extends FutureBase<number> {
   poll(cx: Context): Poll<number> {
     if (this.done) throw new Error('polled: read future polled after completion');
     const r = this.r;
+    if (this.waker !== null) {
+      r.wakers.delete(this.waker);
+      this.waker = null;
+    }
     const c = r.take();
     if (c !== null) {
       const n = Math.min(this.length, c.length - r.chunkOffset);
@@ -344,12 +350,14 @@ class ReadableReadFuture extends FutureBase<number> {
       this.done = true;
       throw new Error('polled: a fromReadable() read cannot wait under blockOn(), which owns the thread so the Readable never gets data; use the embedded driver (spawn) instead');
     }
-    r.waker = cx.waker;
+    this.waker = cx.waker;
+    r.wakers.add(cx.waker);
     return PENDING;
   }
 
   override drop(): void {
-    if (!this.done && this.r.waker !== null) this.r.waker = null;
+    if (this.waker !== null) this.r.wakers.delete(this.waker);
+    this.waker = null;
     this.done = true;
   }
 }

@@ -366,6 +366,24 @@ describe('fromReadable', () => {
     expect(() => fromReadable({} as Readable)).toThrow(TypeError);
   });
 
+  test('two tasks waiting on one fromReadable reader are both woken and get the bytes between them; a dropped read loses nothing', async () => {
+    const src = new Readable({ read() {} });
+    const fr = fromReadable(src);
+    const a = rt.spawn(fr.read(Buffer.alloc(3)));
+    const b = rt.spawn(fr.read(Buffer.alloc(3)));
+    const dropped = rt.spawn(fr.read(Buffer.alloc(3)));
+    await run(sleep(5));
+    dropped.abort();
+    src.push('abcdef');
+    expect((await a.promise()) + (await b.promise())).toBe(6);
+    src.push('g');
+    src.push(null);
+    const buf = Buffer.alloc(8);
+    expect(await run(fr.read(buf))).toBe(1);
+    expect(buf.subarray(0, 1).toString()).toBe('g');
+    expect(await run(fr.read(buf))).toBe(0);
+  });
+
   test('under blockOn a read that would wait for the Readable fails with a clear error; buffered data is still read', () => {
     const src = new Readable({ read() {} });
     src.push('ready');
