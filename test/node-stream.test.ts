@@ -103,6 +103,7 @@ describe('toDuplex', () => {
 
   test('backpressure through pipeline: a peer that stops reading the echo stalls everything, and what is in flight stays bounded', async () => {
     const [c, s] = await pair();
+    const rss0 = process.memoryUsage().rss;
     const d = toDuplex(s);
     const piped = pipeline(d, upper(), d);
     let sent = 0;
@@ -125,6 +126,8 @@ describe('toDuplex', () => {
     expect(stalledAt).toBeLessThan(64 * 1024 * 1024);
     expect(d.writableLength).toBeLessThanOrEqual(d.writableHighWaterMark + 64 * 1024);
     expect(d.readableLength).toBeLessThanOrEqual(d.readableHighWaterMark + 64 * 1024);
+    // And the process as a whole (generous: the heap's own growth and the GC's timing are noise here).
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(256 * 1024 * 1024);
     // The peer reads again: everything it sent comes back.
     stop = true;
     const reader = rt.spawn(readToEnd(c));
