@@ -80,3 +80,9 @@ export type { ShutdownOptions, ShutdownReport } from './shutdown';
 // Channels between threads (worker_threads), streams moving with their messages: ./thread-channel
 export { threadChannel, ThreadSender, ThreadReceiver, ThreadSend, ThreadRecv, ThreadReserve, ThreadPermit, TransferBusyError } from './thread-channel';
 export type { SharedThreadSender, SharedThreadReceiver } from './thread-channel';
+// Buffered reading and writing (./bufio), text encodings (./text), Node streams both ways (./node-stream).
+export { BufReader, BufWriter, Lines, LineTooLongError, DEFAULT_BUF_CAPACITY, DEFAULT_MAX_LINE_LENGTH } from './bufio';
+export type { AsyncRead, AsyncWrite, Awaitable, BufReaderOptions, BufWriterOptions } from './bufio';
+export type { TextEncoding, LineEncoding } from './text';
+export { toDuplex, fromReadable, chunks, ReadableReader } from './node-stream';
+export type { DuplexSource, ToDuplexOptions, ChunksOptions } from './node-stream';

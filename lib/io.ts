@@ -118,6 +118,12 @@ export class IoResource {
    * thread (`lib/thread-channel.ts`).
    */
   inFlight = 0;
+  /**
+   * @internal Bytes of this stream held in user space: read from the kernel and not yet consumed
+   * from a `BufReader`, or written to a `BufWriter` and not yet flushed (`lib/bufio.ts`). A
+   * stream with any cannot move to another thread: those bytes would stay behind.
+   */
+  buffered = 0;
   /** @internal Set when the handle was moved to another thread rather than closed. */
   moved = false;
   /** @internal What this resource is, for the error after close: 'stream', 'listener', 'pipe', 'socket'. */

@@ -300,6 +300,11 @@ function transferHandles(enc: Encoded, self: ThreadSender<unknown>): [Handle[] |
       if (io.inFlight > 0) {
         throw new TransferBusyError('polled: a stream with a read or write in progress cannot move to another thread (finish or drop the operation first)');
       }
+      if (io.buffered > 0) {
+        throw new TransferBusyError(
+          `polled: a stream with ${io.buffered} bytes held in a BufReader (unread) or BufWriter (unflushed) cannot move to another thread; read or flush them first, or take the unread ones with reader.intoParts() and send them along`,
+        );
+      }
       streams.push(io.handle);
     }
   }

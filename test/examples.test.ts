@@ -137,4 +137,45 @@ describe('examples/echo-server.ts handles its own errors', () => {
       taken.close();
     }
   });
+
+test('examples/line-server.ts (BufReader line protocol) answers PING, ECHO, an unknown command, a too-long line and QUIT', async () => {
+  const { spawn } = await import('node:child_process');
+  const net = await import('node:net');
+  const server = spawn(process.execPath, [path.join(root, 'scripts', 'ts-run.js'), path.join(root, 'examples', 'line-server.ts'), '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      server.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      server.on('exit', (code) => reject(new Error(`line-server exited early (${code}): ${out}`)));
+    });
+    const talk = (text: string): Promise<string> =>
+      new Promise<string>((resolve, reject) => {
+        let got = '';
+        const s = net.connect(port, '127.0.0.1', () => s.end(text));
+        s.on('data', (d) => (got += d.toString()));
+        s.on('close', () => resolve(got));
+        s.on('error', reject);
+      });
+    expect(await talk('PING\r\nECHO hello there\nfoo\n' + 'x'.repeat(5000) + '\nQUIT\nPING\n')).toBe(
+      'PONG\nhello there\nERR unknown command "foo"\nERR line too long\nBYE\n',
+    );
+    // Commands split anywhere across packets, and a last line without its newline.
+    expect(await talk('PI')).toBe('ERR unknown command "PI"\n');
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
+
+test('examples/pipeline.ts (pipeline over toDuplex) upper-cases what a node:net client sends, and exits', () => {
+  const out = execFileSync(process.execPath, [path.join(root, 'scripts', 'ts-run.js'), path.join(root, 'examples', 'pipeline.ts'), 'shout, please'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  expect(out).toBe('SHOUT, PLEASE\n');
 });

@@ -24,7 +24,9 @@ import { IoError, errno } from '../errors';
 import { FutureBase, PENDING, type Async, type Context, type Future, type Poll, type Waker } from '../future';
 import { IoResource, checkBuffer, checkedLength, type ReadFuture, type WriteFuture, type WritevFuture } from '../io';
 import { ERROR, HANGUP, READABLE, SHUT_RD, SHUT_RDWR, SHUT_WR, WRITABLE, native, type Handle } from '../native';
+import { chunks } from '../node-stream';
 import { Runtime } from '../runtime';
+import { encodeText, type TextEncoding } from '../text';
 import { Sleep, sleepUntil } from '../time';
 import type { SocketAddress, UnixSocketAddress } from './address';
 
@@ -180,14 +182,31 @@ export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Sock
   }
 
   /**
-   * Write all of `buf[offset, offset + length)`, waiting for the peer to read as needed.
+   * Write all of `buf[offset, offset + length)`, or all of `text` in `encoding` (default
+   * 'utf8'; any of Node's encodings), waiting for the peer to read as needed.
    * Not cancel-safe (as tokio's `write_all`): dropped part-way, an unknown prefix has been
    * written. If it fails part-way (the peer reset, or another task closed this stream), the
    * `IoError` carries `bytesWritten`: how many bytes went out before the error.
    */
-  writeAll(buf: Uint8Array, offset = 0, length?: number): Async<void> {
-    const len = checkedLength(buf, offset, length, 'writeAll(buf)');
-    return writeAllGen(this.io, buf, offset, len);
+  writeAll(buf: Uint8Array, offset?: number, length?: number): Async<void>;
+  writeAll(text: string, encoding?: TextEncoding): Async<void>;
+  writeAll(buf: Uint8Array | string, offset?: number | TextEncoding, length?: number): Async<void> {
+    if (typeof buf === 'string') {
+      if (length !== undefined) throw new TypeError('writeAll(text, encoding): a string takes an encoding, not an offset and a length');
+      const bytes = encodeText(buf, offset, 'writeAll(text, encoding)');
+      return writeAllGen(this.io, bytes, 0, bytes.length);
+    }
+    if (typeof offset === 'string') throw new TypeError('writeAll(buf, offset, length): an encoding is for string writes; a Uint8Array takes an offset');
+    const len = checkedLength(buf, offset ?? 0, length, 'writeAll(buf)');
+    return writeAllGen(this.io, buf, offset ?? 0, len);
+  }
+
+  /**
+   * The chunks of this stream until its end, for Promise code on the embedded driver:
+   * `for await (const chunk of stream)`; see `chunks()` in lib/node-stream.ts.
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    return chunks(this);
   }
 
   /** One vectored write (writev / sendmsg) of up to `IOV_MAX` buffers: bytes written, maybe partial. */
