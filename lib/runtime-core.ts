@@ -22,9 +22,12 @@ import { Timers } from './timers';
 import { optionalInt } from './validate';
 
 export interface RuntimeCoreOptions {
-  /** Embedded driver: the longest the executor runs before yielding to Node's loop, in ms. Default 4. */
+  /**
+   * The longest the executor runs before the driver gets the thread back, in ms: embedded, Node's
+   * loop takes its turn; under blockOn, the kernel is asked for what is ready. Default 4.
+   */
   sliceMs?: number;
-  /** Embedded driver: the most task polls per slice. Default 4096. */
+  /** The most task polls per slice (both drivers). Default 4096. */
   slicePolls?: number;
 }
 
@@ -36,17 +39,16 @@ export abstract class RuntimeCore implements RuntimeContext {
   /** @internal */
   protected readonly park: Park;
   private readonly embedded: EmbeddedDriver;
+  private readonly sliceMs: number;
+  private readonly slicePolls: number;
   private closed = false;
   private blocking = false;
 
   protected constructor(park: Park, options: RuntimeCoreOptions) {
     this.park = park;
-    this.embedded = new EmbeddedDriver(
-      this,
-      park,
-      optionalInt(options.sliceMs, 'sliceMs', 1, 60_000, 4),
-      optionalInt(options.slicePolls, 'slicePolls', 1, 1 << 30, 4096),
-    );
+    this.sliceMs = optionalInt(options.sliceMs, 'sliceMs', 1, 60_000, 4);
+    this.slicePolls = optionalInt(options.slicePolls, 'slicePolls', 1, 1 << 30, 4096);
+    this.embedded = new EmbeddedDriver(this, park, this.sliceMs, this.slicePolls);
     this.executor = new Executor({
       onWork: () => this.embedded.requestTurn(),
       enter: (f) => enter(this, f),
@@ -97,7 +99,7 @@ export abstract class RuntimeCore implements RuntimeContext {
     const prev = swapCurrent(this);
     try {
       this.executor.spawn(task as Task<unknown>);
-      driveBlocking(task as Task<unknown>, this.executor, this.timers, this.park);
+      driveBlocking(task as Task<unknown>, this.executor, this.timers, this.park, this.sliceMs, this.slicePolls);
     } finally {
       this.blocking = false;
       swapCurrent(prev);
