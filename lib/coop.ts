@@ -20,12 +20,13 @@ import type { Context } from './future';
 export const BUDGET = 128;
 /**
  * Bytes moved per task poll, read and written together. Measured (bench/fairness.js: 100 small
- * connections beside 10 bulk ones, 1 MiB messages): at 256 KiB the small connections' p99 stays
- * at 2–5 ms on a quiet machine, while 10 bulk connections alone lose less server CPU per byte
- * than at 64 or 128 KiB (each turn away from a connection costs the kernel some; 2 MiB, the old
- * effective figure, starved the small ones for 50 ms and more).
+ * connections beside 10 bulk ones echoing 1 MiB messages, 2-vCPU VM): at 128 KiB the small
+ * connections got 53,000–60,000 msgs/s at a p99 of 8–11 ms, at 256 KiB 34,000–42,000 at
+ * 11–14 ms, for 5–15 % more bulk MB/s; the old effective figure (2 MiB) starved them (p99 50 ms
+ * to 1 s). Bulk alone costs the kernel more per byte the more often a poll moves on to another
+ * connection: 64–256 KiB all lose 15–20 % of bulk MB per server CPU-second against 2 MiB.
  */
-export const BYTE_BUDGET = 256 * 1024;
+export const BYTE_BUDGET = 128 * 1024;
 
 let remaining = BUDGET;
 let bytesLeft = BYTE_BUDGET;
