@@ -221,20 +221,21 @@ function markdown(meta, runs, groups) {
       `${rs.length ? Math.max(...rs.map((r) => r.small_setup_s)).toFixed(2) : '–'} | ${rs.length ? fmtNum(Math.max(...rs.map((r) => r.other_cpu_pct ?? 0))) : '–'} | ${target} |`);
   }
   L.push('', 'Every run:', '');
-  L.push('| rep | server | small msgs/s | small p50 ms | small p99 ms | small max ms | small conns starved | bulk MB/s | server CPU % | other CPU % | covered | targets |');
-  L.push('|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|');
+  L.push('| rep | server | small msgs/s | small p50 ms | small p99 ms | small max ms | small conns starved | bulk MB/s | server CPU % | other CPU % | machine busy % | covered | targets |');
+  L.push('|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|');
   for (const r of runs) {
     if (!r.ok) {
-      L.push(`| ${r.rep + 1} | ${r.group} | FAILED: ${String(r.error).slice(0, 200).replace(/\|/g, '/')} |||||||||||`);
+      L.push(`| ${r.rep + 1} | ${r.group} | FAILED: ${String(r.error).slice(0, 200).replace(/\|/g, '/')} ||||||||||||`);
       continue;
     }
     const v = verdict(r, runs);
     const ref = r.group === 'c-epoll' || r.group === 'node:net';
     L.push(`| ${r.rep + 1} | ${r.group} | ${fmtNum(r.small_msgs_per_s)} | ${ms(r.small_p50_us)} | ${ms(r.small_p99_us)} | ${ms(r.small_max_us)} | ${r.small_conn_msgs.starved} | ` +
-      `${fmtNum(r.bulk_mb_per_s)} | ${fmtNum(r.server_cpu_pct)} | ${fmtNum(r.other_cpu_pct)}${r.other_cpu_pct > 10 ? ' ⚠' : ''} | ${r.covered ? 'yes' : 'no ⚠'} | ` +
+      `${fmtNum(r.bulk_mb_per_s)} | ${fmtNum(r.server_cpu_pct)} | ${fmtNum(r.other_cpu_pct)}${r.other_cpu_pct > 10 ? ' ⚠' : ''} | ${r.machine ? fmtNum(r.machine.busy_pct) : '–'}${r.machine && r.machine.busy_pct > meta.cpus * 100 - 10 ? ' ⚠' : ''} | ${r.covered ? 'yes' : 'no ⚠'} | ` +
       `${ref ? '' : v.pass ? 'met' : v.why.join(', ')} |`);
   }
   L.push('', '`other CPU %`: machine busy − softirq − server − both load generators, over the small window (% of one CPU); above 10 the run shared the machine. ' +
+    'It misses other processes\' own loopback traffic, which the kernel counts as softirq: `machine busy %` near 100 × CPUs means no slack was left (⚠ within 10 of all CPUs). ' +
     '`covered`: the bulk load ran for the whole small window. `small setup s`: connect + one verified echo per small connection, under the bulk load already running (accepts that wait show here).', '');
   return L.join('\n');
 }
