@@ -736,15 +736,16 @@ async function main() {
   console.error(`\nwrote ${[out.stamped, out.json, out.md, out.svg].filter(Boolean).map((f) => path.relative(ROOT, f)).join(', ')}; wall time ${wall.toFixed(1)} s`);
   if (!out.full) console.error(`a partial run (${args.partial.join(' ')}): bench/results/latest.* left as they are`);
 
-  // The multi-core cell (bench/scale.js, its own results file): after a full run, in full; after
-  // a bare --quick, quick; not after a narrowed matrix, which asked for something else.
-  if (out.full || (args.quick && args.partial.length === 1)) {
+  // The multi-core cell (bench/scale.js) and the mixed bulk + small cell (bench/fairness.js), each
+  // with its own results file: after a full run, in full; after a bare --quick, quick; not after
+  // a narrowed matrix, which asked for something else.
+  for (const script of out.full || (args.quick && args.partial.length === 1) ? ['scale.js', 'fairness.js'] : []) {
     const code = await new Promise((resolve) => {
-      const child = spawn(process.execPath, [path.join(BENCH, 'scale.js'), ...(args.quick ? ['--quick'] : [])], { stdio: 'inherit' });
+      const child = spawn(process.execPath, [path.join(BENCH, script), ...(args.quick ? ['--quick'] : [])], { stdio: 'inherit' });
       child.on('exit', (c) => resolve(c));
     });
     if (code !== 0) {
-      console.error(`bench/scale.js failed (exit ${code})`);
+      console.error(`bench/${script} failed (exit ${code})`);
       process.exitCode = 1;
     }
   }

@@ -1,9 +1,13 @@
 /**
  * The `blockOn` driver: owns the thread, like Rust's `block_on`.
  *
- * Loop: fire the timers that are due, run every ready task, and if the future is not done, park
- * in the kernel (`epoll_wait` / `kevent`, through the `Park`) with the nearest timer deadline as
- * the timeout; dispatch what arrived and go round again. Node's own loop does not turn meanwhile.
+ * Loop: fire the timers that are due, run the ready tasks for a bounded slice (`sliceMs`,
+ * `slicePolls`, as the embedded driver does), and if the future is not done, park in the kernel
+ * (`epoll_wait` / `kevent`, through the `Park`) with the nearest timer deadline as the timeout (0
+ * while tasks are still queued); dispatch what arrived and go round again. Inside a slice, once
+ * only tasks that spent their budget are left, the executor looks at the kernel (a zero-timeout
+ * wait) before polling them again, so tasks that keep each other busy never keep a new
+ * connection or another socket's data waiting. Node's own loop does not turn meanwhile.
  * A future that nothing could ever wake (no ready task, no timer, no I/O registration) is a
  * deadlock, reported as an error rather than a thread parked forever.
  */
@@ -13,7 +17,10 @@ import type { Task } from './task';
 import type { Timers } from './timers';
 
 /** Drive `task` (already spawned on `executor`) until it is finished. */
-export function driveBlocking(task: Task<unknown>, executor: Executor, timers: Timers, park: Park): void {
+export function driveBlocking(task: Task<unknown>, executor: Executor, timers: Timers, park: Park, sliceMs = 4, slicePolls = 4096): void {
+  const look = (): void => {
+    park.wait(0);
+  };
   // While blockOn owns the thread, the poller watches Node's loop too, so that a parked wait
   // wakes when Node asks this thread to stop (worker.terminate(), process.exit()) or a signal
   // arrives. Where it cannot (a backend without it), blockOn still runs, just deaf to those.
@@ -21,7 +28,7 @@ export function driveBlocking(task: Task<unknown>, executor: Executor, timers: T
   try {
     for (;;) {
       timers.fire(timers.clock.now());
-      executor.run();
+      executor.run(slicePolls, sliceMs, look);
       if (task.isFinished) return;
       const timeout = parkTimeout(executor, timers);
       if (timeout < 0 && !park.canWake()) {

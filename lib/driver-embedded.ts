@@ -5,7 +5,10 @@
  * (the poller's own fd, through the `Park`). When it turns readable the addon drains the poller
  * and calls back once per batch; the reactor wakes the tasks, and the executor polls them for a
  * bounded slice (`sliceMs`, `slicePolls`) before giving the thread back, so `setTimeout`, `fs`
- * and Promise code keep running beside a busy runtime. A wake from outside a batch (a Promise
+ * and Promise code keep running beside a busy runtime. Inside a slice, once only tasks that spent
+ * their budget are left, the driver looks at the poller itself (a zero-timeout wait, as the addon
+ * does per batch) so that what arrived meanwhile runs before them, without waiting for the
+ * slice to end and Node's loop to turn. A wake from outside a batch (a Promise
  * settling, `spawn` at top level) schedules a turn as a microtask. After each turn the driver
  * arms the park's one timer for the earliest deadline, and keeps Node's process alive only
  * while something is pending (a registration, a timer, a queued task).
@@ -29,6 +32,11 @@ export class EmbeddedDriver {
   private refd = false;
   private readonly turnFn = (): void => this.turn();
   private readonly batchFn = (count: number): void => this.onBatch(count);
+  /** The executor's look between runs: what arrived meanwhile is queued before the busy tasks. */
+  private readonly lookFn = (): void => {
+    // The timer is one-shot: if this look took its report, whatever is next must be armed afresh.
+    if (this.park.wait(0)) this.armedDeadline = NaN;
+  };
 
   constructor(
     private readonly host: EmbeddedHost,
@@ -94,7 +102,7 @@ export class EmbeddedDriver {
     let drained: boolean;
     try {
       host.timers.fire(host.timers.clock.now());
-      drained = host.executor.run(this.slicePolls, this.sliceMs);
+      drained = host.executor.run(this.slicePolls, this.sliceMs, this.lookFn);
     } finally {
       swapCurrent(prev);
     }

@@ -9,9 +9,16 @@
  * futures spend a cooperative budget (`coop.ts`).
  *
  * The executor knows nothing of sockets or timers. Wakers put tasks on the queue (`schedule`);
- * the drivers in `runtime.ts` call `run` when there is something to do.
+ * the drivers (`driver-embedded.ts`, `driver-block.ts`) call `run` when there is something to do.
+ *
+ * Fairness: a task that stops because it spent its cooperative budget (an always-ready stream)
+ * is not put back at the end of the queue, where it would run again before the kernel is next
+ * asked what is ready: it is set aside until the driver has looked (`run`'s `look`: a wait with a
+ * zero timeout, whose wakes are queued first). So readiness that arrives while a run goes on,
+ * a listener's included, is served in the order it arrived, after at most one round of the
+ * busy tasks; and a run is bounded (`maxPolls`, `maxMs`) under either driver.
  */
-import { resetBudget } from './coop';
+import { resetBudget, yielded } from './coop';
 import { Deque } from './deque';
 import type { Scheduler, Task } from './task';
 
@@ -29,7 +36,15 @@ const NO_HOOKS: ExecutorHooks = { onWork() {}, enter: (f) => f() };
 
 export class Executor implements Scheduler {
   private readonly queue = new Deque<Task<unknown>>(1024);
+  /** Tasks that spent their budget in this run: polled again after the next look at the kernel. */
+  private readonly deferred: Array<Task<unknown>> = [];
+  private current: Task<unknown> | null = null;
   private running = false;
+  /**
+   * @internal Runs so far: a run is the work between two looks at the kernel (a `run` call, and
+   * each `look` inside one starts a new run). For tests of fairness, and for diagnostics.
+   */
+  runs = 0;
   /** Spawned and not yet finished, by identity (graceful shutdown cancels what is left). */
   readonly tasks = new Set<Task<unknown>>();
   /** Called when the last live task finishes: a listener graceful shutdown sets while it waits. */
@@ -40,6 +55,10 @@ export class Executor implements Scheduler {
   constructor(private readonly hooks: ExecutorHooks = NO_HOOKS) {}
 
   schedule(task: Task<unknown>): void {
+    if (task === this.current && yielded()) {
+      this.deferred.push(task);
+      return;
+    }
     this.queue.push(task);
     if (!this.running && this.queue.length === 1) this.hooks.onWork();
   }
@@ -68,8 +87,9 @@ export class Executor implements Scheduler {
     task.wakeByRef();
   }
 
+  /** Tasks waiting to be polled: queued, or set aside until the next look at the kernel. */
   get queued(): number {
-    return this.queue.length;
+    return this.queue.length + this.deferred.length;
   }
 
   get isRunning(): boolean {
@@ -78,29 +98,57 @@ export class Executor implements Scheduler {
 
   /**
    * Poll queued tasks in FIFO order: at most `maxPolls` polls, and stop after `maxMs` (checked
-   * every 64 polls) so that an embedded runtime gives Node's loop its turn. Tasks woken during
+   * every 64 polls, and after every poll that spent its whole budget) so that the driver gets the
+   * thread back: Node's loop its turn (embedded), the kernel a look (blockOn). Tasks woken during
    * the run join the back of the queue and are polled in the same run if the slice allows.
-   * Returns true when the queue is empty.
+   *
+   * Tasks that spent their budget wait for the queue to run dry; then `look` asks the kernel what
+   * arrived meanwhile (its wakes are queued), and they follow that. Without `look` (a run by
+   * hand: no kernel to ask) they follow at once. Returns true when nothing is left to poll.
    */
-  run(maxPolls = Infinity, maxMs = Infinity): boolean {
+  run(maxPolls = Infinity, maxMs = Infinity, look: (() => void) | null = null): boolean {
     if (this.running) throw new Error('polled: the executor is already running (blockOn inside a task?)');
     this.running = true;
-    const start = maxMs === Infinity ? 0 : performance.now();
+    const timed = maxMs !== Infinity;
+    const start = timed ? performance.now() : 0;
+    const queue = this.queue;
     try {
+      this.runs++;
+      // Those set aside by the last run: the driver has looked at the kernel since.
+      this.releaseDeferred();
       let polls = 0;
-      while (this.queue.length > 0) {
+      for (;;) {
+        if (queue.length === 0) {
+          if (this.deferred.length === 0 || polls >= maxPolls || (timed && performance.now() - start >= maxMs)) break;
+          if (look !== null) {
+            look();
+            this.runs++;
+          }
+          this.releaseDeferred();
+          continue;
+        }
         if (polls >= maxPolls) break;
-        if ((polls & 63) === 63 && maxMs !== Infinity && performance.now() - start >= maxMs) break;
-        const task = this.queue.shift();
+        const task = queue.shift();
+        this.current = task;
         resetBudget();
         task.run();
+        this.current = null;
         polls++;
+        if (timed && ((polls & 63) === 0 || yielded()) && performance.now() - start >= maxMs) break;
       }
     } finally {
+      this.current = null;
       this.running = false;
     }
-    if (this.failures.length > 0 && this.queue.length === 0) this.reportFailures();
-    return this.queue.length === 0;
+    const drained = queue.length === 0 && this.deferred.length === 0;
+    if (this.failures.length > 0 && drained) this.reportFailures();
+    return drained;
+  }
+
+  private releaseDeferred(): void {
+    const d = this.deferred;
+    for (let i = 0; i < d.length; i++) this.queue.push(d[i]);
+    d.length = 0;
   }
 
   /**

@@ -28,7 +28,7 @@ export type { EmbeddedHost } from './driver-embedded';
 export { driveBlocking } from './driver-block';
 export { PollerPark } from './poller-park';
 export { enter, swapCurrent, runtimeOrDefault, defaultRuntime, setDefaultRuntime } from './context';
-export { BYTES_PER_UNIT, consume, pollProceed, resetBudget } from './coop';
+export { BUDGET, BYTE_BUDGET, consume, pollProceed, resetBudget, yielded } from './coop';
 export { IoResource, pipe, PipeEnd } from './io';
 export * from './native';
 

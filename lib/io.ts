@@ -236,6 +236,8 @@ export class IoResource {
       const tick = src.tick;
       const n = this.syscall(WRITE_BUFFER, buf, offset, length);
       if (n >= 0) {
+        // Bytes moved count against the task's budget, as a write future's do (coop.ts).
+        consume(n);
         if (n < length) this.rt.reactor.clearReadiness(src, WRITABLE, tick, null);
         return n;
       }

@@ -6,8 +6,11 @@
  */
 export interface Park {
   // ---- blockOn: the thread waits here ---------------------------------------------------------
-  /** Wait up to `timeoutMs` (-1: until something arrives; 0: just look) and dispatch what came. */
-  wait(timeoutMs: number): void;
+  /**
+   * Wait up to `timeoutMs` (-1: until something arrives; 0: just look) and dispatch what came.
+   * True if the timer was among it. Either driver looks (0) between runs of the executor.
+   */
+  wait(timeoutMs: number): boolean;
   /** Anything besides timers and queued tasks that can still wake a wait (I/O, notify waiters). */
   canWake(): boolean;
   /** `blockOn` takes (`true`) or gives back (`false`) the thread. */

@@ -21,10 +21,10 @@ export class PollerPark implements Park {
     private readonly reactor: Reactor,
   ) {}
 
-  wait(timeoutMs: number): void {
+  wait(timeoutMs: number): boolean {
     const n = native.pollerWait(this.poller, timeoutMs);
     if (n < 0) throw new IoError(-n, WAIT_SYSCALL);
-    this.reactor.dispatch(n);
+    return this.reactor.dispatch(n);
   }
 
   canWake(): boolean {

@@ -23,9 +23,12 @@ import { checkUnhandledPolicy, reportUnhandled, type UnhandledErrorPolicy } from
 import { optionalInt } from './validate';
 
 export interface RuntimeCoreOptions {
-  /** Embedded driver: the longest the executor runs before yielding to Node's loop, in ms. Default 4. */
+  /**
+   * The longest the executor runs before the driver gets the thread back, in ms: embedded, Node's
+   * loop takes its turn; under blockOn, the kernel is asked for what is ready. Default 4.
+   */
   sliceMs?: number;
-  /** Embedded driver: the most task polls per slice. Default 4096. */
+  /** The most task polls per slice (both drivers). Default 4096. */
   slicePolls?: number;
   /**
    * What to do when a task fails and nothing awaits its JoinHandle (decided at the end of the
@@ -46,6 +49,8 @@ export abstract class RuntimeCore implements RuntimeContext {
   /** @internal */
   protected readonly park: Park;
   private readonly embedded: EmbeddedDriver;
+  private readonly sliceMs: number;
+  private readonly slicePolls: number;
   private closed = false;
   private blocking = false;
   /** Unobserved failures waiting for the microtasks to run (see `unhandled`). */
@@ -53,12 +58,9 @@ export abstract class RuntimeCore implements RuntimeContext {
 
   protected constructor(park: Park, options: RuntimeCoreOptions) {
     this.park = park;
-    this.embedded = new EmbeddedDriver(
-      this,
-      park,
-      optionalInt(options.sliceMs, 'sliceMs', 1, 60_000, 4),
-      optionalInt(options.slicePolls, 'slicePolls', 1, 1 << 30, 4096),
-    );
+    this.sliceMs = optionalInt(options.sliceMs, 'sliceMs', 1, 60_000, 4);
+    this.slicePolls = optionalInt(options.slicePolls, 'slicePolls', 1, 1 << 30, 4096);
+    this.embedded = new EmbeddedDriver(this, park, this.sliceMs, this.slicePolls);
     const policy = checkUnhandledPolicy(options.onUnhandledError, 'onUnhandledError');
     this.executor = new Executor({
       onWork: () => this.embedded.requestTurn(),
@@ -138,7 +140,7 @@ export abstract class RuntimeCore implements RuntimeContext {
     const prev = swapCurrent(this);
     try {
       this.executor.spawn(task as Task<unknown>);
-      driveBlocking(task as Task<unknown>, this.executor, this.timers, this.park);
+      driveBlocking(task as Task<unknown>, this.executor, this.timers, this.park, this.sliceMs, this.slicePolls);
     } finally {
       this.blocking = false;
       swapCurrent(prev);

@@ -21,9 +21,11 @@ class TimerPark implements Park {
   private readonly sleeper = new Int32Array(new SharedArrayBuffer(4));
   readonly registrations = 0;
 
-  wait(timeoutMs: number): void {
+  wait(timeoutMs: number): boolean {
     // Nothing but a timer can wake this thread (canWake is false), so blockOn never waits forever.
     if (timeoutMs > 0) Atomics.wait(this.sleeper, 0, 0, timeoutMs);
+    // The embedded timer reports through onBatch; blockOn fires the timers after every wait.
+    return false;
   }
 
   canWake(): boolean {

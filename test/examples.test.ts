@@ -137,6 +137,7 @@ describe('examples/echo-server.ts handles its own errors', () => {
       taken.close();
     }
   });
+});
 
 test('examples/line-server.ts (BufReader line protocol) answers PING, ECHO, an unknown command, a too-long line and QUIT', async () => {
   const { spawn } = await import('node:child_process');
