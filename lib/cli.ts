@@ -43,7 +43,7 @@ import type { EchoWorkerData, EchoWorkerResult } from './echo-worker';
 export type EchoDriver = 'embedded' | 'block';
 
 export interface RunEchoOptions extends EchoServerOptions {
-  /** Numeric IPv4 / IPv6 address to listen on. Default 127.0.0.1. */
+  /** IPv4 / IPv6 address (or a name, resolved) to listen on. Default 127.0.0.1. */
   host?: string;
   /** TCP port; 0 lets the OS choose. Default 7007. */
   port?: number;
@@ -241,7 +241,8 @@ const USAGE = `usage: polled echo [options]
 A TCP (or Unix socket) echo server on the polled runtime.
 
 options:
-  --host ADDR          numeric IPv4 or IPv6 address to listen on (default 127.0.0.1)
+  --host ADDR          IPv4 or IPv6 address, or a name such as localhost (resolved; the first
+                       address is bound), to listen on (default 127.0.0.1)
   --port N             TCP port, 0 lets the OS choose (default 7007)
   --unix PATH          listen on a Unix socket at PATH instead of TCP
   --driver MODE        embedded (in Node's event loop, default) or block (blockOn owns the thread)

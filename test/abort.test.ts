@@ -182,7 +182,7 @@ describe('process signals', () => {
         for (let i = 0; i < 3; i++) console.log('stream', yield* stream.recv());
         stream.close();
         console.log('closed', process.listenerCount('SIGUSR1'));
-        rt.close();
+
       }());
     `;
     const child = spawnChild(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
