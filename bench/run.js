@@ -26,6 +26,9 @@ const rel = (p) => path.join(ROOT, p);
 const NATIVE = [
   { src: path.join(BENCH, 'loadgen.c'), out: LOADGEN },
   { src: path.join(BENCH, 'servers', 'c-echo.c'), out: C_ECHO },
+  // The UDP cell's (bench/udp.js): its load generator and its C server.
+  { src: path.join(BENCH, 'udpgen.c'), out: path.join(BIN, 'udpgen') },
+  { src: path.join(BENCH, 'servers', 'c-udp-echo.c'), out: path.join(BIN, 'c-udp-echo') },
 ];
 
 function buildNative(log = console.error) {
@@ -748,6 +751,8 @@ async function main() {
       process.exitCode = 1;
     }
   }
+  // The UDP echo cell (bench/udp.js, its own results file), under the same rule.
+  if ((out.full || (args.quick && args.partial.length === 1)) && (await new Promise((resolve) => spawn(process.execPath, [path.join(BENCH, 'udp.js'), ...(args.quick ? ['--quick'] : [])], { stdio: 'inherit' }).on('exit', resolve))) !== 0) process.exitCode = 1;
 
   const verify = runs.filter((r) => !r.ok && (r.error_kind === 'verify' || r.error_kind === 'closed'));
   if (verify.length) {
