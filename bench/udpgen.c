@@ -142,7 +142,7 @@ int main(int argc, char **argv) {
   const char *host = arg(argc, argv, "--host", "127.0.0.1");
   int port = atoi(arg(argc, argv, "--port", "0"));
   int nflows = atoi(arg(argc, argv, "--flows", "16"));
-  int window = atoi(arg(argc, argv, "--window", "8"));
+  int window = atoi(arg(argc, argv, "--window", "4"));
   size_t size = (size_t)atol(arg(argc, argv, "--size", "64"));
   double duration = atof(arg(argc, argv, "--duration", "3"));
   double warmup = atof(arg(argc, argv, "--warmup", "1"));

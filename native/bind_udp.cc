@@ -275,8 +275,8 @@ napi_value JsUdpConnect(napi_env env, napi_callback_info info) {
       !GetInt(env, a.argv[2], "port", 0, 65535, &port)) {
     return nullptr;
   }
-  if (err < 0) return Int(env, -EINVAL);
   if (fd < 0) return Int(env, fd);
+  if (err < 0) return Int(env, -EINVAL);
   sockaddr_storage ss;
   socklen_t len;
   int rc = ParseIp(host, static_cast<int>(port), &ss, &len);
@@ -327,8 +327,8 @@ napi_value JsUdpMembership(napi_env env, napi_callback_info info) {
       !GetString(env, a.argv[3], "iface", iface, &ierr)) {
     return nullptr;
   }
-  if (gerr < 0 || ierr < 0) return Int(env, -EINVAL);
   if (fd < 0) return Int(env, fd);
+  if (gerr < 0 || ierr < 0) return Int(env, -EINVAL);
   ip_mreq m4{};
   if (inet_pton(AF_INET, group, &m4.imr_multiaddr) == 1) {
     m4.imr_interface.s_addr = htonl(INADDR_ANY);
