@@ -38,7 +38,7 @@ import type { JoinHandle } from './task';
 import { Sleep } from './time';
 import { optionalMs } from './validate';
 import { availableCores, startWorkers, type Balance } from './workers';
-import { runUdpEchoServer } from './udp-echo';
+import { runUdpEchoServer, runUdpEchoWorkers } from './udp-echo';
 import type { EchoWorkerData, EchoWorkerResult } from './echo-worker';
 
 // ---- a whole process: runEchoServer ---------------------------------------------------------
@@ -258,7 +258,8 @@ options:
   --quiet              don't report accept backoff and shutdown progress on stderr
   --udp                serve UDP echo on --host/--port instead (each datagram back to its sender);
                        with --batch N (1..64) N datagrams per recvmmsg/sendmmsg; --buffer-size
-                       defaults to 65536 there. Not with --unix, --threads or --handoff yet
+                       defaults to 65536 there; with --threads N, N workers share the port
+                       (SO_REUSEPORT). Not with --unix or --handoff
   --batch N            with --udp: datagrams per batched receive/send (default 1: single calls)
   -h, --help           this text
 `;
@@ -352,16 +353,15 @@ function checkUdpArgs(o: RunEchoOptions & { udp?: boolean; batch?: number }): vo
     return;
   }
   if (o.unix !== undefined) throw new UsageError('--udp serves on --host/--port; not with --unix');
-  if ((o.threads !== undefined && o.threads > 1) || o.handoff) {
-    throw new UsageError('--udp with --threads/--handoff is not supported yet: run one process per core with SO_REUSEPORT, or one thread');
-  }
+  if (o.handoff) throw new UsageError('--udp --threads spreads datagrams with SO_REUSEPORT; --handoff is for TCP connections');
   if (o.backlog !== undefined) throw new UsageError('--backlog is for TCP; UDP has no listen queue');
 }
 
 /** `polled echo --udp`: the UDP echo process (lib/udp-echo.ts), with its own signal handling. */
 async function runUdpEchoCli(o: RunEchoOptions & { batch?: number }): Promise<number> {
   try {
-    const stats = await runUdpEchoServer({ host: o.host, port: o.port, driver: o.driver, batch: o.batch, bufferSize: o.bufferSize, log: o.log });
+    const common = { host: o.host, port: o.port, driver: o.driver, batch: o.batch, bufferSize: o.bufferSize, log: o.log };
+    const stats = o.threads !== undefined && o.threads > 1 ? await runUdpEchoWorkers({ ...common, threads: o.threads }) : await runUdpEchoServer(common);
     o.log?.(`stopped; ${stats.datagrams} datagrams echoed` + (stats.truncated > 0 ? `, ${stats.truncated} truncated` : ''));
   } catch (err) {
     process.stderr.write(`polled echo: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -13,6 +13,7 @@
  * datagrams already taken are sent back first if the socket takes them now, then the socket is
  * closed. There are no connections to wait for.
  */
+import * as path from 'node:path';
 import { IoError } from './errors';
 import { FutureBase, MapFuture, PENDING, type Async, type Context, type Future, type Poll, type Waker } from './future';
 import type { SocketAddress, SocketAddressLike } from './net/address';
@@ -22,6 +23,10 @@ import { Runtime } from './runtime';
 import type { JoinHandle } from './task';
 import { Sleep } from './time';
 import { optionalInt } from './validate';
+import { REUSE_PORT, native } from './native';
+import { SocketAddress as Addr } from './net/address';
+import { startWorkers, type WorkerDriver } from './workers';
+import type { UdpEchoWorkerData } from './udp-echo-worker';
 
 export interface UdpEchoOptions {
   /** Bytes per receive buffer (per batch slot with `batch`). Default 65536: no datagram is cut. */
@@ -260,4 +265,79 @@ class Slice extends FutureBase<void> {
     this.end();
     this.main.drop();
   }
+}
+
+// ---- on worker threads ----------------------------------------------------------------------
+
+export interface UdpEchoWorkersOptions extends Omit<UdpEchoOptions, 'log'> {
+  host?: string;
+  port?: number;
+  driver?: WorkerDriver;
+  signals?: boolean;
+  threads: number;
+  /** Per-worker lines (stop, errors) go here; unset: quiet. */
+  log?: (line: string) => void;
+  /** Called once every worker is bound, with the line to print. Default: write it to stdout. */
+  onListening?: (line: string) => void;
+}
+
+/**
+ * UDP echo on `threads` worker threads sharing one port with SO_REUSEPORT, until SIGINT / SIGTERM
+ * (through the worker group's stop). Port 0: the port is chosen here first, by a socket of the
+ * group that is closed once every worker is bound (before the line is printed, so no client can
+ * have sent it anything). Resolves with the counts summed over the workers.
+ */
+export async function runUdpEchoWorkers(options: UdpEchoWorkersOptions): Promise<UdpEchoStats> {
+  const { host = '127.0.0.1', port = 7007, driver = 'embedded', signals = true, threads, batch, bufferSize, log, onListening } = options;
+  checkEchoOptions({ batch, bufferSize });
+  let hold = -1;
+  let chosen = port;
+  if (port === 0) {
+    const h = native.udpBind(new Addr(host, 0).host, 0, REUSE_PORT);
+    if (h < 0) throw new IoError(-h, 'bind', `${host}:0`);
+    hold = h;
+    const a = native.localAddr(h);
+    chosen = typeof a === 'number' ? 0 : a[1];
+  }
+  const data: UdpEchoWorkerData = { host, port: chosen, batch, bufferSize, quiet: log === undefined };
+  let listening = 0;
+  let failure: Error | null = null;
+  const release = (): void => {
+    if (hold >= 0) native.close(hold);
+    hold = -1;
+  };
+  const group = startWorkers<UdpEchoWorkerData>(path.join(__dirname, 'udp-echo-worker.js'), {
+    threads,
+    data,
+    driver,
+    signals,
+    onMessage: (_index, m) => {
+      const msg = m as { type?: string; line?: string };
+      if (msg.type !== 'listening') return;
+      if (++listening === threads) {
+        release();
+        if (onListening) onListening(msg.line ?? '');
+        else process.stdout.write((msg.line ?? '') + '\n');
+      }
+    },
+    onError: (index, error) => {
+      failure ??= error;
+      log?.(`worker ${index} failed: ${error.message}`);
+      group.stop();
+    },
+  });
+  const exits = await group.join();
+  release();
+  const total: UdpEchoStats = { datagrams: 0, truncated: 0, batches: 0 };
+  const per: string[] = [];
+  for (const e of exits) {
+    const r = e.result as UdpEchoStats | undefined;
+    per.push(`worker ${e.index}: ${r?.datagrams ?? 0}`);
+    total.datagrams += r?.datagrams ?? 0;
+    total.truncated += r?.truncated ?? 0;
+    total.batches += r?.batches ?? 0;
+  }
+  log?.(`datagrams echoed per worker: ${per.join(', ')}`);
+  if (failure !== null) throw failure;
+  return total;
 }

@@ -1,5 +1,5 @@
 // `polled echo --udp` (dist/cjs/cli.js): UDP echo on --host/--port under both drivers, single and
-// batched, with node:dgram as the client; a graceful exit on SIGTERM / SIGINT; usage errors.
+// batched, on worker threads, with node:dgram as the client; a graceful exit on SIGTERM / SIGINT; usage errors.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as path from 'node:path';
@@ -83,10 +83,24 @@ describe('polled echo --udp', () => {
     }
   }, 30000);
 
-  test('usage errors: --udp with --unix, --threads or --backlog; --batch without --udp or out of range', async () => {
+  test.each(['embedded', 'block'])('--threads 2 --driver %s: workers share the port (SO_REUSEPORT), 8 clients echoed, exits 0 on SIGTERM', async (driver) => {
+    const srv = await startServer(['echo', '--udp', '--port', '0', '--threads', '2', '--driver', driver]);
+    try {
+      const counts = await Promise.all(Array.from({ length: 8 }, () => pingPong(srv.port, 100, 300)));
+      expect(counts).toEqual(Array(8).fill(100));
+      srv.child.kill('SIGTERM');
+      expect(await srv.exited()).toEqual({ code: 0, signal: null });
+      expect(srv.stderr()).toMatch(/datagrams echoed per worker: worker 0: \d+, worker 1: \d+/);
+      expect(srv.stderr()).toMatch(/stopped; 800 datagrams echoed/);
+    } finally {
+      srv.child.kill('SIGKILL');
+    }
+  }, 30000);
+
+  test('usage errors: --udp with --unix, --handoff or --backlog; --batch without --udp or out of range', async () => {
     for (const [args, msg] of [
       [['--udp', '--unix', '/tmp/x'], /not with --unix/],
-      [['--udp', '--threads', '2'], /--threads.*not supported yet/],
+      [['--udp', '--threads', '2', '--handoff'], /--handoff is for TCP/],
       [['--udp', '--backlog', '5'], /--backlog is for TCP/],
       [['--batch', '4'], /--batch needs --udp/],
       [['--udp', '--batch', '65'], /--batch must be in 1\.\.64/],
