@@ -347,6 +347,13 @@ export interface NativeBinding {
    * (sendmmsg on Linux). Count sent (fewer when the buffer filled) or -errno (-EINVAL: a length beyond its buffer).
    */
   udpSendMany(handle: Handle, bufs: readonly Uint8Array[], start: number, count: number): number;
+  /**
+   * `udpRecvFrom` / `udpSendTo` of the handle's bound READ_BUFFER / WRITE_BUFFER, as `readBound` /
+   * `writeBound`: [handle, offset, length] from `ioArgs` (length 0 allowed), status and result
+   * back there (STATUS_NOT_BOUND: no syscall, take the general call); record 0 of `udpMeta` as usual.
+   */
+  udpRecvBound(): void;
+  udpSendBound(): void;
 
   // ---- Thread channels (native/channel.h; lib/thread-channel.ts) -------------------------------
   // Ends are handles of this thread's channel table (not the socket table: `close` does not take

@@ -111,6 +111,8 @@ napi_value Init(napi_env env, napi_value exports) {
       POLLED_METHOD("udpSendTo", JsUdpSendTo),
       POLLED_METHOD("udpRecvMany", JsUdpRecvMany),
       POLLED_METHOD("udpSendMany", JsUdpSendMany),
+      POLLED_METHOD("udpRecvBound", JsUdpRecvBound),
+      POLLED_METHOD("udpSendBound", JsUdpSendBound),
       // bind_pool.cc
       POLLED_METHOD("poolConfigure", JsPoolConfigure),
       POLLED_METHOD("poolLookup", JsPoolLookup),

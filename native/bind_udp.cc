@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "args.h"
 #include "bindings.h"
@@ -490,6 +491,61 @@ napi_value JsUdpSendMany(napi_env env, napi_callback_info info) {
   return Int(env, sent);
 #endif
 }
+
+// ---- The bound path: udpRecvBound / udpSendBound ------------------------------------------------
+// As readBound / writeBound (bind_io.cc): no JS arguments; handle, offset and length come from
+// ioArgs, the buffer is the one bound to the handle (bindBuffer: kReadBuffer for receives,
+// kWriteBuffer for sends), looked up from its ArrayBuffer at each call, and the result and status
+// go back through ioArgs. A range of 0 bytes is allowed (an empty datagram). Not bound, not
+// covered, detached or shrunk: kStatusNotBound and no syscall (the caller takes udpRecvFrom /
+// udpSendTo). The datagram's record is udpMeta's record 0, as for the general calls.
+
+template <BufferSlot kSlot>
+napi_value UdpBound(napi_env env, napi_callback_info info) {
+  Instance* inst = InstanceOf(env, info);
+  volatile double* args = inst->io_args;
+  Entry* e = inst->handles.Get(args[kArgHandle]);
+  if (e == nullptr) {
+    args[kArgResult] = -EBADF;
+    args[kArgStatus] = kStatusDone;
+    return nullptr;
+  }
+  const BoundBuffer& b = e->bound[kSlot];
+  const double off = args[kArgOffset], n = args[kArgLength];
+  napi_value ab;
+  void* base;
+  size_t ab_length;
+  int64_t o = 0, k = 0;
+  bool usable = b.buffer != nullptr && off >= 0 && n >= 0 && off + n <= static_cast<double>(b.length);
+  if (usable) {
+    o = static_cast<int64_t>(off);
+    k = static_cast<int64_t>(n);
+    usable = static_cast<double>(o) == off && static_cast<double>(k) == n &&
+             napi_get_reference_value(env, b.buffer, &ab) == napi_ok && ab != nullptr &&
+             napi_get_arraybuffer_info(env, ab, &base, &ab_length) == napi_ok &&
+             b.offset + b.length <= ab_length;
+  }
+  if (!usable) {
+    args[kArgResult] = NAN;
+    args[kArgStatus] = kStatusNotBound;
+    return nullptr;
+  }
+  uint8_t* data = static_cast<uint8_t*>(base) + b.offset + o;
+  auto len = static_cast<size_t>(k);
+  if constexpr (kSlot == kReadBuffer) {
+    args[kArgResult] = static_cast<double>(RecvOne(e->raw_fd(), data, len, inst->udp_meta));
+  } else {
+    sockaddr_storage ss;
+    socklen_t namelen;
+    int rc = LoadAddr(inst->udp_meta, &ss, &namelen);
+    args[kArgResult] = static_cast<double>(rc < 0 ? rc : SendOne(e->raw_fd(), data, len, &ss, namelen));
+  }
+  args[kArgStatus] = kStatusDone;
+  return nullptr;
+}
+
+napi_value JsUdpRecvBound(napi_env env, napi_callback_info info) { return UdpBound<kReadBuffer>(env, info); }
+napi_value JsUdpSendBound(napi_env env, napi_callback_info info) { return UdpBound<kWriteBuffer>(env, info); }
 
 // The udpMeta Uint32Array (kUdpBatch records of kUdpStride) on shared memory; sets inst->udp_meta.
 napi_value MakeUdpMeta(napi_env env, Instance* inst) {

@@ -66,6 +66,8 @@ napi_value JsUdpRecvFrom(napi_env env, napi_callback_info info);
 napi_value JsUdpSendTo(napi_env env, napi_callback_info info);
 napi_value JsUdpRecvMany(napi_env env, napi_callback_info info);
 napi_value JsUdpSendMany(napi_env env, napi_callback_info info);
+napi_value JsUdpRecvBound(napi_env env, napi_callback_info info);
+napi_value JsUdpSendBound(napi_env env, napi_callback_info info);
 // The udpMeta Uint32Array (contract.h's kUdpBatch records) on shared memory; sets inst->udp_meta and
 // inst->udp_meta_ref. Null with an exception pending when it cannot be made.
 napi_value MakeUdpMeta(napi_env env, Instance* inst);

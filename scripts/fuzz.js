@@ -1307,14 +1307,15 @@ async function fuzz(opts) {
     trackOpen(r[0], kind, {}, what);
   };
 
-  const boundSlot = (slot) => ({
+  // `udp`: udpRecvBound / udpSendBound (bind_udp.cc), on UDP sockets, where a range of 0 bytes is allowed.
+  const boundSlot = (slot, udp = false) => ({
     weight: 2,
     gen(ctx) {
       stats.boundCalls++;
       let h;
       const r = rng.next();
       if (r < 0.3) {
-        h = handleArg(slot === 0 ? READABLE : WRITABLE);
+        h = handleArg(udp ? ['udpSocket'] : slot === 0 ? READABLE : WRITABLE);
         const buf = makeBuffer();
         const bindArgs = [h, slot, buf];
         const o = tryCall('bindBuffer', bindArgs);
@@ -1354,6 +1355,7 @@ async function fuzz(opts) {
       if (typeof hv !== 'number' || rng.chance(0.1)) {
         hv = rng.pick([NaN, -1, -0, 0, 2 ** 53, Infinity, stale.size > 0 ? stale.pick(rng) : 7, typeof h === 'number' ? h + 0.5 : 1.5, typeof h === 'number' ? h + 2 ** 22 : 3]);
       }
+      if (udp && slot === 1) fillUdpMeta(1);
       ctx.io = [hv, off, n];
       ioArgs[ARG_HANDLE] = hv;
       ioArgs[ARG_OFFSET] = off;
@@ -1377,7 +1379,7 @@ async function fuzz(opts) {
       }
       const b = bound.has(h) ? bound.get(h)[slot] : null;
       // A bound read of 0 bytes is never made (0 would read as end of stream): the general path refuses it.
-      const emptyRead = slot === READ_BUFFER && n === 0;
+      const emptyRead = !udp && slot === READ_BUFFER && n === 0;
       const fault = !b || !validRange(off, n, b.length) || emptyRead || detachedABs.has(b.ab) || b.ab.byteLength < b.offset + b.length;
       if (fault) {
         const why = !b ? 'nothing is bound in that slot' : emptyRead ? 'a read of 0 bytes' : 'the bound buffer does not cover the range (or is detached)';
@@ -1387,7 +1389,7 @@ async function fuzz(opts) {
       }
       if (status !== STATUS_DONE) fail(`STATUS_NOT_BOUND although the bound ${describe(b.view)} covers [${off}, ${off + n})`);
       integer(r);
-      if (r > n) fail(`${slot === 0 ? 'readBound' : 'writeBound'} did ${r} bytes for a range of ${n}`);
+      if (r > n) fail(`${udp ? (slot === 0 ? 'udpRecvBound' : 'udpSendBound') : slot === 0 ? 'readBound' : 'writeBound'} did ${r} bytes for a range of ${n}`);
       return undefined;
     },
   });
@@ -1844,6 +1846,8 @@ async function fuzz(opts) {
   if (ioArgs) {
     SPEC.readBound = boundSlot(0);
     SPEC.writeBound = boundSlot(1);
+    SPEC.udpRecvBound = boundSlot(0, true);
+    SPEC.udpSendBound = boundSlot(1, true);
   }
   const UNKNOWN = {
     gen: () => Array.from({ length: rng.int(6) }, () => (rng.chance(0.3) ? anyHandle() : randomValue())),

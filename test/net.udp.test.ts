@@ -424,6 +424,34 @@ describe('UdpSocket', () => {
     expect(native.udpRecvMany(h, arr, 2)).toBe(-9);
   });
 
+  test('the bound path: a buffer used twice is bound; detached later, the next recvFrom is a TypeError, nothing is written into it', () => {
+    rt.blockOn(
+      (function* (): Async<void> {
+        const a = yield* UdpSocket.bind('127.0.0.1:0');
+        const b = yield* UdpSocket.bind('127.0.0.1:0');
+        const ab = new ArrayBuffer(64);
+        const buf = new Uint8Array(ab);
+        const d = new Datagram();
+        for (let i = 0; i < 3; i++) {
+          yield* b.sendTo(payload(i, 10 + i), a.localAddr());
+          yield* a.recvFrom(buf, d); // the second and third use the bound path
+          expect([d.bytes, Buffer.compare(buf.subarray(0, d.bytes), payload(i, 10 + i))]).toEqual([10 + i, 0]);
+        }
+        yield* b.sendTo(payload(9, 5), a.localAddr());
+        const f = a.recvFrom(buf, d);
+        structuredClone(ab, { transfer: [ab] }); // detach it between the call and its poll
+        const e = yield* catching(f);
+        expect((e as Error).name).toBe('TypeError');
+        // The datagram is still queued: a fresh buffer gets it.
+        const fresh = new Uint8Array(64);
+        const g = yield* a.recvFrom(fresh, d);
+        expect(Buffer.compare(fresh.subarray(0, g.bytes), payload(9, 5))).toBe(0);
+        a.close();
+        b.close();
+      })(),
+    );
+  });
+
   test('no fd leak after 10,000 bind / close cycles', () => {
     const fds = (): number => (fs.existsSync('/proc/self/fd') ? fs.readdirSync('/proc/self/fd').length : 0);
     const before = fds();

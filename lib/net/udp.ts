@@ -35,8 +35,16 @@ import { IoError, errno } from '../errors';
 import { FutureBase, GenFuture, LazyFuture, PENDING, type Context, type Future, type Poll, type Waker } from '../future';
 import { IoResource } from '../io';
 import {
+  ARG_HANDLE,
+  ARG_LENGTH,
+  ARG_OFFSET,
+  ARG_RESULT,
+  ARG_STATUS,
   ERROR,
   READABLE,
+  READ_BUFFER,
+  STATUS_DONE,
+  WRITE_BUFFER,
   REUSE_ADDR,
   REUSE_PORT,
   UDP_ADDR,
@@ -71,6 +79,7 @@ const EBADF = errno.EBADF;
 const EMSGSIZE = errno.EMSGSIZE;
 
 const meta = native.udpMeta;
+const ioArgs = native.ioArgs;
 
 /** The largest UDP payload over IPv4 (65,535 - 8 bytes of UDP header - 20 of IP header). */
 export const MAX_UDP_PAYLOAD_V4 = 65507;
@@ -277,6 +286,13 @@ export class UdpSocket {
   /** One-entry cache of `sendTo`'s SocketAddress → numbers. */
   private lastTo: SocketAddress | null = null;
   private lastToDg = new Datagram();
+  /**
+   * Bound buffers (as `IoResource`'s, lib/io.ts): a buffer used twice in a row for receives (or
+   * sends) is bound to the handle, and later single calls with it pass only numbers, through
+   * `native.ioArgs` (`udpRecvBound` / `udpSendBound`). [READ_BUFFER, WRITE_BUFFER].
+   */
+  private readonly bound: [Uint8Array | null, Uint8Array | null] = [null, null];
+  private readonly seen: [Uint8Array | null, Uint8Array | null] = [null, null];
 
   /** @internal Use `UdpSocket.bind`. */
   constructor(io: IoResource) {
@@ -445,6 +461,27 @@ export class UdpSocket {
     return new UdpOpFuture<number>(this, Op.SendMany, null, bufs, 0, 0, null, start, count, datagrams ?? null);
   }
 
+  /** @internal One single-datagram syscall, bound when `buf` was used last time too. Bytes or -errno. */
+  single(dir: typeof READ_BUFFER | typeof WRITE_BUFFER, buf: Uint8Array, offset: number, length: number): number {
+    const h = this.io.handle;
+    if (buf !== this.bound[dir]) {
+      const seen = this.seen[dir];
+      this.seen[dir] = buf;
+      if (buf !== seen || native.bindBuffer(h, dir, buf) !== 0) {
+        return dir === READ_BUFFER ? native.udpRecvFrom(h, buf, offset, length) : native.udpSendTo(h, buf, offset, length);
+      }
+      this.bound[dir] = buf;
+    }
+    ioArgs[ARG_HANDLE] = h;
+    ioArgs[ARG_OFFSET] = offset;
+    ioArgs[ARG_LENGTH] = length;
+    if (dir === READ_BUFFER) native.udpRecvBound();
+    else native.udpSendBound();
+    if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT];
+    this.bound[dir] = null; // detached or shrunk since: the general call says what is wrong
+    return dir === READ_BUFFER ? native.udpRecvFrom(h, buf, offset, length) : native.udpSendTo(h, buf, offset, length);
+  }
+
   // ---- Options ----
 
   /** SO_BROADCAST: allow sending to a broadcast address. */
@@ -594,13 +631,13 @@ class UdpOpFuture<T extends number | Datagram> extends FutureBase<T> {
     switch (this.op) {
       case Op.Recv:
       case Op.RecvFrom:
-        return native.udpRecvFrom(h, this.buf!, this.offset, this.length);
+        return this.sock.single(READ_BUFFER, this.buf!, this.offset, this.length);
       case Op.Send:
         storeConnected(0, this.length);
-        return native.udpSendTo(h, this.buf!, this.offset, this.length);
+        return this.sock.single(WRITE_BUFFER, this.buf!, this.offset, this.length);
       case Op.SendTo:
         this.dg!.store(0, this.length);
-        return native.udpSendTo(h, this.buf!, this.offset, this.length);
+        return this.sock.single(WRITE_BUFFER, this.buf!, this.offset, this.length);
       case Op.RecvMany:
         return native.udpRecvMany(h, this.bufs!, this.count);
       case Op.SendMany: {
