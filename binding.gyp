@@ -16,6 +16,7 @@
         "native/bind_poller.cc",
         "native/bind_pool.cc",
         "native/bind_socket.cc",
+        "native/bind_udp.cc",
         "native/channel.cc",
         "native/handles.cc",
         "native/mailbox.cc",

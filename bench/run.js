@@ -26,6 +26,9 @@ const rel = (p) => path.join(ROOT, p);
 const NATIVE = [
   { src: path.join(BENCH, 'loadgen.c'), out: LOADGEN },
   { src: path.join(BENCH, 'servers', 'c-echo.c'), out: C_ECHO },
+  // The UDP cell's (bench/udp.js): its load generator and its C server.
+  { src: path.join(BENCH, 'udpgen.c'), out: path.join(BIN, 'udpgen') },
+  { src: path.join(BENCH, 'servers', 'c-udp-echo.c'), out: path.join(BIN, 'c-udp-echo') },
 ];
 
 function buildNative(log = console.error) {
@@ -736,10 +739,10 @@ async function main() {
   console.error(`\nwrote ${[out.stamped, out.json, out.md, out.svg].filter(Boolean).map((f) => path.relative(ROOT, f)).join(', ')}; wall time ${wall.toFixed(1)} s`);
   if (!out.full) console.error(`a partial run (${args.partial.join(' ')}): bench/results/latest.* left as they are`);
 
-  // The multi-core cell (bench/scale.js) and the mixed bulk + small cell (bench/fairness.js), each
-  // with its own results file: after a full run, in full; after a bare --quick, quick; not after
-  // a narrowed matrix, which asked for something else.
-  for (const script of out.full || (args.quick && args.partial.length === 1) ? ['scale.js', 'fairness.js'] : []) {
+  // The multi-core cell (bench/scale.js), the mixed bulk + small cell (bench/fairness.js) and the
+  // UDP echo cell (bench/udp.js), each with its own results file: after a full run, in full; after
+  // a bare --quick, quick; not after a narrowed matrix, which asked for something else.
+  for (const script of out.full || (args.quick && args.partial.length === 1) ? ['scale.js', 'fairness.js', 'udp.js'] : []) {
     const code = await new Promise((resolve) => {
       const child = spawn(process.execPath, [path.join(BENCH, script), ...(args.quick ? ['--quick'] : [])], { stdio: 'inherit' });
       child.on('exit', (c) => resolve(c));

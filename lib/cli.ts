@@ -5,6 +5,8 @@
  *   polled echo [--host 127.0.0.1] [--port 7007] [--unix PATH] [--driver embedded|block]
  *               [--threads N|auto [--handoff]] [--grace-ms 2000] [--backlog 1024]
  *               [--buffer-size 16384] [--quiet]
+ *   polled echo --udp [--host 127.0.0.1] [--port 7007] [--driver embedded|block] [--batch N]
+ *               [--buffer-size 65536] [--quiet]       (UDP echo: lib/udp-echo.ts)
  *
  * Prints `listening <host> <port>` once it accepts connections; on SIGINT / SIGTERM it stops
  * accepting, gives open connections `--grace-ms` to finish, closes them and exits 0.
@@ -36,6 +38,7 @@ import type { JoinHandle } from './task';
 import { Sleep } from './time';
 import { optionalMs } from './validate';
 import { availableCores, startWorkers, type Balance } from './workers';
+import { runUdpEchoServer, runUdpEchoWorkers } from './udp-echo';
 import type { EchoWorkerData, EchoWorkerResult } from './echo-worker';
 
 // ---- a whole process: runEchoServer ---------------------------------------------------------
@@ -254,6 +257,11 @@ options:
   --backlog N          listen backlog (default 1024)
   --buffer-size N      bytes of buffer per connection (default 16384)
   --quiet              don't report accept backoff and shutdown progress on stderr
+  --udp                serve UDP echo on --host/--port instead (each datagram back to its sender);
+                       with --batch N (1..64) N datagrams per recvmmsg/sendmmsg; --buffer-size
+                       defaults to 65536 there; with --threads N, N workers share the port
+                       (SO_REUSEPORT). Not with --unix or --handoff
+  --batch N            with --udp: datagrams per batched receive/send (default 1: single calls)
   -h, --help           this text
 `;
 
@@ -267,8 +275,8 @@ function parseIntArg(name: string, v: string, min: number, max: number): number 
 }
 
 /** Parse `echo`'s arguments (everything after the word `echo`). */
-export function parseEchoArgs(argv: readonly string[]): RunEchoOptions & { help?: boolean } {
-  const o: RunEchoOptions & { help?: boolean } = {};
+export function parseEchoArgs(argv: readonly string[]): RunEchoOptions & { help?: boolean; udp?: boolean; batch?: number } {
+  const o: RunEchoOptions & { help?: boolean; udp?: boolean; batch?: number } = {};
   let quiet = false;
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -322,14 +330,45 @@ export function parseEchoArgs(argv: readonly string[]): RunEchoOptions & { help?
       case '--quiet':
         quiet = true;
         break;
+      case '--udp':
+        o.udp = true;
+        break;
+      case '--batch':
+        o.batch = parseIntArg('batch', take(), 1, 64);
+        break;
       default:
         throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
     }
   }
+  checkUdpArgs(o);
   if (o.handoff && o.threads === undefined) throw new UsageError('--handoff needs --threads N');
   if (o.threads !== undefined && o.threads > 1 && o.unix !== undefined) throw new UsageError('--threads cannot share a --unix socket between threads; use TCP, or one thread');
   if (!quiet) o.log = (line) => process.stderr.write(`polled echo: ${line}\n`);
   return o;
+}
+
+/** `--udp`'s combinations: what UDP echo does not serve (yet). */
+function checkUdpArgs(o: RunEchoOptions & { udp?: boolean; batch?: number }): void {
+  if (!o.udp) {
+    if (o.batch !== undefined) throw new UsageError('--batch needs --udp');
+    return;
+  }
+  if (o.unix !== undefined) throw new UsageError('--udp serves on --host/--port; not with --unix');
+  if (o.handoff) throw new UsageError('--udp --threads spreads datagrams with SO_REUSEPORT; --handoff is for TCP connections');
+  if (o.backlog !== undefined) throw new UsageError('--backlog is for TCP; UDP has no listen queue');
+}
+
+/** `polled echo --udp`: the UDP echo process (lib/udp-echo.ts), with its own signal handling. */
+async function runUdpEchoCli(o: RunEchoOptions & { batch?: number }): Promise<number> {
+  try {
+    const common = { host: o.host, port: o.port, driver: o.driver, batch: o.batch, bufferSize: o.bufferSize, log: o.log };
+    const stats = o.threads !== undefined && o.threads > 1 ? await runUdpEchoWorkers({ ...common, threads: o.threads }) : await runUdpEchoServer(common);
+    o.log?.(`stopped; ${stats.datagrams} datagrams echoed` + (stats.truncated > 0 ? `, ${stats.truncated} truncated` : ''));
+  } catch (err) {
+    process.stderr.write(`polled echo: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+  return 0;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -342,7 +381,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`polled: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
-  let options: RunEchoOptions & { help?: boolean };
+  let options: RunEchoOptions & { help?: boolean; udp?: boolean; batch?: number };
   try {
     options = parseEchoArgs(rest);
   } catch (err) {
@@ -355,6 +394,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   delete options.help;
+  if (options.udp) return runUdpEchoCli(options);
   try {
     await runEchoServer(options);
   } catch (err) {

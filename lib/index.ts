@@ -42,6 +42,9 @@ export { SocketAddress, TcpListener, TcpStream, UnixListener, UnixStream, Stream
 export type { SocketAddressLike, IpFamily, UnixSocketAddress, ShutdownHow, Acceptor, TcpListenOptions, TcpConnectOptions, UnixListenOptions, UnixConnectOptions } from './net';
 // The blocking pool (./pool): name resolution and files (tokio::fs), on native threads.
 export { lookupHost } from './net';
+// UDP (./net/udp): datagram sockets with batched receive and send.
+export { UdpSocket, Datagram } from './net';
+export type { UdpBindOptions } from './net';
 export type { LookupOptions } from './net';
 export * as fs from './fs';
 export { serve, Server } from './serve';

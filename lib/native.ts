@@ -97,6 +97,27 @@ export const POOL_STEP = 65536;
 /** `channelInfo`'s flags: the receiver is closed or gone (sends fail); ended (a recv says closed). */
 export const CHANNEL_RX_GONE = 1;
 export const CHANNEL_ENDED = 2;
+/**
+ * `udpMeta`: UDP_BATCH records of UDP_STRIDE numbers. A receive writes datagram i's full length,
+ * flags and sender into record i; a send reads datagram i's length and destination from it
+ * (family 0: the connected peer). Address: four host-order words (IPv4: the first), then the scope id.
+ */
+export const UDP_LENGTH = 0;
+export const UDP_FLAGS = 1;
+export const UDP_FAMILY = 2;
+export const UDP_PORT = 3;
+export const UDP_ADDR = 4;
+export const UDP_SCOPE = 8;
+export const UDP_STRIDE = 9;
+/** The most datagrams one `udpRecvMany` / `udpSendMany` moves. */
+export const UDP_BATCH = 64;
+/** A record's flag: the datagram was longer than its buffer (MSG_TRUNC). */
+export const UDP_TRUNCATED = 1;
+/** `udpSetOption`'s options. */
+export const UDP_OPT_BROADCAST = 0;
+export const UDP_OPT_TTL = 1;
+export const UDP_OPT_MULTICAST_LOOP = 2;
+export const UDP_OPT_MULTICAST_TTL = 3;
 
 // contract:end
 
@@ -301,6 +322,39 @@ export interface NativeBinding {
   poolForget(poller: Handle, job: number): number;
   /** [jobs in the table, threads started]: for tests. */
   poolStats(poller: Handle): [number, number] | number;
+  // ---- UDP (native/bind_udp.cc; lib/net/udp.ts) ------------------------------------------------
+  /**
+   * The datagram records (UDP_BATCH x UDP_STRIDE, slots above), made by the addon, one per thread,
+   * on a SharedArrayBuffer. Receives write them, sends read them; lib-internal.
+   */
+  readonly udpMeta: Uint32Array;
+  /** A non-blocking UDP socket bound to numeric `host`:`port`; flags REUSE_ADDR | REUSE_PORT | V6_ONLY. Handle or -errno. */
+  udpBind(host: string, port: number, flags: number): number;
+  /** connect(2) to numeric `host`:`port` (immediate for UDP): 0 or -errno. */
+  udpConnect(handle: Handle, host: string, port: number): number;
+  /** UDP_OPT_* = value (0..255; booleans as 0 / 1), mapped to the socket's family's option. 0 or -errno. */
+  udpSetOption(handle: Handle, option: number, value: number): number;
+  /** Join (or leave) multicast `group` (IPv4 or IPv6) on `iface` ('' = default; IPv4: an address, IPv6: an index or name). 0 or -errno. */
+  udpMembership(handle: Handle, join: boolean, group: string, iface: string): number;
+  /** One datagram into buf[offset, offset+length) (0 allowed), record 0 filled. Bytes stored, or -errno. */
+  udpRecvFrom(handle: Handle, buf: Uint8Array, offset: number, length: number): number;
+  /** One datagram of buf[offset, offset+length) to record 0's destination. Bytes or -errno. */
+  udpSendTo(handle: Handle, buf: Uint8Array, offset: number, length: number): number;
+  /** Up to `count` (1..UDP_BATCH, <= bufs.length) datagrams, i into bufs[i] with record i (recvmmsg on Linux). Count or -errno. */
+  udpRecvMany(handle: Handle, bufs: readonly Uint8Array[], count: number): number;
+  /**
+   * Datagram i (0 <= i < count) = bufs[start + i][0, record i's length) to record i's destination
+   * (sendmmsg on Linux). Count sent (fewer when the buffer filled) or -errno (-EINVAL: a length beyond its buffer).
+   */
+  udpSendMany(handle: Handle, bufs: readonly Uint8Array[], start: number, count: number): number;
+  /**
+   * `udpRecvFrom` / `udpSendTo` of the handle's bound READ_BUFFER / WRITE_BUFFER, as `readBound` /
+   * `writeBound`: [handle, offset, length] from `ioArgs` (length 0 allowed), status and result
+   * back there (STATUS_NOT_BOUND: no syscall, take the general call); record 0 of `udpMeta` as usual.
+   */
+  udpRecvBound(): void;
+  udpSendBound(): void;
+
   // ---- Thread channels (native/channel.h; lib/thread-channel.ts) -------------------------------
   // Ends are handles of this thread's channel table (not the socket table: `close` does not take
   // them). A bounded queue of messages: bytes the addon copies in and out, plus transferred

@@ -42,6 +42,7 @@ napi_value Init(napi_env env, napi_value exports) {
       [](napi_env env, void* data, void*) {
         auto* inst = static_cast<Instance*>(data);
         if (inst->io_args_ref != nullptr) napi_delete_reference(env, inst->io_args_ref);
+        if (inst->udp_meta_ref != nullptr) napi_delete_reference(env, inst->udp_meta_ref);
         delete inst;
       },
       nullptr);
@@ -51,11 +52,14 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_create_string_utf8(env, kBackend, NAPI_AUTO_LENGTH, &backend);
   napi_value io_args = MakeIoArgs(env, inst);
   if (io_args == nullptr) return nullptr;
+  napi_value udp_meta = MakeUdpMeta(env, inst);
+  if (udp_meta == nullptr) return nullptr;
 #define POLLED_VALUE(name, value) {name, nullptr, nullptr, nullptr, nullptr, value, napi_enumerable, nullptr}
 #define POLLED_METHOD(name, fn) {name, nullptr, fn, nullptr, nullptr, nullptr, napi_enumerable, inst}
   const napi_property_descriptor props[] = {
       POLLED_VALUE("backend", backend),
       POLLED_VALUE("ioArgs", io_args),
+      POLLED_VALUE("udpMeta", udp_meta),
       // bind_poller.cc
       POLLED_METHOD("pollerCreate", JsPollerCreate),
       POLLED_METHOD("pollerEvents", JsPollerEvents),
@@ -98,6 +102,17 @@ napi_value Init(napi_env env, napi_value exports) {
       POLLED_METHOD("bindBuffer", JsBindBuffer),
       POLLED_METHOD("readBound", JsReadBound),
       POLLED_METHOD("writeBound", JsWriteBound),
+      // bind_udp.cc
+      POLLED_METHOD("udpBind", JsUdpBind),
+      POLLED_METHOD("udpConnect", JsUdpConnect),
+      POLLED_METHOD("udpSetOption", JsUdpSetOption),
+      POLLED_METHOD("udpMembership", JsUdpMembership),
+      POLLED_METHOD("udpRecvFrom", JsUdpRecvFrom),
+      POLLED_METHOD("udpSendTo", JsUdpSendTo),
+      POLLED_METHOD("udpRecvMany", JsUdpRecvMany),
+      POLLED_METHOD("udpSendMany", JsUdpSendMany),
+      POLLED_METHOD("udpRecvBound", JsUdpRecvBound),
+      POLLED_METHOD("udpSendBound", JsUdpSendBound),
       // bind_pool.cc
       POLLED_METHOD("poolConfigure", JsPoolConfigure),
       POLLED_METHOD("poolLookup", JsPoolLookup),

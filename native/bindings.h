@@ -57,6 +57,21 @@ napi_value JsWriteBound(napi_env env, napi_callback_info info);
 // inst->io_args_ref. Null with an exception pending when it cannot be made.
 napi_value MakeIoArgs(napi_env env, Instance* inst);
 
+// ---- bind_udp.cc: datagram sockets, options, single and batched datagram I/O ------------------------
+napi_value JsUdpBind(napi_env env, napi_callback_info info);
+napi_value JsUdpConnect(napi_env env, napi_callback_info info);
+napi_value JsUdpSetOption(napi_env env, napi_callback_info info);
+napi_value JsUdpMembership(napi_env env, napi_callback_info info);
+napi_value JsUdpRecvFrom(napi_env env, napi_callback_info info);
+napi_value JsUdpSendTo(napi_env env, napi_callback_info info);
+napi_value JsUdpRecvMany(napi_env env, napi_callback_info info);
+napi_value JsUdpSendMany(napi_env env, napi_callback_info info);
+napi_value JsUdpRecvBound(napi_env env, napi_callback_info info);
+napi_value JsUdpSendBound(napi_env env, napi_callback_info info);
+// The udpMeta Uint32Array (contract.h's kUdpBatch records) on shared memory; sets inst->udp_meta and
+// inst->udp_meta_ref. Null with an exception pending when it cannot be made.
+napi_value MakeUdpMeta(napi_env env, Instance* inst);
+
 // ---- bind_pool.cc: the blocking pool (DNS, files), see pool.h ------------------------------------
 napi_value JsPoolConfigure(napi_env env, napi_callback_info info);
 napi_value JsPoolLookup(napi_env env, napi_callback_info info);

@@ -72,4 +72,26 @@ constexpr uint32_t kChannelRxGone = 1;
 // Nothing is queued and nothing more can come: a recv says closed.
 constexpr uint32_t kChannelEnded = 2;
 
+// ---- UDP (bind_udp.cc; lib/net/udp.ts) ----------------------------------------------------------
+// udpMeta: a Uint32Array of kUdpBatch records of kUdpStride numbers, on shared memory. A receive
+// writes datagram i's full length, flags and sender into record i; a send reads datagram i's
+// length and destination from record i (family 0: the connected peer). Record 0 serves the
+// single calls. The address is four host-order words (IPv4: the first only), then the scope id.
+constexpr uint32_t kUdpLength = 0;
+constexpr uint32_t kUdpFlags = 1;
+constexpr uint32_t kUdpFamily = 2;
+constexpr uint32_t kUdpPort = 3;
+constexpr uint32_t kUdpAddr = 4;
+constexpr uint32_t kUdpScope = 8;
+constexpr uint32_t kUdpStride = 9;
+// The most datagrams one udpRecvMany / udpSendMany moves.
+constexpr uint32_t kUdpBatch = 64;
+// Record flags: the datagram was longer than its buffer (MSG_TRUNC).
+constexpr uint32_t kUdpTruncated = 1;
+// udpSetOption's options.
+constexpr uint32_t kUdpOptBroadcast = 0;
+constexpr uint32_t kUdpOptTtl = 1;
+constexpr uint32_t kUdpOptMulticastLoop = 2;
+constexpr uint32_t kUdpOptMulticastTtl = 3;
+
 }  // namespace polled

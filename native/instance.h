@@ -22,6 +22,10 @@ struct Instance {
   // reads each argument once (volatile) and validates what it read.
   volatile double* io_args = nullptr;
   napi_ref io_args_ref = nullptr;
+  // udpMeta, the datagram records of the UDP calls (bind_udp.cc; layout in contract.h). Shared
+  // memory too: read once per field, validated.
+  volatile uint32_t* udp_meta = nullptr;
+  napi_ref udp_meta_ref = nullptr;
 };
 
 }  // namespace polled

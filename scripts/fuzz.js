@@ -395,6 +395,9 @@ async function fuzz(opts) {
   const E = errors.errno;
   const { ARG_HANDLE, ARG_OFFSET, ARG_LENGTH, ARG_RESULT, ARG_STATUS, IO_ARG_COUNT, STATUS_DONE, STATUS_NOT_BOUND, READ_BUFFER } = contract;
   const ioArgs = native.ioArgs instanceof Float64Array ? native.ioArgs : null;
+  // The UDP calls' datagram records (bind_udp.cc): 64 records of 9 numbers, on shared memory.
+  const udpMeta = native.udpMeta instanceof Uint32Array ? native.udpMeta : null;
+  const UDP_META_LENGTH = 64 * 9;
   const FUNCS = Object.keys(native).filter((k) => typeof native[k] === 'function');
   const rng = new Rng(opts.seed);
   const cbRng = new Rng(opts.seed + 7919); // for driver callbacks, whose timing is the kernel's
@@ -432,10 +435,10 @@ async function fuzz(opts) {
     }
   }
 
-  const KINDS = ['poller', 'pipeR', 'pipeW', 'tcpListener', 'unixListener', 'tcpSocket', 'unixSocket', 'accepted', 'unknown'];
+  const KINDS = ['poller', 'pipeR', 'pipeW', 'tcpListener', 'unixListener', 'tcpSocket', 'unixSocket', 'accepted', 'udpSocket', 'unknown'];
   const READABLE = ['pipeR', 'tcpSocket', 'unixSocket', 'accepted'];
   const WRITABLE = ['pipeW', 'tcpSocket', 'unixSocket', 'accepted'];
-  const SOCKETS = ['tcpSocket', 'unixSocket', 'accepted', 'tcpListener', 'unixListener'];
+  const SOCKETS = ['tcpSocket', 'unixSocket', 'accepted', 'tcpListener', 'unixListener', 'udpSocket'];
   const LISTENERS = ['tcpListener', 'unixListener'];
   const info = new Map(); // live handle -> { kind, host, port, path }
   const all = new HandleSet();
@@ -1030,6 +1033,7 @@ async function fuzz(opts) {
   function transferAttempts() {
     const targets = [];
     if (ioArgs) targets.push(['native.ioArgs.buffer', ioArgs.buffer]);
+    if (udpMeta) targets.push(['native.udpMeta.buffer', udpMeta.buffer]);
     if (addonEvents.length > 0) targets.push(['the buffer of an array from pollerEvents', rng.pick(addonEvents).buffer]);
     for (const [name, buf] of targets) {
       stats.transfers++;
@@ -1067,6 +1071,7 @@ async function fuzz(opts) {
       // harmless, as it never shrinks, moves or detaches.)
     }
     if (ioArgs && (ioArgs.length !== IO_ARG_COUNT || ioArgs.buffer.byteLength !== 8 * IO_ARG_COUNT)) fail(`native.ioArgs changed: ${describe(ioArgs)}`);
+    if (udpMeta && (udpMeta.length !== UDP_META_LENGTH || udpMeta.buffer.byteLength !== 4 * UDP_META_LENGTH)) fail(`native.udpMeta changed: ${describe(udpMeta)}`);
     cur.pre.push('transfer attempts on the addon\'s shared memory (all refused)');
   }
 
@@ -1302,14 +1307,15 @@ async function fuzz(opts) {
     trackOpen(r[0], kind, {}, what);
   };
 
-  const boundSlot = (slot) => ({
+  // `udp`: udpRecvBound / udpSendBound (bind_udp.cc), on UDP sockets, where a range of 0 bytes is allowed.
+  const boundSlot = (slot, udp = false) => ({
     weight: 2,
     gen(ctx) {
       stats.boundCalls++;
       let h;
       const r = rng.next();
       if (r < 0.3) {
-        h = handleArg(slot === 0 ? READABLE : WRITABLE);
+        h = handleArg(udp ? ['udpSocket'] : slot === 0 ? READABLE : WRITABLE);
         const buf = makeBuffer();
         const bindArgs = [h, slot, buf];
         const o = tryCall('bindBuffer', bindArgs);
@@ -1349,6 +1355,7 @@ async function fuzz(opts) {
       if (typeof hv !== 'number' || rng.chance(0.1)) {
         hv = rng.pick([NaN, -1, -0, 0, 2 ** 53, Infinity, stale.size > 0 ? stale.pick(rng) : 7, typeof h === 'number' ? h + 0.5 : 1.5, typeof h === 'number' ? h + 2 ** 22 : 3]);
       }
+      if (udp && slot === 1) fillUdpMeta(1);
       ctx.io = [hv, off, n];
       ioArgs[ARG_HANDLE] = hv;
       ioArgs[ARG_OFFSET] = off;
@@ -1372,7 +1379,7 @@ async function fuzz(opts) {
       }
       const b = bound.has(h) ? bound.get(h)[slot] : null;
       // A bound read of 0 bytes is never made (0 would read as end of stream): the general path refuses it.
-      const emptyRead = slot === READ_BUFFER && n === 0;
+      const emptyRead = !udp && slot === READ_BUFFER && n === 0;
       const fault = !b || !validRange(off, n, b.length) || emptyRead || detachedABs.has(b.ab) || b.ab.byteLength < b.offset + b.length;
       if (fault) {
         const why = !b ? 'nothing is bound in that slot' : emptyRead ? 'a read of 0 bytes' : 'the bound buffer does not cover the range (or is detached)';
@@ -1382,7 +1389,7 @@ async function fuzz(opts) {
       }
       if (status !== STATUS_DONE) fail(`STATUS_NOT_BOUND although the bound ${describe(b.view)} covers [${off}, ${off + n})`);
       integer(r);
-      if (r > n) fail(`${slot === 0 ? 'readBound' : 'writeBound'} did ${r} bytes for a range of ${n}`);
+      if (r > n) fail(`${udp ? (slot === 0 ? 'udpRecvBound' : 'udpSendBound') : slot === 0 ? 'readBound' : 'writeBound'} did ${r} bytes for a range of ${n}`);
       return undefined;
     },
   });
@@ -1734,9 +1741,113 @@ async function fuzz(opts) {
       },
     },
   };
+  // ---- UDP (bind_udp.cc). Destinations come from udpMeta's records, which are filled here with
+  // random values that only ever name loopback (family 4: 127.0.0.1, 6: ::1), a bad family or
+  // port, or none (family 0: the connected peer, itself loopback through udpConnect's safeHost).
+  const udpPort = () => {
+    const h = pickKinds(['udpSocket']);
+    const i = h !== null ? info.get(h) : null;
+    return i && i.port !== undefined && rng.chance(0.8) ? i.port : rng.int(65536 + 2);
+  };
+  function fillUdpMeta(records) {
+    if (!udpMeta) return;
+    for (let k = 0; k < records; k++) {
+      const r = k * 9;
+      const fam = rng.pick([0, 4, 4, 4, 6, 6, 5, 2 ** 32 - 1]);
+      udpMeta[r + 0] = rng.chance(0.9) ? rng.int(70) : rng.pick([2 ** 32 - 1, 65536, 1 << 20]);
+      udpMeta[r + 1] = rng.int(4);
+      udpMeta[r + 2] = fam;
+      udpMeta[r + 3] = udpPort();
+      udpMeta[r + 4] = fam === 4 ? 0x7f000001 : 0;
+      udpMeta[r + 5] = 0;
+      udpMeta[r + 6] = 0;
+      udpMeta[r + 7] = fam === 6 ? 1 : fam === 4 ? rng.int(2 ** 32) : 0; // ignored for IPv4
+      udpMeta[r + 8] = rng.chance(0.9) ? 0 : rng.int(2 ** 32);
+    }
+    cur.pre.push(`udpMeta: ${records} random loopback records`);
+  }
+  const udpHandle = () => handleArg(['udpSocket']);
+  const udpCount = () => intArg(() => 1 + rng.int(64), [0, -1, 65, 0.5, NaN, 2 ** 32]);
+  const udpResult = (out, args) => {
+    const r = integer(out.result);
+    handleOracle(args[0], r);
+    return r;
+  };
+  const udpBatchCheck = (countIndex) => (out, args) => {
+    const r = udpResult(out, args);
+    if (r >= 0 && (r < 1 || r > args[countIndex])) fail(`returned ${r} datagrams for a count of ${describe(args[countIndex])}`);
+  };
+  Object.assign(SPEC, {
+    udpBind: {
+      weight: 0.3,
+      gen: () => [hostArg(), intArg(() => (rng.chance(0.85) ? 0 : 20000 + rng.int(12000)), [-1, 65536, 0.5, NaN, '80']), intArg(() => rng.int(8), [8, -1, 0.5, 16])],
+      safe: (a) => {
+        a[0] = safeHost(a[0]);
+      },
+      check: opened('udpSocket', (h) => {
+        const a = hcall('localAddr', h);
+        return Array.isArray(a) ? { host: a[2] === 6 ? '::1' : '127.0.0.1', port: a[1] } : {};
+      }),
+    },
+    udpConnect: {
+      weight: 0.3,
+      gen: () => [udpHandle(), hostArg(), intArg(udpPort, [-1, 65536, 0.5, NaN])],
+      safe: (a) => {
+        a[1] = safeHost(a[1]);
+      },
+      check: udpResult,
+    },
+    udpSetOption: {
+      weight: 0.3,
+      gen: () => [udpHandle(), intArg(() => rng.int(4), [4, -1, 0.5, NaN]), intArg(() => rng.int(256), [256, -1, 0.5, NaN])],
+      check: udpResult,
+    },
+    udpMembership: {
+      weight: 0.2,
+      gen: () => [udpHandle(), boolArg(), rng.chance(0.9) ? rng.pick(['239.1.2.3', 'ff02::1:3', '127.0.0.1', 'x', '', 'a\0b', '::1']) : randomValue(),
+        rng.chance(0.9) ? rng.pick(['', '127.0.0.1', 'lo', '1', '999999', 'no-such-if', 'x'.repeat(80)]) : randomValue()],
+      check: udpResult,
+    },
+    udpRecvFrom: {
+      weight: 0.8,
+      gen() {
+        const buf = makeBuffer();
+        return [udpHandle(), buf, ...rangeArgs(buf, false)];
+      },
+      check: ioCheck,
+    },
+    udpSendTo: {
+      weight: 0.8,
+      gen() {
+        fillUdpMeta(1);
+        const buf = makeBuffer();
+        return [udpHandle(), buf, ...rangeArgs(buf, false)];
+      },
+      check: ioCheck,
+    },
+    udpRecvMany: {
+      weight: 0.6,
+      gen(ctx) {
+        const h = udpHandle();
+        return [h, bufArrayArg(h, ctx), udpCount()];
+      },
+      check: udpBatchCheck(2),
+    },
+    udpSendMany: {
+      weight: 0.6,
+      gen(ctx) {
+        fillUdpMeta(64);
+        const h = udpHandle();
+        return [h, bufArrayArg(h, ctx), intArg(() => rng.int(3), [-1, 0.5, NaN, 2 ** 32]), udpCount()];
+      },
+      check: udpBatchCheck(3),
+    },
+  });
   if (ioArgs) {
     SPEC.readBound = boundSlot(0);
     SPEC.writeBound = boundSlot(1);
+    SPEC.udpRecvBound = boundSlot(0, true);
+    SPEC.udpSendBound = boundSlot(1, true);
   }
   const UNKNOWN = {
     gen: () => Array.from({ length: rng.int(6) }, () => (rng.chance(0.3) ? anyHandle() : randomValue())),

@@ -6,6 +6,7 @@
  * - what TCP and Unix share (the `Socket` base with `localAddr`, the byte stream, connect, accept): ./stream
  * - `TcpListener`, `TcpStream`: ./tcp
  * - `UnixListener`, `UnixStream`: ./unix
+ * - `UdpSocket`, `Datagram` (datagrams, batched with recvmmsg / sendmmsg): ./udp
  */
 export { SocketAddress, parseSocketAddress, parseHostPort } from './address';
 export type { SocketAddressLike, IpFamily, UnixSocketAddress, HostPort } from './address';
@@ -17,3 +18,5 @@ export { TcpListener, TcpStream } from './tcp';
 export type { TcpListenOptions, TcpConnectOptions } from './tcp';
 export { UnixListener, UnixStream } from './unix';
 export type { UnixListenOptions, UnixConnectOptions } from './unix';
+export { UdpSocket, Datagram, MAX_UDP_PAYLOAD_V4 } from './udp';
+export type { UdpBindOptions } from './udp';
