@@ -113,6 +113,34 @@ describe('withSignal', () => {
     expect(got).toBeInstanceOf(AbortError);
   });
 
+  test.each(drivers)('an AbortSignal cancels a read; the bytes that come later are read by the next one (%s)', async (driver) => {
+    const c = new AbortController();
+    const got = await run(
+      driver,
+      (function* () {
+        const l = yield* TcpListener.bind('127.0.0.1:0');
+        const client = yield* TcpStream.connect(l.localAddr());
+        const [s] = yield* l.accept();
+        const buf = new Uint8Array(16);
+        rt.spawn(
+          (function* () {
+            yield* sleep(5);
+            c.abort();
+          })(),
+        );
+        const err = yield* catching(withSignal(s.read(buf), c.signal)); // nothing sent yet: pends, then aborts
+        yield* client.writeAll(new TextEncoder().encode('after'));
+        const n = yield* s.read(buf);
+        client.close();
+        s.close();
+        l.close();
+        return [err, new TextDecoder().decode(buf.subarray(0, n))] as const;
+      })(),
+    );
+    expect(got[0]).toBeInstanceOf(AbortError);
+    expect(got[1]).toBe('after');
+  });
+
   test('the { signal } option of connect, bind and lookupHost; bad signals are TypeErrors', async () => {
     const aborted = AbortSignal.abort();
     const before = native.handleCount();
