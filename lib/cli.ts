@@ -31,11 +31,12 @@
  */
 import * as path from 'node:path';
 import { EchoServer, type EchoServerOptions } from './echo';
-import { FutureBase, PENDING, type Async, type Context, type Future, type Poll } from './future';
+import type { Async } from './future';
 import { SocketAddress } from './net/address';
 import { Runtime } from './runtime';
 import type { JoinHandle } from './task';
 import { Sleep } from './time';
+import { SliceFuture } from './slice';
 import { optionalMs } from './validate';
 import { availableCores, startWorkers, type Balance } from './workers';
 import { runUdpEchoServer, runUdpEchoWorkers } from './udp-echo';
@@ -203,38 +204,6 @@ export async function runEchoWorkers(options: EchoWorkersOptions): Promise<void>
 /** `--threads` value: a count, or `auto` for the cores available. */
 function parseThreads(v: string): number {
   return v === 'auto' ? availableCores() : parseIntArg('threads', v, 1, 256);
-}
-
-/**
- * One slice of the block driver: ready when the server task ends, when its timer fires, or as
- * soon as Node's loop has work (a signal to deliver), whichever is first.
- */
-class SliceFuture extends FutureBase<void> {
-  constructor(
-    private readonly main: JoinHandle<void>,
-    private readonly timer: Sleep,
-    private readonly nodeLoop: Future<void>,
-  ) {
-    super();
-  }
-  poll(cx: Context): Poll<void> {
-    if (this.main.isFinished() || this.timer.poll(cx) !== PENDING || this.nodeLoop.poll(cx) !== PENDING) return this.end();
-    // Also wake when the server ends; JoinHandle.poll stores the waker without consuming the outcome.
-    try {
-      if (this.main.poll(cx) !== PENDING) return this.end();
-    } catch {
-      return this.end(); // the error is read again by the caller through main.promise()
-    }
-    return PENDING;
-  }
-  private end(): void {
-    this.timer.drop();
-    this.nodeLoop.drop?.();
-  }
-  override drop(): void {
-    this.end();
-    this.main.drop();
-  }
 }
 
 // ---- the command ----------------------------------------------------------------------------

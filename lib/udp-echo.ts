@@ -22,6 +22,7 @@ import { Datagram, UDP_BATCH, UdpSocket, type UdpBindOptions } from './net/udp';
 import { Runtime } from './runtime';
 import type { JoinHandle } from './task';
 import { Sleep } from './time';
+import { SliceFuture } from './slice';
 import { optionalInt } from './validate';
 import { REUSE_PORT, native } from './native';
 import { SocketAddress as Addr } from './net/address';
@@ -228,7 +229,7 @@ export async function runUdpEchoServer(options: RunUdpEchoOptions = {}): Promise
     })());
     while (!main.isFinished()) {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      rt.blockOn(new Slice(main, new Sleep(sliceMs, true), rt.nodeLoopReady()));
+      rt.blockOn(new SliceFuture(main, new Sleep(sliceMs, true), rt.nodeLoopReady()));
     }
     return await main.promise();
   } finally {
@@ -239,33 +240,6 @@ export async function runUdpEchoServer(options: RunUdpEchoOptions = {}): Promise
   }
 }
 
-/** One blockOn slice: ends with the server, its timer, or when Node's loop has work (a signal). */
-class Slice extends FutureBase<void> {
-  constructor(
-    private readonly main: JoinHandle<UdpEchoStats>,
-    private readonly timer: Sleep,
-    private readonly nodeLoop: Future<void>,
-  ) {
-    super();
-  }
-  poll(cx: Context): Poll<void> {
-    if (this.main.isFinished() || this.timer.poll(cx) !== PENDING || this.nodeLoop.poll(cx) !== PENDING) return this.end();
-    try {
-      if (this.main.poll(cx) !== PENDING) return this.end();
-    } catch {
-      return this.end();
-    }
-    return PENDING;
-  }
-  private end(): void {
-    this.timer.drop();
-    this.nodeLoop.drop?.();
-  }
-  override drop(): void {
-    this.end();
-    this.main.drop();
-  }
-}
 
 // ---- on worker threads ----------------------------------------------------------------------
 

@@ -37,45 +37,6 @@ namespace {
 
 // ---- Syscalls (plain POSIX: >= 0 or -errno) -----------------------------------------------------
 
-int NewDatagramSocket(int domain, Fd* out) {
-#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
-  out->Reset(socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (out->get() < 0) return -errno;
-#else
-  out->Reset(socket(domain, SOCK_DGRAM, 0));
-  if (out->get() < 0) return -errno;
-  int fl = fcntl(out->get(), F_GETFL);
-  if (fl < 0 || fcntl(out->get(), F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
-  if (fcntl(out->get(), F_SETFD, FD_CLOEXEC) < 0) return -errno;
-#endif
-  return 0;
-}
-
-int SetIntOpt(int fd, int level, int name, int value) {
-  return setsockopt(fd, level, name, &value, sizeof value) < 0 ? -errno : 0;
-}
-
-// A numeric IPv4 or IPv6 address (names are resolved in JS); -EINVAL for anything else.
-int ParseIp(const char* host, int port, sockaddr_storage* ss, socklen_t* len) {
-  memset(ss, 0, sizeof *ss);
-  auto* v4 = reinterpret_cast<sockaddr_in*>(ss);
-  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof *v4;
-  } else {
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(ss);
-    if (inet_pton(AF_INET6, host, &v6->sin6_addr) != 1) return -EINVAL;
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof *v6;
-  }
-#if defined(SIN6_LEN)
-  ss->ss_len = static_cast<uint8_t>(*len);
-#endif
-  return 0;
-}
-
 int Family(int fd) {
   sockaddr_storage ss;
   socklen_t len = sizeof ss;
@@ -249,16 +210,16 @@ napi_value JsUdpBind(napi_env env, napi_callback_info info) {
   sockaddr_storage ss;
   socklen_t len;
   Fd fd;
-  int rc = ParseIp(host, static_cast<int>(port), &ss, &len);
-  if (rc == 0) rc = NewDatagramSocket(ss.ss_family, &fd);
-  if (rc == 0 && (flags & kReuseAddr)) rc = SetIntOpt(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1);
+  int rc = IpAddr(host, static_cast<int>(port), &ss, &len);
+  if (rc == 0) rc = OpenSocket(ss.ss_family, SOCK_DGRAM, &fd);
+  if (rc == 0 && (flags & kReuseAddr)) rc = SetOpt(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1);
 #if defined(SO_REUSEPORT)
-  if (rc == 0 && (flags & kReusePort)) rc = SetIntOpt(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1);
+  if (rc == 0 && (flags & kReusePort)) rc = SetOpt(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1);
 #else
   if (rc == 0 && (flags & kReusePort)) rc = -ENOTSUP;
 #endif
   if (rc == 0 && ss.ss_family == AF_INET6) {
-    rc = SetIntOpt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, (flags & kV6Only) ? 1 : 0);
+    rc = SetOpt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, (flags & kV6Only) ? 1 : 0);
   }
   if (rc == 0 && bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) rc = -errno;
   if (rc < 0) return Int(env, rc);
@@ -280,7 +241,7 @@ napi_value JsUdpConnect(napi_env env, napi_callback_info info) {
   if (err < 0) return Int(env, -EINVAL);
   sockaddr_storage ss;
   socklen_t len;
-  int rc = ParseIp(host, static_cast<int>(port), &ss, &len);
+  int rc = IpAddr(host, static_cast<int>(port), &ss, &len);
   if (rc == 0 && connect(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) rc = -errno;
   return Int(env, rc);
 }
@@ -296,7 +257,7 @@ napi_value JsUdpSetOption(napi_env env, napi_callback_info info) {
   }
   if (fd < 0) return Int(env, fd);
   int v = static_cast<int>(value);
-  if (opt == kUdpOptBroadcast) return Int(env, SetIntOpt(fd, SOL_SOCKET, SO_BROADCAST, v != 0));
+  if (opt == kUdpOptBroadcast) return Int(env, SetOpt(fd, SOL_SOCKET, SO_BROADCAST, v != 0));
   int family = Family(fd);
   if (family < 0) return Int(env, family);
   if (family == AF_INET6) {
@@ -304,12 +265,12 @@ napi_value JsUdpSetOption(napi_env env, napi_callback_info info) {
                : opt == kUdpOptMulticastTtl ? IPV6_MULTICAST_HOPS
                                              : IPV6_MULTICAST_LOOP;
     if (opt == kUdpOptMulticastLoop) v = v != 0;
-    return Int(env, SetIntOpt(fd, IPPROTO_IPV6, name, v));
+    return Int(env, SetOpt(fd, IPPROTO_IPV6, name, v));
   }
   if (family != AF_INET) return Int(env, -EAFNOSUPPORT);
   if (opt == kUdpOptTtl) {
     if (v == 0) return Int(env, -EINVAL);  // IP_TTL takes 1..255
-    return Int(env, SetIntOpt(fd, IPPROTO_IP, IP_TTL, v));
+    return Int(env, SetOpt(fd, IPPROTO_IP, IP_TTL, v));
   }
   // The BSDs take the IPv4 multicast options as a byte; Linux takes either.
   unsigned char byte = static_cast<unsigned char>(opt == kUdpOptMulticastLoop ? v != 0 : v);

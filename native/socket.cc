@@ -30,16 +30,20 @@ int NoSigpipe([[maybe_unused]] int fd) {
   return 0;
 }
 
-int NewSocket(int domain, Fd* out) {
+}  // namespace
+
+// ---- Shared with bind_udp.cc (declared in socket.h) ----------------------------------------------
+
+int OpenSocket(int domain, int type, Fd* out) {
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
-  out->Reset(socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  out->Reset(socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (out->get() < 0) return -errno;
 #else
-  out->Reset(socket(domain, SOCK_STREAM, 0));
+  out->Reset(socket(domain, type, 0));
   if (out->get() < 0) return -errno;
   if (int rc = SetNonblockCloexec(out->get())) return rc;
 #endif
-  return NoSigpipe(out->get());
+  return 0;
 }
 
 int SetOpt(int fd, int level, int name, int value) {
@@ -65,6 +69,14 @@ int IpAddr(const char* host, int port, sockaddr_storage* ss, socklen_t* len) {
   ss->ss_len = static_cast<uint8_t>(*len);
 #endif
   return 0;
+}
+
+namespace {
+
+// A stream socket: non-blocking, close-on-exec, and never raising SIGPIPE.
+int NewSocket(int domain, Fd* out) {
+  if (int rc = OpenSocket(domain, SOCK_STREAM, out)) return rc;
+  return NoSigpipe(out->get());
 }
 
 int UnixAddr(const char* path, sockaddr_un* sun, socklen_t* len) {

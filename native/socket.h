@@ -23,6 +23,12 @@ struct Addr {
 };
 
 // `flags`: kReuseAddr | kReusePort | kV6Only (contract.h).
+// A non-blocking, close-on-exec socket of `type` (SOCK_STREAM, SOCK_DGRAM) in `*out`: 0 or -errno.
+int OpenSocket(int domain, int type, Fd* out);
+int SetOpt(int fd, int level, int name, int value);
+// A numeric IPv4 or IPv6 address and a port; -EINVAL for anything else (names are resolved in JS).
+int IpAddr(const char* host, int port, sockaddr_storage* ss, socklen_t* len);
+
 int TcpListen(const char* host, int port, int backlog, int flags, Fd* out);
 // `*in_progress` is set when the connect goes on in the background (wait for WRITABLE).
 int TcpConnect(const char* host, int port, Fd* out, bool* in_progress);
