@@ -26,7 +26,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
-const { HOST, LOADGEN, RESULTS, ROOT, buildNative, selectServers, startServer, stopServer, killLive, live, fmtNum } = require('./run.js');
+const { HOST, LOADGEN, RESULTS, ROOT, buildNative, selectServers, startServer, stopServer, killLive, live, fmtNum, walkOptions } = require('./run.js');
 
 const BULK = { connections: 10, size: 1 << 20, pipeline: 4 };
 const SMALL = { connections: 100, size: 64, pipeline: 1 };
@@ -36,36 +36,21 @@ const DEFAULT_SERVERS = ['polled-embedded', 'polled-block', 'c-epoll', 'node-net
 
 function parseArgs(argv) {
   const a = { quick: false, servers: null, reps: 3, duration: 3, warmup: 1, pin: true, out: null, partial: [] };
-  for (let i = 2; i < argv.length; i++) {
-    let k = argv[i];
-    let v;
-    const eq = k.indexOf('=');
-    if (k.startsWith('--') && eq > 0) {
-      v = k.slice(eq + 1);
-      k = k.slice(0, eq);
-    }
-    const val = () => (v !== undefined ? v : argv[++i]);
-    const num = () => {
-      const n = Number(val());
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`${k} needs a positive number`);
-      return n;
-    };
-    if (k !== '--out') a.partial.push(k);
+  walkOptions(argv, a, (k, val, num) => {
     switch (k) {
-      case '--quick': a.quick = true; a.reps = 1; a.duration = 1.5; a.warmup = 0.5; break;
-      case '--servers': a.servers = String(val()).split(',').map((s) => s.trim()).filter(Boolean); break;
-      case '--reps': a.reps = num(); break;
-      case '--duration': a.duration = num(); break;
-      case '--warmup': a.warmup = Number(val()); break;
-      case '--no-pin': a.pin = false; break;
-      case '--out': a.out = val(); break;
+      case '--quick': a.quick = true; a.reps = 1; a.duration = 1.5; a.warmup = 0.5; return true;
+      case '--servers': a.servers = String(val()).split(',').map((s) => s.trim()).filter(Boolean); return true;
+      case '--reps': a.reps = num(); return true;
+      case '--duration': a.duration = num(); return true;
+      case '--warmup': a.warmup = Number(val()); return true;
+      case '--no-pin': a.pin = false; return true;
       case '-h': case '--help':
         console.log('usage: node bench/fairness.js [--quick] [--servers a,b] [--reps 3] [--duration S] [--warmup S] [--no-pin] [--out DIR]');
         process.exit(0);
       // falls through
-      default: throw new Error(`unknown option ${k}`);
+      default: return false;
     }
-  }
+  });
   return a;
 }
 

@@ -581,6 +581,35 @@ function svgChart(meta, rows, cells) {
 // ---------------------------------------------------------------------------
 // CLI
 
+/**
+ * The option walk the cell runners share (scale.js, fairness.js, udp.js): `--k v` or `--k=v`;
+ * every option but `--out` makes the run partial (`a.partial`); `on(k, val, num)` handles one
+ * option and returns false for one it does not know (then: an error naming it). `val()` takes
+ * the value; `num()` takes it as a positive number.
+ */
+function walkOptions(argv, a, on) {
+  for (let i = 2; i < argv.length; i++) {
+    let k = argv[i];
+    let v;
+    const eq = k.indexOf('=');
+    if (k.startsWith('--') && eq > 0) {
+      v = k.slice(eq + 1);
+      k = k.slice(0, eq);
+    }
+    const val = () => (v !== undefined ? v : argv[++i]);
+    const num = () => {
+      const n = Number(val());
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`${k} needs a positive number`);
+      return n;
+    };
+    if (k !== '--out') a.partial.push(k);
+    if (k === '--out') a.out = val();
+    else if (!on(k, val, num)) throw new Error(`unknown option ${k}`);
+  }
+  return a;
+}
+
+
 function parseArgs(argv) {
   const a = {
     quick: false, servers: null, conns: null, sizes: null, reps: null, duration: null, warmup: null, pipeline: 1, pin: true,
@@ -806,7 +835,7 @@ async function runOne(entry, cell, rep, args) {
 
 module.exports = {
   SERVERS, HOST, LOADGEN, C_ECHO, BENCH, ROOT, RESULTS, buildNative, parseArgs, resultPaths, selectServers, startServer, stopServer,
-  readStatusKb, groupOrder, findBun, fmtNum, killLive, live, main, svgChart, markdown,
+  readStatusKb, groupOrder, findBun, fmtNum, killLive, live, main, svgChart, markdown, walkOptions,
 };
 
 if (require.main === module) {

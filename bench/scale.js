@@ -19,38 +19,23 @@
 // writes bench/results/runs/scale-<stamp>-partial.* (git ignores runs/).
 const fs = require('node:fs');
 const path = require('node:path');
-const { HOST, LOADGEN, RESULTS, buildNative, startServer, stopServer, killLive } = require('./run.js');
+const { HOST, LOADGEN, RESULTS, buildNative, startServer, stopServer, killLive, walkOptions } = require('./run.js');
 const { spawn } = require('node:child_process');
 
 function parseArgs(argv) {
   const a = { quick: false, reps: 5, duration: 3, warmup: 1, rounds: 150, conns: 100, threads: [1, 2], driver: 'embedded', out: null, partial: [] };
-  for (let i = 2; i < argv.length; i++) {
-    let k = argv[i];
-    let v;
-    const eq = k.indexOf('=');
-    if (k.startsWith('--') && eq > 0) {
-      v = k.slice(eq + 1);
-      k = k.slice(0, eq);
-    }
-    const val = () => (v !== undefined ? v : argv[++i]);
-    const num = () => {
-      const n = Number(val());
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`${k} needs a positive number`);
-      return n;
-    };
-    if (k !== '--out') a.partial.push(k);
+  walkOptions(argv, a, (k, val, num) => {
     switch (k) {
-      case '--quick': a.quick = true; a.reps = 1; a.duration = 1; a.warmup = 0.5; break;
-      case '--reps': a.reps = num(); break;
-      case '--duration': a.duration = num(); break;
-      case '--rounds': a.rounds = num(); break;
-      case '--conns': a.conns = num(); break;
-      case '--threads': a.threads = String(val()).split(',').map(Number); break;
-      case '--driver': a.driver = val(); break;
-      case '--out': a.out = val(); break;
-      default: throw new Error(`unknown option ${k}`);
+      case '--quick': a.quick = true; a.reps = 1; a.duration = 1; a.warmup = 0.5; return true;
+      case '--reps': a.reps = num(); return true;
+      case '--duration': a.duration = num(); return true;
+      case '--rounds': a.rounds = num(); return true;
+      case '--conns': a.conns = num(); return true;
+      case '--threads': a.threads = String(val()).split(',').map(Number); return true;
+      case '--driver': a.driver = val(); return true;
+      default: return false;
     }
-  }
+  });
   return a;
 }
 

@@ -22,7 +22,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
-const { HOST, RESULTS, BENCH, buildNative, startServer, stopServer, killLive } = require('./run.js');
+const { HOST, RESULTS, BENCH, buildNative, startServer, stopServer, killLive, walkOptions } = require('./run.js');
 
 const UDPGEN = path.join(BENCH, 'bin', 'udpgen');
 const C_UDP = path.join(BENCH, 'bin', 'c-udp-echo');
@@ -37,35 +37,20 @@ const SERVERS = {
 
 function parseArgs(argv) {
   const a = { quick: false, reps: 5, duration: 3, warmup: 1, sizes: [64, 1200], servers: Object.keys(SERVERS), flows: 16, window: 4, pin: true, out: null, partial: [] };
-  for (let i = 2; i < argv.length; i++) {
-    let k = argv[i];
-    let v;
-    const eq = k.indexOf('=');
-    if (k.startsWith('--') && eq > 0) {
-      v = k.slice(eq + 1);
-      k = k.slice(0, eq);
-    }
-    const val = () => (v !== undefined ? v : argv[++i]);
-    const num = () => {
-      const n = Number(val());
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`${k} needs a positive number`);
-      return n;
-    };
-    if (k !== '--out') a.partial.push(k);
+  walkOptions(argv, a, (k, val, num) => {
     switch (k) {
-      case '--quick': a.quick = true; a.reps = 1; a.duration = 1; a.warmup = 0.5; break;
-      case '--reps': a.reps = num(); break;
-      case '--duration': a.duration = num(); break;
-      case '--warmup': a.warmup = num(); break;
-      case '--sizes': a.sizes = String(val()).split(',').map(Number); break;
-      case '--servers': a.servers = String(val()).split(','); break;
-      case '--flows': a.flows = num(); break;
-      case '--window': a.window = num(); break;
-      case '--no-pin': a.pin = false; break;
-      case '--out': a.out = val(); break;
-      default: throw new Error(`unknown option ${k}`);
+      case '--quick': a.quick = true; a.reps = 1; a.duration = 1; a.warmup = 0.5; return true;
+      case '--reps': a.reps = num(); return true;
+      case '--duration': a.duration = num(); return true;
+      case '--warmup': a.warmup = num(); return true;
+      case '--sizes': a.sizes = String(val()).split(',').map(Number); return true;
+      case '--servers': a.servers = String(val()).split(','); return true;
+      case '--flows': a.flows = num(); return true;
+      case '--window': a.window = num(); return true;
+      case '--no-pin': a.pin = false; return true;
+      default: return false;
     }
-  }
+  });
   for (const s of a.servers) if (!SERVERS[s]) throw new Error(`unknown server ${s} (known: ${Object.keys(SERVERS).join(', ')})`);
   return a;
 }
