@@ -95,8 +95,11 @@ describe('mailbox', () => {
 
   test('a runtime whose thread is gone: the post is a no-op', async () => {
     const w = new Worker(`const n = require(${JSON.stringify(addonPath)}); const p = n.pollerCreate(); const [id] = n.pollerMailbox(p, 16); require('worker_threads').parentPort.postMessage(id);`, { eval: true });
-    const id = (await new Promise((r) => w.once('message', r))) as number;
-    await new Promise((r) => w.once('exit', r));
+    // Both listeners first: the thread may exit before a listener added after the message would be.
+    const message = new Promise((r) => w.once('message', r));
+    const exited = new Promise((r) => w.once('exit', r));
+    const id = (await message) as number;
+    await exited;
     expect(native.mailboxPost(id, 1)).toBe(-3);
   });
 
