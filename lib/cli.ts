@@ -31,12 +31,9 @@
  */
 import * as path from 'node:path';
 import { EchoServer, type EchoServerOptions } from './echo';
-import type { Async } from './future';
 import { SocketAddress } from './net/address';
 import { Runtime } from './runtime';
-import type { JoinHandle } from './task';
-import { Sleep } from './time';
-import { SliceFuture } from './slice';
+import { runUntilStopped } from './slice';
 import { optionalMs } from './validate';
 import { availableCores, startWorkers, type Balance } from './workers';
 import { runUdpEchoServer, runUdpEchoWorkers } from './udp-echo';
@@ -101,51 +98,11 @@ export async function runEchoServer(options: RunEchoOptions = {}): Promise<void>
 
   const server = driver === 'block' ? rt.blockOn(bind) : await rt.spawn(bind).promise();
 
-  let signalCount = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    signalCount++;
-    if (signalCount > 1) {
-      process.stderr.write(`${sig} again: exiting now\n`);
-      process.exit(1);
-    }
-    server.stop();
-  };
-  if (signals) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
-  try {
+  await runUntilStopped(rt, server, { driver, signals, sliceMs, name: 'echo server' }, () => {
     const line = listeningLine(server);
     if (onListening) onListening(line, server);
     else process.stdout.write(line + '\n');
-
-    // The block driver spawns from inside a blockOn: the task then needs no embedded driver
-    // (libkqueue on Linux has none, and spawn() outside blockOn throws there); the slices run it.
-    const main =
-      driver === 'block'
-        ? rt.blockOn((function* (): Async<JoinHandle<void>> {
-            return rt.spawn(server, 'echo server');
-          })())
-        : rt.spawn(server, 'echo server');
-    if (driver === 'embedded') {
-      await main.promise();
-    } else {
-      while (!main.isFinished()) {
-        // One turn of Node's loop before each slice: libuv runs pending signal handlers (and
-        // anything else queued), and first of all starts watching the signals just installed
-        // (libuv adds a new watch to its epoll set only when its loop next turns, and until then
-        // a signal would not end the slice early).
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        rt.blockOn(new SliceFuture(main, new Sleep(sliceMs, true), rt.nodeLoopReady()));
-      }
-      await main.promise(); // rethrows if the server task failed
-    }
-  } finally {
-    if (signals) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
-  }
+  });
 }
 
 /** `runEchoWorkers`'s options: the echo server's, per worker. */

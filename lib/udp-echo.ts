@@ -15,14 +15,12 @@
  */
 import * as path from 'node:path';
 import { IoError } from './errors';
-import { FutureBase, MapFuture, PENDING, type Async, type Context, type Future, type Poll, type Waker } from './future';
+import { FutureBase, MapFuture, PENDING, type Context, type Future, type Poll, type Waker } from './future';
 import type { SocketAddress, SocketAddressLike } from './net/address';
 import { checkOptions } from './net/options';
 import { Datagram, UDP_BATCH, UdpSocket, type UdpBindOptions } from './net/udp';
 import { Runtime } from './runtime';
-import type { JoinHandle } from './task';
-import { Sleep } from './time';
-import { SliceFuture } from './slice';
+import { runUntilStopped } from './slice';
 import { optionalInt } from './validate';
 import { REUSE_PORT, native } from './native';
 import { SocketAddress as Addr } from './net/address';
@@ -206,40 +204,13 @@ export async function runUdpEchoServer(options: RunUdpEchoOptions = {}): Promise
   const rt = runtime ?? Runtime.default();
   const bind = UdpEchoServer.bind({ host, port }, { ...own, reusePort });
   const server = driver === 'block' ? rt.blockOn(bind) : await rt.spawn(bind).promise();
-  let signalCount = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (++signalCount > 1) {
-      process.stderr.write(`${sig} again: exiting now\n`);
-      process.exit(1);
-    }
-    server.stop();
-  };
-  if (signals) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
-  try {
+  return runUntilStopped(rt, server, { driver, signals, sliceMs, name: 'udp echo server' }, () => {
     const a = server.localAddr();
     const line = `listening ${a.host} ${a.port}`;
     if (onListening) onListening(line, server);
     else process.stdout.write(line + '\n');
-    if (driver === 'embedded') return await rt.spawn(server, 'udp echo server').promise();
-    const main = rt.blockOn((function* (): Async<JoinHandle<UdpEchoStats>> {
-      return rt.spawn(server, 'udp echo server');
-    })());
-    while (!main.isFinished()) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      rt.blockOn(new SliceFuture(main, new Sleep(sliceMs, true), rt.nodeLoopReady()));
-    }
-    return await main.promise();
-  } finally {
-    if (signals) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
-  }
+  });
 }
-
 
 // ---- on worker threads ----------------------------------------------------------------------
 
