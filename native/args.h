@@ -176,6 +176,50 @@ inline napi_value Number(napi_env env, double v) {
   return r;
 }
 
+// ---- The bound-buffer hot path (bind_io.cc's readBound / writeBound, bind_udp.cc's udpRecvBound /
+// udpSendBound) ----------------------------------------------------------------------------------
+// Resolves the range ioArgs names: [handle, offset, length] of the buffer bound to the handle in
+// `slot`, `length` at least `min_length`. On success *e, *data and *len are set and no JavaScript
+// has run (only napi_get_reference_value and napi_get_arraybuffer_info). Otherwise the answer is
+// already in ioArgs: -EBADF / kStatusDone for a dead handle; kStatusNotBound (no syscall) when
+// nothing is bound, the range is not integers inside the bound view, or the ArrayBuffer was
+// detached or shrunk since. Integers with off + n inside the view (a NaN fails every comparison);
+// once in range the casts are exact for integers, so comparing back catches a fraction; then the
+// ArrayBuffer must still hold the whole view (a detached one has length 0, a shrunk one less).
+inline bool TakeBound(napi_env env, Instance* inst, BufferSlot slot, double min_length, Entry** e,
+                      uint8_t** data, size_t* len) {
+  volatile double* args = inst->io_args;
+  *e = inst->handles.Get(args[kArgHandle]);
+  if (*e == nullptr) {
+    args[kArgResult] = -EBADF;  // a dead handle is an answer, as in the general path
+    args[kArgStatus] = kStatusDone;
+    return false;
+  }
+  const BoundBuffer& b = (*e)->bound[slot];
+  const double off = args[kArgOffset], n = args[kArgLength];
+  napi_value ab;
+  void* base;
+  size_t ab_length;
+  int64_t o = 0, k = 0;
+  bool usable = b.buffer != nullptr && off >= 0 && n >= min_length && off + n <= static_cast<double>(b.length);
+  if (usable) {
+    o = static_cast<int64_t>(off);
+    k = static_cast<int64_t>(n);
+    usable = static_cast<double>(o) == off && static_cast<double>(k) == n &&
+             napi_get_reference_value(env, b.buffer, &ab) == napi_ok && ab != nullptr &&
+             napi_get_arraybuffer_info(env, ab, &base, &ab_length) == napi_ok &&
+             b.offset + b.length <= ab_length;
+  }
+  if (!usable) {
+    args[kArgResult] = NAN;  // meaningless: no syscall ran
+    args[kArgStatus] = kStatusNotBound;
+    return false;
+  }
+  *data = static_cast<uint8_t*>(base) + b.offset + o;
+  *len = static_cast<size_t>(k);
+  return true;
+}
+
 // ---- Memory the addon writes across calls -------------------------------------------------------
 // A new `ctor_name` view (Uint32Array or Float64Array, `want`) of `length` elements on a fresh
 // SharedArrayBuffer, and its data pointer, which stays valid for as long as the view is alive.

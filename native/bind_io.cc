@@ -129,41 +129,13 @@ namespace {
 template <BufferSlot kSlot>
 napi_value BoundIo(napi_env env, napi_callback_info info) {
   Instance* inst = InstanceOf(env, info);
-  volatile double* args = inst->io_args;
-  Entry* e = inst->handles.Get(args[kArgHandle]);
-  if (e == nullptr) {
-    args[kArgResult] = -EBADF;  // a dead handle is an answer, as in the general path
-    args[kArgStatus] = kStatusDone;
-    return nullptr;
-  }
-  const BoundBuffer& b = e->bound[kSlot];
-  const double off = args[kArgOffset], n = args[kArgLength];
-  // Integers with off + n inside the view (a NaN fails every comparison). Once in range, the
-  // casts are exact for integers, so comparing back catches a fraction. Then the ArrayBuffer must
-  // still hold the whole view: a detached one has length 0, a shrunk resizable one less.
-  napi_value ab;
-  void* base;
-  size_t ab_length;
-  int64_t o = 0, k = 0;
+  Entry* e;
+  uint8_t* data;
+  size_t len;
   // A read of 0 bytes is never made here either (it would return 0, which means end of stream):
   // it goes to the general path, whose RangeError says so.
-  bool usable = b.buffer != nullptr && off >= 0 && n >= (kSlot == kReadBuffer ? 1 : 0) &&
-                off + n <= static_cast<double>(b.length);
-  if (usable) {
-    o = static_cast<int64_t>(off);
-    k = static_cast<int64_t>(n);
-    usable = static_cast<double>(o) == off && static_cast<double>(k) == n &&
-             napi_get_reference_value(env, b.buffer, &ab) == napi_ok && ab != nullptr &&
-             napi_get_arraybuffer_info(env, ab, &base, &ab_length) == napi_ok &&
-             b.offset + b.length <= ab_length;
-  }
-  if (!usable) {
-    args[kArgResult] = NAN;  // meaningless: no syscall ran
-    args[kArgStatus] = kStatusNotBound;
-    return nullptr;
-  }
-  uint8_t* data = static_cast<uint8_t*>(base) + b.offset + o;
-  auto len = static_cast<size_t>(k);
+  if (!TakeBound(env, inst, kSlot, kSlot == kReadBuffer ? 1 : 0, &e, &data, &len)) return nullptr;
+  volatile double* args = inst->io_args;
   if constexpr (kSlot == kReadBuffer) {
     args[kArgResult] = static_cast<double>(Read(e->raw_fd(), data, len));
   } else {

@@ -464,35 +464,11 @@ napi_value JsUdpSendMany(napi_env env, napi_callback_info info) {
 template <BufferSlot kSlot>
 napi_value UdpBound(napi_env env, napi_callback_info info) {
   Instance* inst = InstanceOf(env, info);
+  Entry* e;
+  uint8_t* data;
+  size_t len;
+  if (!TakeBound(env, inst, kSlot, 0, &e, &data, &len)) return nullptr;  // 0 bytes: an empty datagram
   volatile double* args = inst->io_args;
-  Entry* e = inst->handles.Get(args[kArgHandle]);
-  if (e == nullptr) {
-    args[kArgResult] = -EBADF;
-    args[kArgStatus] = kStatusDone;
-    return nullptr;
-  }
-  const BoundBuffer& b = e->bound[kSlot];
-  const double off = args[kArgOffset], n = args[kArgLength];
-  napi_value ab;
-  void* base;
-  size_t ab_length;
-  int64_t o = 0, k = 0;
-  bool usable = b.buffer != nullptr && off >= 0 && n >= 0 && off + n <= static_cast<double>(b.length);
-  if (usable) {
-    o = static_cast<int64_t>(off);
-    k = static_cast<int64_t>(n);
-    usable = static_cast<double>(o) == off && static_cast<double>(k) == n &&
-             napi_get_reference_value(env, b.buffer, &ab) == napi_ok && ab != nullptr &&
-             napi_get_arraybuffer_info(env, ab, &base, &ab_length) == napi_ok &&
-             b.offset + b.length <= ab_length;
-  }
-  if (!usable) {
-    args[kArgResult] = NAN;
-    args[kArgStatus] = kStatusNotBound;
-    return nullptr;
-  }
-  uint8_t* data = static_cast<uint8_t*>(base) + b.offset + o;
-  auto len = static_cast<size_t>(k);
   if constexpr (kSlot == kReadBuffer) {
     args[kArgResult] = static_cast<double>(RecvOne(e->raw_fd(), data, len, inst->udp_meta));
   } else {
