@@ -26,7 +26,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
-const { HOST, LOADGEN, RESULTS, ROOT, buildNative, selectServers, startServer, stopServer, killLive, live, fmtNum, walkOptions } = require('./run.js');
+const { HOST, LOADGEN, RESULTS, ROOT, buildNative, selectServers, startServer, stopServer, killLive, live, fmtNum, walkOptions, median, machineBusy } = require('./run.js');
 
 const BULK = { connections: 10, size: 1 << 20, pipeline: 4 };
 const SMALL = { connections: 100, size: 64, pipeline: 1 };
@@ -96,22 +96,6 @@ function runLoadgen(prefix, args, timeoutMs) {
   });
 }
 
-/** % of one CPU busy on the whole machine over `ms` (from /proc/stat). */
-async function machineBusy(ms) {
-  const read = () => {
-    try {
-      const v = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-      return { busy: v[0] + v[1] + v[2] + v[5] + v[6], all: v.slice(0, 8).reduce((x, y) => x + y, 0) };
-    } catch {
-      return null;
-    }
-  };
-  const a = read();
-  await new Promise((r) => setTimeout(r, ms));
-  const b = read();
-  if (!a || !b || b.all === a.all) return null;
-  return ((b.busy - a.busy) / (b.all - a.all)) * 100 * os.cpus().length;
-}
 
 async function one(entry, rep, a, pin) {
   const base = { server: entry.name, group: entry.group, rep, ok: false };
@@ -161,12 +145,6 @@ async function one(entry, rep, a, pin) {
   }
 }
 
-const median = (xs) => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((x, y) => x - y);
-  if (!v.length) return null;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
 const range = (xs, f) => {
   const v = xs.filter((x) => Number.isFinite(x));
   return v.length ? `${f(Math.min(...v))} – ${f(Math.max(...v))}` : '–';

@@ -835,7 +835,7 @@ async function runOne(entry, cell, rep, args) {
 
 module.exports = {
   SERVERS, HOST, LOADGEN, C_ECHO, BENCH, ROOT, RESULTS, buildNative, parseArgs, resultPaths, selectServers, startServer, stopServer,
-  readStatusKb, groupOrder, findBun, fmtNum, killLive, live, main, svgChart, markdown, walkOptions,
+  readStatusKb, groupOrder, findBun, fmtNum, killLive, live, main, svgChart, markdown, walkOptions, median, machineBusy,
 };
 
 if (require.main === module) {

@@ -19,7 +19,7 @@
 // writes bench/results/runs/scale-<stamp>-partial.* (git ignores runs/).
 const fs = require('node:fs');
 const path = require('node:path');
-const { HOST, LOADGEN, RESULTS, buildNative, startServer, stopServer, killLive, walkOptions } = require('./run.js');
+const { HOST, LOADGEN, RESULTS, buildNative, startServer, stopServer, killLive, walkOptions, median } = require('./run.js');
 const { spawn } = require('node:child_process');
 
 function parseArgs(argv) {
@@ -109,10 +109,6 @@ async function one(a, threads) {
   }
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main() {
   const a = parseArgs(process.argv);

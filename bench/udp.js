@@ -22,7 +22,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
-const { HOST, RESULTS, BENCH, buildNative, startServer, stopServer, killLive, walkOptions } = require('./run.js');
+const { HOST, RESULTS, BENCH, buildNative, startServer, stopServer, killLive, walkOptions, median } = require('./run.js');
 
 const UDPGEN = path.join(BENCH, 'bin', 'udpgen');
 const C_UDP = path.join(BENCH, 'bin', 'c-udp-echo');
@@ -126,10 +126,6 @@ async function one(a, pin, name, size) {
   }
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main() {
   const a = parseArgs(process.argv);
