@@ -264,9 +264,10 @@ const enum OpState {
 /**
  * What the read and the write futures share: each counts itself in `io.inFlight` from the poll
  * that leaves it pending until it finishes or is dropped, so a stream with an operation in
- * progress refuses to move to another thread (`lib/thread-channel.ts`).
+ * progress refuses to move to another thread (`lib/thread-channel.ts`). UDP's futures too
+ * (lib/net/udp.ts).
  */
-abstract class IoOpFuture extends FutureBase<number> {
+export abstract class IoOpFuture<T = number> extends FutureBase<T> {
   private parked = false;
   constructor(protected readonly io: IoResource) {
     super();

@@ -32,8 +32,8 @@
  */
 import { consume, pollProceed } from '../coop';
 import { IoError, errno } from '../errors';
-import { FutureBase, GenFuture, LazyFuture, PENDING, type Context, type Future, type Poll, type Waker } from '../future';
-import { IoResource } from '../io';
+import { GenFuture, LazyFuture, type Context, type Future, type Poll, type Waker } from '../future';
+import { IoOpFuture, IoResource } from '../io';
 import {
   ARG_HANDLE,
   ARG_LENGTH,
@@ -571,10 +571,9 @@ const OP_NAMES = ['recv', 'recvfrom', 'send', 'sendto', 'recvmmsg', 'sendmmsg'];
  * that failed with the socket's error (ECONNREFUSED) has used up; else the bit would keep the
  * socket "ready" and the future spinning. Cancel-safe: dropped, nothing was received or sent.
  */
-class UdpOpFuture<T extends number | Datagram> extends FutureBase<T> {
+class UdpOpFuture<T extends number | Datagram> extends IoOpFuture<T> {
   private state = UdpState.Idle;
   private waker: Waker | null = null;
-  private parked = false;
   private readonly dir: number;
 
   constructor(
@@ -589,7 +588,7 @@ class UdpOpFuture<T extends number | Datagram> extends FutureBase<T> {
     private readonly count: number,
     private readonly many: readonly Datagram[] | Datagram[] | null = null,
   ) {
-    super();
+    super(sock.io);
     this.dir = op === Op.Send || op === Op.SendTo || op === Op.SendMany ? WRITABLE : READABLE;
   }
 
@@ -687,20 +686,9 @@ class UdpOpFuture<T extends number | Datagram> extends FutureBase<T> {
     }
   }
 
-  private pend(): typeof PENDING {
-    if (!this.parked) {
-      this.parked = true;
-      this.sock.io.inFlight++;
-    }
-    return PENDING;
-  }
-
   private finish(): void {
     this.state = UdpState.Done;
-    if (this.parked) {
-      this.parked = false;
-      this.sock.io.inFlight--;
-    }
+    this.unpark();
   }
 
   override drop(): void {
