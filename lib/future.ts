@@ -118,6 +118,13 @@ export function currentContext(): Context {
 const YIELD_PENDING: IteratorYieldResult<Pending> = Object.freeze({ done: false, value: PENDING });
 const DONE: { done: true; value: unknown } = { done: true, value: undefined };
 
+/** A poll's result as the step of a leaf's iterator (see `FutureBase.next`). */
+export function step<T>(v: Poll<T>): IteratorResult<Pending, T> {
+  if (isPending(v)) return YIELD_PENDING;
+  DONE.value = v;
+  return DONE as IteratorReturnResult<T>;
+}
+
 /**
  * The base of hand-written futures: subclasses implement `poll` (and `drop` when they hold
  * something). It is its own single-shot iterator, which is what makes `yield* fut` work.
@@ -130,12 +137,13 @@ export abstract class FutureBase<T> implements Future<T>, Iterator<Pending, T, u
     return this;
   }
 
-  /** One step of `yield* this`: poll with the current task's context. */
+  /**
+   * One step of `yield* this`: poll with the current task's context. The hottest leaves (a
+   * socket's read and write) define their own `next()` as `return step(this.poll(currentContext()))`:
+   * this one's `this.poll` call site sees every kind of future and is megamorphic, theirs sees one.
+   */
   next(): IteratorResult<Pending, T> {
-    const v = this.poll(currentContext());
-    if (isPending(v)) return YIELD_PENDING;
-    DONE.value = v;
-    return DONE as IteratorReturnResult<T>;
+    return step(this.poll(currentContext()));
   }
 
   /** Called by `yield*` when the awaiting generator is cancelled (`gen.return()`): drop. */
@@ -143,6 +151,23 @@ export abstract class FutureBase<T> implements Future<T>, Iterator<Pending, T, u
     this.drop();
     DONE.value = value;
     return DONE as IteratorReturnResult<T>;
+  }
+}
+
+/**
+ * A future whose cancellation may itself take polls: a generator's `finally` block can await
+ * (close a connection politely, flush a log). `cancel(cx)` starts the cancellation and returns
+ * true when it is over, false when cleanup is still running; then the owner keeps polling the
+ * future until it completes (its value is meaningless). A task aborting its future does exactly
+ * that (lib/task.ts); anyone else who drops one (`drop()`) hands the rest of the cleanup to a task
+ * of its own (`spawnCleanup`), so it still runs to its end.
+ */
+export abstract class CancelFuture<T> extends FutureBase<T> {
+  /** Begin cancelling; true when done, false while cleanup still needs polls. `cx`: what its first poll sees. */
+  abstract cancel(cx?: Context): boolean;
+
+  override drop(): void {
+    if (!this.cancel()) spawnCleanup(this);
   }
 }
 
@@ -160,7 +185,7 @@ const enum GenState {
  * A generator (an "async fn" body) as a Future. Its poll resumes the generator once; the
  * generator runs until it returns (ready) or until a leaf it awaits is pending.
  */
-export class GenFuture<T> extends FutureBase<T> {
+export class GenFuture<T> extends CancelFuture<T> {
   private state = GenState.Suspended;
 
   constructor(private readonly gen: Generator<unknown, T, unknown>) {
@@ -221,9 +246,6 @@ export class GenFuture<T> extends FutureBase<T> {
     }
   }
 
-  override drop(): void {
-    if (!this.cancel()) spawnCleanup(this);
-  }
 }
 
 /** A context whose waker does nothing: for polling by hand, or reading an outcome that is ready. */

@@ -17,7 +17,7 @@
 import { currentRuntime } from './context';
 import { consume, pollProceed } from './coop';
 import { IoError, errno } from './errors';
-import { FutureBase, PENDING, type Context, type Poll, type Waker } from './future';
+import { FutureBase, PENDING, currentContext, step, type Context, type Pending, type Poll, type Waker } from './future';
 import {
   ARG_HANDLE,
   ARG_LENGTH,
@@ -308,6 +308,11 @@ export class ReadFuture extends IoOpFuture {
     super(io);
   }
 
+  /** `yield*`'s step, with a call site of its own for `this.poll` (see `FutureBase.next`). */
+  override next(): IteratorResult<Pending, number> {
+    return step(this.poll(currentContext()));
+  }
+
   poll(cx: Context): Poll<number> {
     if (this.state === OpState.Done) throw new Error('polled: read future polled after completion');
     const io = this.io;
@@ -368,6 +373,11 @@ abstract class WriteBase extends IoOpFuture {
 
   /** One write syscall: bytes or -errno. */
   protected abstract syscall(): number;
+
+  /** `yield*`'s step, with a call site of its own for `this.poll` (see `FutureBase.next`). */
+  override next(): IteratorResult<Pending, number> {
+    return step(this.poll(currentContext()));
+  }
 
   poll(cx: Context): Poll<number> {
     if (this.state === OpState.Done) throw new Error(`polled: ${this.name} future polled after completion`);

@@ -25,7 +25,7 @@
  * `abort()`, `isFinished()` and a Promise view for ordinary Node code.
  */
 import { CancelledError } from './errors';
-import { Context, FutureBase, GenFuture, PENDING, Waker, isPending, noopContext, type Future, type Poll, type Wake } from './future';
+import { CancelFuture, Context, FutureBase, PENDING, Waker, isPending, noopContext, type Future, type Poll, type Wake } from './future';
 import { WakerSet } from './wakers';
 
 export const TaskState = {
@@ -152,7 +152,7 @@ export class Task<T> implements Wake {
 
   private dropFuture(): void {
     const f = this.future;
-    if (f instanceof GenFuture) {
+    if (f instanceof CancelFuture) {
       if (!f.cancel(this.cx)) {
         // A finally block awaits something: keep the task alive until cleanup finishes.
         this.cleaning = true;

@@ -12,6 +12,9 @@
 
 namespace polled {
 
+thread_local Instance* t_sole_instance = nullptr;
+thread_local int t_instances = 0;
+
 namespace {
 
 // Env teardown (process exit, worker exit): close every handle, which stops the uv drivers.
@@ -37,10 +40,16 @@ constexpr char kBackend[] = "kqueue";
 
 napi_value Init(napi_env env, napi_value exports) {
   auto* inst = new Instance(env);
+  // Set before anything can fail: the finalizer below undoes it whatever happens next.
+  t_sole_instance = ++t_instances == 1 ? inst : nullptr;
   napi_set_instance_data(
       env, inst,
       [](napi_env env, void* data, void*) {
         auto* inst = static_cast<Instance*>(data);
+        // Runs on the env's thread. Which Instance remains (if any) is not known here: none is
+        // taken for the sole one again, and the data pointer decides from now on.
+        --t_instances;
+        t_sole_instance = nullptr;
         if (inst->io_args_ref != nullptr) napi_delete_reference(env, inst->io_args_ref);
         if (inst->udp_meta_ref != nullptr) napi_delete_reference(env, inst->udp_meta_ref);
         delete inst;

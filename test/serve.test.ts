@@ -194,6 +194,39 @@ describe('serve', () => {
     expect(lines).toEqual(['stopping: 1 open connections get 300 ms to finish', 'closing 1 connections still open after 300 ms']);
   });
 
+  test("an aborted connection's finally block that awaits is driven to its end (the server has closed the stream by then)", async () => {
+    const steps: string[] = [];
+    await run(
+      (function* (): Async<void> {
+        const l = yield* TcpListener.bind('127.0.0.1:0');
+        const server = serve(l, function* (stream) {
+          try {
+            yield* echoHandler(stream);
+          } finally {
+            steps.push('cleanup');
+            yield* sleep(20); // cancelled here: the task keeps polling the cleanup
+            steps.push('after sleep');
+            try {
+              yield* stream.writeAll('bye');
+            } catch (e) {
+              steps.push((e as IoError).code);
+            }
+          }
+        }, { graceMs: 0 });
+        const main = rt.spawn(server);
+        const c = yield* TcpStream.connect(l.localAddr());
+        expect(yield* roundTrip(c, 'x')).toBe('x');
+        server.stop();
+        yield* main;
+        expect(server.connections).toBe(0);
+        expect((yield* readToEnd(c)).length).toBe(0);
+        c.close();
+        yield* sleep(60);
+      })(),
+    );
+    expect(steps).toEqual(['cleanup', 'after sleep', 'EBADF']);
+  });
+
   test('the shutdown option: cancelling the token stops the server; stop() does not cancel the token', async () => {
     await run(
       (function* (): Async<void> {
