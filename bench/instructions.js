@@ -5,7 +5,7 @@
 // counts by well under 1 %), so a before/after claim about the per-message work can be made
 // from one run.
 //
-//   npm run bench:instructions [-- --servers polled-embedded,polled-block,c-epoll]
+//   npm run bench:instructions [-- --servers polled-embedded,polled-block,polled-embedded-gen,polled-block-gen,c-epoll]
 //                               [--conns 100] [--size 64] [--warmup 6] [--duration 6] [--top 25]
 //   POLLED_BASELINE=<another built checkout> npm run bench:instructions   (adds base-* entries)
 //
@@ -30,7 +30,14 @@ const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
 const run = require('./run.js');
 
-const OPTS = { servers: 'polled-embedded,polled-block,c-epoll', conns: 100, size: 64, warmup: 6, duration: 6, top: 25, save: false };
+// The echo loop as a user's generator handler (bench/servers/polled-echo-gen.js), beside the
+// EchoServer's hand-written future: what a generator handler costs per message.
+const GEN = ['embedded', 'block'].map((driver) => ({
+  name: `polled-${driver}-gen`,
+  cmd: (port) => [process.execPath, path.join(run.ROOT, 'bench/servers/polled-echo-gen.js'), '--driver', driver, '--host', run.HOST, '--port', String(port)],
+}));
+
+const OPTS = { servers: 'polled-embedded,polled-block,polled-embedded-gen,polled-block-gen,c-epoll', conns: 100, size: 64, warmup: 6, duration: 6, top: 25, save: false };
 
 function parse(argv) {
   const a = { ...OPTS, partial: [] };
@@ -209,8 +216,8 @@ async function main() {
   run.buildNative();
   const names = a.servers.split(',').map((s) => s.trim()).filter(Boolean);
   const entries = names.map((n) => {
-    const e = run.SERVERS.find((s) => s.name === n);
-    if (!e) throw new Error(`no server entry "${n}" (have: ${run.SERVERS.map((s) => s.name).join(', ')})`);
+    const e = run.SERVERS.find((s) => s.name === n) ?? GEN.find((s) => s.name === n);
+    if (!e) throw new Error(`no server entry "${n}" (have: ${[...run.SERVERS, ...GEN].map((s) => s.name).join(', ')})`);
     return e;
   });
   const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -236,7 +243,7 @@ async function main() {
     fs.writeFileSync(path.join(run.RESULTS, 'instructions.md'), md);
     console.error('instructions: saved bench/results/instructions.{json,md}');
   } else if (a.save) {
-    console.error('instructions: --save ignored: only a default run (all three servers, 100 × 64 B, no POLLED_BASELINE) is committed');
+    console.error('instructions: --save ignored: only a default run (every default server, 100 × 64 B, no POLLED_BASELINE) is committed');
   }
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -17,7 +17,7 @@
 import { currentRuntime } from './context';
 import { consume, pollProceed } from './coop';
 import { IoError, errno } from './errors';
-import { FutureBase, PENDING, currentContext, step, type Context, type Pending, type Poll, type Waker } from './future';
+import { FutureBase, PENDING, currentContext, isPending, step, type Context, type Pending, type Poll, type Waker } from './future';
 import {
   ARG_HANDLE,
   ARG_LENGTH,
@@ -108,7 +108,9 @@ export class IoResource {
    * one direction is bound to the handle (`bindBuffer`), and later calls with it pass only
    * integers, through `native.ioArgs`. A caller that uses a fresh buffer each time never binds
    * and pays one comparison more. `bound[dir]` is the buffer bound now, `seen[dir]` the last one
-   * used.
+   * used. The addon looks a bound buffer's memory up again at every call (JavaScript may have
+   * detached or shrunk it since), except for a view on a SharedArrayBuffer, whose memory can be
+   * neither: its pointer is taken once, at bind, and a call on it costs no lookup at all.
    */
   private readonly bound: [Uint8Array | null, Uint8Array | null] = [null, null];
   private readonly seen: [Uint8Array | null, Uint8Array | null] = [null, null];
@@ -197,7 +199,11 @@ export class IoResource {
     ioArgs[ARG_LENGTH] = length;
     if (dir === READ_BUFFER) native.readBound();
     else native.writeBound();
-    if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT];
+    // `| 0`: a small integer, not a float64. Read from the Float64Array, the result would be a
+    // double, boxed in a fresh HeapNumber wherever it is returned or stored (a budget counter, a
+    // total): an allocation per operation. It is a byte count or -errno, and Linux moves at most
+    // 0x7ffff000 bytes per call, so it always fits in 31 bits.
+    if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT] | 0;
     // STATUS_NOT_BOUND: detached or shrunk since it was bound. The general path reports what is
     // wrong with it.
     this.bound[dir] = null;
@@ -208,6 +214,37 @@ export class IoResource {
   private plainSyscall(dir: Direction, buf: Uint8Array, offset: number, length: number): number {
     checkStillFits(buf, offset, length, dir === READ_BUFFER ? 'read(buf)' : 'write(buf)');
     return dir === READ_BUFFER ? native.read(this.handle, buf, offset, length) : native.write(this.handle, buf, offset, length);
+  }
+
+  /**
+   * @internal Rust's `poll_read`: one step of a read into buf[offset, offset + length) (length
+   * >= 1, checked by the caller), with nothing allocated. The bytes read (0: end of stream), or
+   * `PENDING` with `cx.waker` stored for READABLE (or woken at once when the task's budget is
+   * spent); throws IoError. The body of `ReadFuture.poll`, and what hand-written futures that read
+   * in a loop call directly (`echo`).
+   */
+  pollRead(cx: Context, buf: Uint8Array, offset: number, length: number): Poll<number> {
+    if (!this.open) throw new IoError(EBADF, 'read', this.closedDetail);
+    if (!pollProceed(cx)) return PENDING;
+    const reactor = this.rt.reactor;
+    const src = this.src;
+    for (;;) {
+      if (!reactor.isReady(src, READABLE, cx)) return PENDING;
+      const tick = src.tick;
+      const n = this.syscall(READ_BUFFER, buf, offset, length);
+      if (n > 0) {
+        consume(n);
+        // A short read drained the socket: the next read would only say EAGAIN.
+        if (n < length) reactor.clearReadiness(src, READABLE, tick, null);
+        return n;
+      }
+      if (n === 0) return 0;
+      if (n === -EAGAIN) {
+        reactor.clearReadiness(src, READABLE, tick, cx);
+        continue;
+      }
+      if (n !== -EINTR) throw new IoError(-n, 'read');
+    }
   }
 
   /** A read into buf[offset, offset + length): `length` must be at least 1 (0 means end of stream). */
@@ -228,7 +265,11 @@ export class IoResource {
    * `write` future waits for WRITABLE). Throws IoError on a real error.
    */
   tryWrite(buf: Uint8Array, offset = 0, length?: number): number {
-    length = checkedLength(buf, offset, length, 'tryWrite(buf)');
+    return this.writeNow(buf, offset, checkedLength(buf, offset, length, 'tryWrite(buf)'));
+  }
+
+  /** @internal `tryWrite` with arguments its caller has already checked (`echo`'s loop). */
+  writeNow(buf: Uint8Array, offset: number, length: number): number {
     if (!this.open) throw new IoError(EBADF, 'write', this.closedDetail);
     const src = this.src;
     if (length === 0 || (src.readiness & (WRITABLE | HANGUP | ERROR)) === 0) return 0;
@@ -315,36 +356,18 @@ export class ReadFuture extends IoOpFuture {
 
   poll(cx: Context): Poll<number> {
     if (this.state === OpState.Done) throw new Error('polled: read future polled after completion');
-    const io = this.io;
-    if (!io.isOpen) {
-      this.unpark();
-      throw new IoError(EBADF, 'read', io.closedDetail);
-    }
-    if (!pollProceed(cx)) return this.pend();
-    const reactor = io.rt.reactor;
-    const src = io.src;
-    for (;;) {
-      if (!reactor.isReady(src, READABLE, cx)) {
-        this.waker = cx.waker;
-        return this.pend();
-      }
-      const tick = src.tick;
-      const n = io.syscall(READ_BUFFER, this.buf, this.offset, this.length);
-      if (n > 0) {
-        consume(n);
-        // A short read drained the socket: the next read would only say EAGAIN.
-        if (n < this.length) reactor.clearReadiness(src, READABLE, tick, null);
-        return this.finish(n);
-      }
-      if (n === 0) return this.finish(0);
-      if (n === -EAGAIN) {
-        reactor.clearReadiness(src, READABLE, tick, cx);
-        continue;
-      }
-      if (n === -EINTR) continue;
+    let n: Poll<number>;
+    try {
+      n = this.io.pollRead(cx, this.buf, this.offset, this.length);
+    } catch (err) {
       this.finish(0);
-      throw new IoError(-n, 'read');
+      throw err;
     }
+    if (isPending(n)) {
+      this.waker = cx.waker;
+      return this.pend();
+    }
+    return this.finish(n);
   }
 
   private finish(n: number): number {

@@ -168,7 +168,9 @@ export class Reactor {
       const src = this.sources[token & SLOT_MASK];
       if (src === undefined || src.token !== token) continue; // stale: the source is gone
       src.readiness |= bits;
-      src.tick++;
+      // Wrapped to stay a small integer (only equality is ever asked of it): past 2^30 a plain
+      // ++ would make it a heap number, allocated anew at every event.
+      src.tick = (src.tick + 1) & 0x3fffffff;
       if ((bits & (READABLE | HANGUP | ERROR)) !== 0) src.waiters[READ].wakeAll();
       if ((bits & (WRITABLE | HANGUP | ERROR)) !== 0) src.waiters[WRITE].wakeAll();
     }

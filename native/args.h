@@ -215,8 +215,11 @@ inline bool TakeBound(napi_env env, Instance* inst, BufferSlot slot, double min_
   if (usable) {
     o = static_cast<int64_t>(off);
     k = static_cast<int64_t>(n);
-    usable = static_cast<double>(o) == off && static_cast<double>(k) == n &&
-             napi_get_reference_value(env, b.buffer, &ab) == napi_ok && ab != nullptr &&
+    usable = static_cast<double>(o) == off && static_cast<double>(k) == n;
+  }
+  // Shared memory was resolved once, at bind (BoundBuffer::shared); an ArrayBuffer now.
+  if (usable && b.shared == nullptr) {
+    usable = napi_get_reference_value(env, b.buffer, &ab) == napi_ok && ab != nullptr &&
              napi_get_arraybuffer_info(env, ab, &base, &ab_length) == napi_ok &&
              b.offset + b.length <= ab_length;
   }
@@ -225,7 +228,7 @@ inline bool TakeBound(napi_env env, Instance* inst, BufferSlot slot, double min_
     args[kArgStatus] = kStatusNotBound;
     return false;
   }
-  *data = static_cast<uint8_t*>(base) + b.offset + o;
+  *data = b.shared != nullptr ? b.shared + o : static_cast<uint8_t*>(base) + b.offset + o;
   *len = static_cast<size_t>(k);
   return true;
 }

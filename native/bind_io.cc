@@ -91,7 +91,9 @@ napi_value JsWritev(napi_env env, napi_callback_info info) {
 //
 // The bound buffer's data pointer is looked up at each call from the ArrayBuffer it belongs to
 // (a reference and napi_get_arraybuffer_info, cheap next to a typed-array lookup), so a buffer
-// detached (transferred) after binding is never written through. Such a call, or one whose
+// detached (transferred) after binding is never written through. A view on a SharedArrayBuffer
+// needs no lookup: that memory cannot be detached, moved or shrunk, so its pointer is taken once,
+// at bind (BoundBuffer::shared). Such a call, or one whose
 // range the bound view does not cover, sets kStatusNotBound and makes no syscall: the caller
 // unbinds and takes the general path, which reports argument errors as it always did.
 
@@ -112,12 +114,15 @@ napi_value JsBindBuffer(napi_env env, napi_callback_info info) {
     Throw(env, false, "buf", "a Uint8Array");
     return nullptr;
   }
-  // A view on a SharedArrayBuffer cannot be bound (it has no ArrayBuffer info): general path.
-  void* ab_data;
-  size_t ab_length;
-  if (napi_get_arraybuffer_info(env, ab, &ab_data, &ab_length) != napi_ok) return Int(env, -EINVAL);
   if (length == 0) return Int(env, -EINVAL);  // nothing to bind (or detached): the general path says which
-  return Int(env, a.inst->handles.Bind(h, static_cast<BufferSlot>(slot), ab, offset, length));
+  // A view's buffer is an ArrayBuffer or else a SharedArrayBuffer. Shared memory cannot be
+  // detached, moved or shrunk, so its pointer is kept (BoundBuffer::shared) and bound calls on it
+  // skip the per-call lookup; an ArrayBuffer's is looked up at every call.
+  bool is_ab = false;
+  if (napi_is_arraybuffer(env, ab, &is_ab) != napi_ok) return Int(env, -EINVAL);
+  uint8_t* shared = is_ab ? nullptr : static_cast<uint8_t*>(data);
+  if (!is_ab && shared == nullptr) return Int(env, -EINVAL);
+  return Int(env, a.inst->handles.Bind(h, static_cast<BufferSlot>(slot), ab, offset, length, shared));
 }
 
 namespace {

@@ -165,14 +165,14 @@ void HandleTable::CloseAll() {
   }
 }
 
-int HandleTable::Bind(double handle, BufferSlot slot, napi_value buf, size_t offset, size_t length) {
+int HandleTable::Bind(double handle, BufferSlot slot, napi_value buf, size_t offset, size_t length, uint8_t* shared) {
   Entry* e = Get(handle);
   if (e == nullptr) return -EBADF;
   napi_ref ref;
   if (napi_create_reference(env_, buf, 1, &ref) != napi_ok) return -ENOMEM;
   BoundBuffer& b = e->bound[slot];
   if (b.buffer != nullptr) napi_delete_reference(env_, b.buffer);
-  b = BoundBuffer{ref, offset, length};
+  b = BoundBuffer{ref, offset, length, shared};
   return 0;
 }
 

@@ -90,6 +90,11 @@ struct BoundBuffer {
   napi_ref buffer = nullptr;
   size_t offset = 0;
   size_t length = 0;
+  // The view's first byte when it is on a SharedArrayBuffer, else null. Shared memory cannot be
+  // detached (postMessage shares it, never transfers it), moved or shrunk (a growable one only
+  // grows, in place), and `buffer` keeps it alive: so this pointer stays valid for as long as the
+  // binding does, and a bound call on it needs no lookup (args.h TakeBound).
+  uint8_t* shared = nullptr;
 };
 
 struct Entry {
@@ -131,7 +136,7 @@ class HandleTable {
   }
   // Binds `buf` (an ArrayBuffer; the view is [offset, offset + length) of it) as `handle`'s
   // read or write buffer, replacing any earlier one. 0, -EBADF or -ENOMEM.
-  int Bind(double handle, BufferSlot slot, napi_value buf, size_t offset, size_t length);
+  int Bind(double handle, BufferSlot slot, napi_value buf, size_t offset, size_t length, uint8_t* shared);
   // Deregisters from its poller, closes, retires the generation. 0 or -EBADF.
   int Close(double handle);
   // As Close, but the fd is moved into `*out` instead of closed (a stream sent to another thread,

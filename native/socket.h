@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -54,16 +57,32 @@ constexpr int kSendFlags = MSG_NOSIGNAL;  // EPIPE instead of SIGPIPE
 constexpr int kSendFlags = 0;  // macOS: the socket has SO_NOSIGPIPE instead
 #endif
 
+// The byte path's two syscalls. On Linux through syscall(2), not glibc's read() / send(): those
+// are pthread cancellation points and switch asynchronous cancellation on and off around every
+// call (about 60 of the ~2,400 user-space instructions of an echoed message); no thread of ours
+// is ever cancelled, so that work buys nothing.
+#if defined(__linux__)
+inline ssize_t SysRead(int fd, void* buf, size_t len) { return ::syscall(SYS_read, fd, buf, len); }
+inline ssize_t SysSend(int fd, const void* buf, size_t len) {
+  return ::syscall(SYS_sendto, fd, buf, len, kSendFlags, nullptr, 0);
+}
+inline ssize_t SysWrite(int fd, const void* buf, size_t len) { return ::syscall(SYS_write, fd, buf, len); }
+#else
+inline ssize_t SysRead(int fd, void* buf, size_t len) { return ::read(fd, buf, len); }
+inline ssize_t SysSend(int fd, const void* buf, size_t len) { return ::send(fd, buf, len, kSendFlags); }
+inline ssize_t SysWrite(int fd, const void* buf, size_t len) { return ::write(fd, buf, len); }
+#endif
+
 inline ssize_t Read(int fd, void* buf, size_t len) {
   ssize_t r;
-  do r = ::read(fd, buf, len);
+  do r = SysRead(fd, buf, len);
   while (r < 0 && errno == EINTR);
   return r < 0 ? -errno : r;
 }
 
 inline ssize_t Write(int fd, const void* buf, size_t len, bool is_socket) {
   ssize_t r;
-  do r = is_socket ? ::send(fd, buf, len, kSendFlags) : ::write(fd, buf, len);
+  do r = is_socket ? SysSend(fd, buf, len) : SysWrite(fd, buf, len);
   while (r < 0 && errno == EINTR);
   return r < 0 ? -errno : r;
 }

@@ -167,6 +167,43 @@ describe('EchoServer', () => {
     );
   });
 
+  test('an echo future dropped while it waits (reading, or flushing to a stalled peer) leaves nothing in flight: the stream reads again', async () => {
+    await run(
+      (function* (): Async<void> {
+        const l = yield* TcpListener.bind('127.0.0.1:0');
+        const acc = rt.spawn(l.accept());
+        const c = yield* TcpStream.connect(l.localAddr());
+        const [s] = yield* acc;
+        // Waiting to read.
+        const reading = rt.spawn(echo(s, new Uint8Array(64)));
+        yield* sleep(10);
+        expect(s.io.inFlight).toBe(1);
+        reading.abort();
+        expect(s.io.inFlight).toBe(0);
+        // Flushing: the client sends far more than the socket buffers hold and reads nothing.
+        const flushing = rt.spawn(echo(s, new Uint8Array(64 * 1024)));
+        const sender = rt.spawn(c.writeAll(randomBytes(8 << 20)));
+        for (let i = 0; i < 500 && s.io.inFlight === 0; i++) yield* sleep(2);
+        yield* sleep(20);
+        expect(s.io.inFlight).toBe(1);
+        flushing.abort();
+        sender.abort();
+        expect(s.io.inFlight).toBe(0);
+        // The stream is whole: a plain read still gets the bytes the echo had not taken.
+        expect(yield* s.read(Buffer.alloc(16))).toBeGreaterThan(0);
+        s.close();
+        c.close();
+        l.close();
+      })(),
+    );
+  });
+
+  test('echo(stream, scratch) checks scratch', () => {
+    const fake = {} as TcpStream;
+    expect(() => echo(fake, 'x' as unknown as Uint8Array)).toThrow(TypeError);
+    expect(() => echo(fake, new Uint8Array(0))).toThrow(RangeError);
+  });
+
   test('options are validated', () => {
     expect(() => EchoServer.bind('127.0.0.1:0', { bufferSize: 0 })).toThrow(RangeError);
     expect(() => EchoServer.bind('127.0.0.1:0', { graceMs: -1 })).toThrow(/-1/);

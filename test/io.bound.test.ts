@@ -110,12 +110,37 @@ describe('native bound buffers', () => {
     for (const h of [w, r2, w2]) native.close(h);
   });
 
-  test('argument errors throw; a SharedArrayBuffer view cannot be bound', () => {
+  test('argument errors throw; an empty view is not bound', () => {
     const [r, w] = rawPipe();
     // (Errors made by the addon belong to the main realm, not jest's: match by message.)
     expect(() => native.bindBuffer(r, WRITE_BUFFER + 1, new Uint8Array(1))).toThrow(/"slot" must be an integer/);
     expect(() => native.bindBuffer(r, READ_BUFFER, new Uint16Array(1) as unknown as Uint8Array)).toThrow(/"buf" must be a Uint8Array/);
-    expect(native.bindBuffer(r, READ_BUFFER, new Uint8Array(new SharedArrayBuffer(8)))).toBe(-E.EINVAL);
+    expect(native.bindBuffer(r, READ_BUFFER, new Uint8Array(0))).toBe(-E.EINVAL);
+    expect(native.bindBuffer(r, READ_BUFFER, new Uint8Array(new SharedArrayBuffer(8), 8))).toBe(-E.EINVAL);
+    native.close(r);
+    native.close(w);
+  });
+
+  test('a view on a SharedArrayBuffer binds (its pointer taken once): bytes move at an offset, it cannot be transferred away, a growable one keeps working as it grows', () => {
+    const [r, w] = rawPipe();
+    const shared = new SharedArrayBuffer(32);
+    const src = new Uint8Array(shared, 4, 12);
+    src.set(Buffer.from('..hello..'));
+    const growable = new (SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer & { grow(n: number): void })(16, {
+      maxByteLength: 1 << 20,
+    });
+    const dst = new Uint8Array(growable, 2, 8);
+    expect(native.bindBuffer(w, WRITE_BUFFER, src)).toBe(0);
+    expect(native.bindBuffer(r, READ_BUFFER, dst)).toBe(0);
+    // Shared memory is shared, never transferred: the attempt throws and changes nothing.
+    expect(() => structuredClone(shared, { transfer: [shared as unknown as ArrayBuffer] })).toThrow();
+    expect(writeBound(w, 2, 5)).toBe(5);
+    growable.grow(1 << 20); // in place: the view and the pointer taken at bind stay valid
+    expect(readBound(r, 1, 7)).toBe(5);
+    expect(Buffer.from(dst.subarray(1, 6)).toString()).toBe('hello');
+    expect(Buffer.from(new Uint8Array(growable, 3, 5)).toString()).toBe('hello');
+    expect(readBound(r, 0, 9)).toBe(NOT_BOUND); // still only the bound view's range
+    expect(readBound(r, 0, 8)).toBe(-E.EAGAIN);
     native.close(r);
     native.close(w);
   });

@@ -477,7 +477,7 @@ export class UdpSocket {
     ioArgs[ARG_LENGTH] = length;
     if (dir === READ_BUFFER) native.udpRecvBound();
     else native.udpSendBound();
-    if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT];
+    if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT] | 0; // a small integer, not a boxed float64 (see IoResource.syscall)
     this.bound[dir] = null; // detached or shrunk since: the general call says what is wrong
     return dir === READ_BUFFER ? native.udpRecvFrom(h, buf, offset, length) : native.udpSendTo(h, buf, offset, length);
   }
