@@ -18,25 +18,16 @@ import { currentRuntime } from './context';
 import { consume, pollProceed } from './coop';
 import { IoError, errno } from './errors';
 import { FutureBase, PENDING, currentContext, isPending, step, type Context, type Pending, type Poll, type Waker } from './future';
-import {
-  ARG_HANDLE,
-  ARG_LENGTH,
-  ARG_OFFSET,
-  ARG_RESULT,
-  ARG_STATUS,
-  ERROR,
-  HANGUP,
-  READABLE,
-  READ_BUFFER,
-  STATUS_DONE,
-  WRITABLE,
-  WRITE_BUFFER,
-  native,
-  type Handle,
-} from './native';
+import * as binding from './native';
+import { native, type Handle } from './native';
 import type { IoSource } from './reactor';
 import { Runtime } from './runtime';
 import { checkRange } from './validate';
+
+// The addon's numbers as constants of this module: V8 folds a module-level `const` into the code
+// that reads it, where a property of another module's exports object (which the CommonJS build
+// assigns twice, so it is no constant field) is loaded and checked at every use of the hot path.
+const { ARG_HANDLE, ARG_LENGTH, ARG_OFFSET, ARG_RESULT, ARG_STATUS, ERROR, HANGUP, READABLE, READ_BUFFER, STATUS_DONE, WRITABLE, WRITE_BUFFER } = binding;
 
 const EAGAIN = errno.EAGAIN;
 const EINTR = errno.EINTR;

@@ -20,9 +20,13 @@
  */
 import { check } from './errors';
 import { PENDING, type Context, type Poll, type Waker } from './future';
-import { ERROR, HANGUP, LOOP_TOKEN, NOTIFY_TOKEN, READABLE, RESERVED_TOKENS, TIMER_TOKEN, WRITABLE, native, type Handle } from './native';
+import * as binding from './native';
+import { native, type Handle } from './native';
 import { RemoteWakers } from './remote';
 import { WakerSet } from './wakers';
+
+// The addon's numbers as constants of this module, folded by V8 into `dispatch` (see lib/io.ts).
+const { ERROR, HANGUP, LOOP_TOKEN, NOTIFY_TOKEN, READABLE, RESERVED_TOKENS, TIMER_TOKEN, WRITABLE } = binding;
 
 export { READABLE, WRITABLE, HANGUP, ERROR };
 
