@@ -183,10 +183,11 @@ static uint64_t hist_pct(double q) {
 typedef struct {
   int ok;
   uint64_t ticks; /* utime + stime, clock ticks */
+  uint64_t user;  /* utime alone: the server's own code, not the kernel's work for it */
 } proc_cpu_t;
 
 static proc_cpu_t read_proc_cpu(int pid) {
-  proc_cpu_t r = {0, 0};
+  proc_cpu_t r = {0, 0, 0};
   if (pid <= 0) return r;
   char path[64], buf[2048];
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -211,6 +212,7 @@ static proc_cpu_t read_proc_cpu(int pid) {
   if (field < 15) return r;
   r.ok = 1;
   r.ticks = ut + st;
+  r.user = ut;
   return r;
 }
 
@@ -820,9 +822,10 @@ int main(int argc, char **argv) {
       printf(",\"server\":{\"pid\":%d", opt_server_pid);
       if (have_cpu)
         printf(",\"cpu_ticks\":%" PRIu64 ",\"clk_tck\":%ld,\"cpu_s\":%.4f,\"cpu_pct\":%.1f,\"cpu_us_per_msg\":%.4f,"
-               "\"msgs_per_cpu_s\":%.1f",
+               "\"msgs_per_cpu_s\":%.1f,\"user_cpu_s\":%.4f,\"user_us_per_msg\":%.4f",
                cpu1.ticks - cpu0.ticks, tck, srv_cpu_s, 100.0 * srv_cpu_s / win_s, srv_cpu_s * 1e6 / (double)win_msgs,
-               srv_cpu_s > 0 ? (double)win_msgs / srv_cpu_s : 0.0);
+               srv_cpu_s > 0 ? (double)win_msgs / srv_cpu_s : 0.0, (double)(cpu1.user - cpu0.user) / (double)tck,
+               (double)(cpu1.user - cpu0.user) / (double)tck * 1e6 / (double)win_msgs);
       printf(",\"vmhwm_kb\":%ld,\"vmrss_kb\":%ld}", hwm_kb, rss_kb);
     }
     printf("}\n");

@@ -386,6 +386,7 @@ function summarizeEntries(runs) {
       p99_us: pick((r) => r.lat_us.p99),
       p999_us: pick((r) => r.lat_us.p999),
       cpu_us_per_msg: pick((r) => r.server_cpu_us_per_msg),
+      user_us_per_msg: pick((r) => r.server_user_us_per_msg),
       msgs_per_cpu_s: pick((r) => r.server_msgs_per_cpu_s),
       server_cpu_pct: pick((r) => r.server_cpu_pct),
       loadgen_cpu_pct: pick((r) => r.loadgen_cpu_pct),
@@ -428,16 +429,16 @@ function markdown(meta, rows, entrySummaries, cells, skipped, failures) {
   L.push(`${meta.date} · ${meta.cpu_model} · ${meta.cpus} CPU · Linux ${meta.kernel} · Node ${meta.node}`);
   L.push(`pinning: ${meta.pinning} · ${meta.reps} rep(s), median · ${meta.duration_s} s measured after ${meta.warmup_s} s ` +
     `warm-up · pipeline ${meta.pipeline} · wall time ${meta.wall_s} s`, '');
-  L.push('| cell | server | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | server CPU µs/msg | msgs per CPU-s | ' +
+  L.push('| cell | server | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | server CPU µs/msg | of it user µs/msg | msgs per CPU-s | ' +
     'peak RSS MB | thr ÷ node:net | thr ÷ c-epoll | CPU/msg ÷ c-epoll | srv CPU % | loadgen CPU % | other CPU % | spread |');
-  L.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  L.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const cell of cells) {
     for (const r of rows.filter((x) => cellKey(x.cell) === cellKey(cell))) {
       const name = r.variants.length > 1 ? `${r.group} (${r.variant.replace(/^node-net-/, '')})` : r.group;
       const spread = r.msgs_per_s && r.reps_ok > 1 ? `±${(((r.msgs_per_s_max - r.msgs_per_s_min) / 2 / r.msgs_per_s) * 100).toFixed(1)}%` : '–';
       const failed = r.reps_ok < r.reps ? ` ⚠${r.reps - r.reps_ok} failed` : '';
       L.push(`| ${cellLabel(cell)} | ${name}${failed} | ${fmtNum(r.msgs_per_s)} | ${fmtSig(r.mb_per_s)} | ${fmtSig(r.p50_us)} | ` +
-        `${fmtSig(r.p99_us)} | ${fmtSig(r.p999_us)} | ${fmtNum(r.cpu_us_per_msg, 2)} | ${fmtNum(r.msgs_per_cpu_s)} | ` +
+        `${fmtSig(r.p99_us)} | ${fmtSig(r.p999_us)} | ${fmtNum(r.cpu_us_per_msg, 2)} | ${fmtNum(r.user_us_per_msg, 2)} | ${fmtNum(r.msgs_per_cpu_s)} | ` +
         `${fmtNum(r.peak_rss_mb, 1)} | ${fmtRatio(r.thr_vs_node)} | ${fmtRatio(r.thr_vs_c)} | ${fmtRatio(r.cpu_vs_c)} | ` +
         `${fmtNum(r.server_cpu_pct)} | ${fmtNum(r.loadgen_cpu_pct)} | ${fmtNum(r.other_cpu_pct_max)}` +
         `${r.other_cpu_pct_max > OTHER_CPU_WARN ? ' ⚠' : ''} | ${spread} |`);
@@ -472,7 +473,8 @@ function markdown(meta, rows, entrySummaries, cells, skipped, failures) {
   }
   L.push('', 'msgs/s: echoes completed and verified per second. MB/s: payload of one direction (10^6 B). ' +
     'Latency: send → last echoed byte. Server CPU: utime+stime of the server process (all threads) over the ' +
-    'measured window, from /proc/<pid>/stat. Peak RSS: VmHWM. spread: ±half the min–max range of msgs/s over the ' +
+    'measured window, from /proc/<pid>/stat; "of it user": utime alone (the server\'s own code; the rest is the kernel\'s ' +
+    'work for it), at 10 ms clock-tick resolution. Peak RSS: VmHWM. spread: ±half the min–max range of msgs/s over the ' +
     'reps. A loadgen CPU near 100 % means the load generator, not the server, limited the throughput. other CPU %: CPU ' +
     'used by other processes during the window (worst rep). See bench/README.md.');
   return L.join('\n') + '\n';
@@ -822,6 +824,7 @@ async function runOne(entry, cell, rep, args) {
       loadgen_cpu_pct: j.loadgen_cpu_pct, connect_s: j.connect_s, prime_s: j.prime_s, conn_msgs: j.conn_msgs,
       server_cpu_s: sv.cpu_s ?? null, server_cpu_ticks: sv.cpu_ticks ?? null, server_cpu_pct: sv.cpu_pct ?? null,
       server_cpu_us_per_msg: sv.cpu_us_per_msg ?? null, server_msgs_per_cpu_s: sv.msgs_per_cpu_s ?? null,
+      server_user_us_per_msg: sv.user_us_per_msg ?? null,
       server_vmhwm_kb: hwm, server_vmrss_kb: sv.vmrss_kb ?? null,
       machine: j.machine || null,
       // CPU used during the window by anything but the server, loadgen and softirq: other processes
