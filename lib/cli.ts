@@ -4,7 +4,7 @@
  *
  *   polled echo [--host 127.0.0.1] [--port 7007] [--unix PATH] [--driver embedded|block]
  *               [--threads N|auto [--handoff]] [--grace-ms 2000] [--backlog 1024]
- *               [--buffer-size 16384] [--quiet]
+ *               [--buffer-size 65536] [--quiet]
  *   polled echo --udp [--host 127.0.0.1] [--port 7007] [--driver embedded|block] [--batch N]
  *               [--buffer-size 65536] [--quiet]       (UDP echo: lib/udp-echo.ts)
  *
@@ -181,11 +181,11 @@ options:
                        (where SO_REUSEPORT does not balance, as on macOS)
   --grace-ms N         on SIGINT/SIGTERM, how long open connections may finish (default 2000)
   --backlog N          listen backlog (default 1024)
-  --buffer-size N      bytes of buffer per connection (default 16384)
+  --buffer-size N      bytes of the read buffer the connections share (default 65536)
   --quiet              don't report accept backoff and shutdown progress on stderr
   --udp                serve UDP echo on --host/--port instead (each datagram back to its sender);
                        with --batch N (1..64) N datagrams per recvmmsg/sendmmsg; --buffer-size
-                       defaults to 65536 there; with --threads N, N workers share the port
+                       is the largest datagram there; with --threads N, N workers share the port
                        (SO_REUSEPORT). Not with --unix or --handoff
   --batch N            with --udp: datagrams per batched receive/send (default 1: single calls)
   -h, --help           this text
