@@ -238,6 +238,37 @@ export class IoResource {
     }
   }
 
+  /**
+   * @internal Rust's `poll_write`: one step of a write of buf[offset, offset + length), or with
+   * `bufs` one writev of those buffers (`length` their total), with nothing allocated. The bytes
+   * written (0 only for length 0), or `PENDING` with `cx.waker` stored for WRITABLE (or woken at
+   * once when the task's budget is spent); throws IoError. The body of the write futures, and of
+   * hand-written loops (`writeAll`).
+   */
+  pollWrite(cx: Context, buf: Uint8Array, offset: number, length: number, bufs: readonly Uint8Array[] | null): Poll<number> {
+    if (length === 0) return 0;
+    if (!this.open) throw new IoError(EBADF, bufs === null ? 'write' : 'writev', this.closedDetail);
+    if (!pollProceed(cx)) return PENDING;
+    const reactor = this.rt.reactor;
+    const src = this.src;
+    for (;;) {
+      if (!reactor.isReady(src, WRITABLE, cx)) return PENDING;
+      const tick = src.tick;
+      const n = bufs === null ? this.syscall(WRITE_BUFFER, buf, offset, length) : native.writev(this.handle, bufs);
+      if (n >= 0) {
+        consume(n);
+        // A short write filled the send buffer: wait for WRITABLE rather than hear EAGAIN.
+        if (n < length) reactor.clearReadiness(src, WRITABLE, tick, null);
+        return n;
+      }
+      if (n === -EAGAIN) {
+        reactor.clearReadiness(src, WRITABLE, tick, cx);
+        continue;
+      }
+      if (n !== -EINTR) throw new IoError(-n, bufs === null ? 'write' : 'writev');
+    }
+  }
+
   /** A read into buf[offset, offset + length): `length` must be at least 1 (0 means end of stream). */
   read(buf: Uint8Array, offset = 0, length?: number): ReadFuture {
     const len = checkedLength(buf, offset, length, 'read(buf)');
@@ -373,20 +404,19 @@ export class ReadFuture extends IoOpFuture {
   }
 }
 
-/** The write side of the pattern, shared by `write` and `writev`: only the syscall differs. */
+/** `write` and `writev`: one `IoResource.pollWrite` each, for one buffer or several. */
 abstract class WriteBase extends IoOpFuture {
   private state = OpState.Idle;
   private waker: Waker | null = null;
   constructor(
     io: IoResource,
+    private readonly buf: Uint8Array,
+    private readonly offset: number,
     private readonly want: number,
-    private readonly name: string,
+    private readonly bufs: readonly Uint8Array[] | null,
   ) {
     super(io);
   }
-
-  /** One write syscall: bytes or -errno. */
-  protected abstract syscall(): number;
 
   /** `yield*`'s step, with a call site of its own for `this.poll` (see `FutureBase.next`). */
   override next(): IteratorResult<Pending, number> {
@@ -394,41 +424,20 @@ abstract class WriteBase extends IoOpFuture {
   }
 
   poll(cx: Context): Poll<number> {
-    if (this.state === OpState.Done) throw new Error(`polled: ${this.name} future polled after completion`);
-    const io = this.io;
-    if (this.want === 0) {
-      this.state = OpState.Done;
-      return 0;
-    }
-    if (!io.isOpen) {
-      this.unpark();
-      throw new IoError(EBADF, this.name, io.closedDetail);
-    }
-    if (!pollProceed(cx)) return this.pend();
-    const reactor = io.rt.reactor;
-    const src = io.src;
-    for (;;) {
-      if (!reactor.isReady(src, WRITABLE, cx)) {
-        this.waker = cx.waker;
-        return this.pend();
-      }
-      const tick = src.tick;
-      const n = this.syscall();
-      if (n >= 0) {
-        consume(n);
-        // A short write filled the send buffer: wait for WRITABLE rather than hear EAGAIN.
-        if (n < this.want) reactor.clearReadiness(src, WRITABLE, tick, null);
-        this.finish();
-        return n;
-      }
-      if (n === -EAGAIN) {
-        reactor.clearReadiness(src, WRITABLE, tick, cx);
-        continue;
-      }
-      if (n === -EINTR) continue;
+    if (this.state === OpState.Done) throw new Error(`polled: ${this.bufs === null ? 'write' : 'writev'} future polled after completion`);
+    let n: Poll<number>;
+    try {
+      n = this.io.pollWrite(cx, this.buf, this.offset, this.want, this.bufs);
+    } catch (err) {
       this.finish();
-      throw new IoError(-n, this.name);
+      throw err;
     }
+    if (isPending(n)) {
+      this.waker = cx.waker;
+      return this.pend();
+    }
+    this.finish();
+    return n;
   }
 
   private finish(): void {
@@ -442,36 +451,24 @@ abstract class WriteBase extends IoOpFuture {
   }
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 /**
  * `write(buf)`: the number of bytes written (at least 1 unless length is 0); pends while the
  * socket's send buffer is full (backpressure). Cancel-safe: if dropped, nothing was written.
  */
 export class WriteFuture extends WriteBase {
-  constructor(
-    io: IoResource,
-    private readonly buf: Uint8Array,
-    private readonly offset: number,
-    private readonly length: number,
-  ) {
-    super(io, length, 'write');
-  }
-  protected syscall(): number {
-    return this.io.syscall(WRITE_BUFFER, this.buf, this.offset, this.length);
+  constructor(io: IoResource, buf: Uint8Array, offset: number, length: number) {
+    super(io, buf, offset, length, null);
   }
 }
 
 /** `writev(bufs)`: one vectored syscall for several buffers; bytes written (may be partial). Cancel-safe. */
 export class WritevFuture extends WriteBase {
-  constructor(
-    io: IoResource,
-    private readonly bufs: readonly Uint8Array[],
-  ) {
+  constructor(io: IoResource, bufs: readonly Uint8Array[]) {
     let total = 0;
     for (const b of bufs) total += b.length;
-    super(io, total, 'writev');
-  }
-  protected syscall(): number {
-    return native.writev(this.io.handle, this.bufs);
+    super(io, NO_BYTES, 0, total, bufs);
   }
 }
 

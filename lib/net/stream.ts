@@ -6,7 +6,8 @@
  * (`ReadFuture`, `WriteFuture`, `WritevFuture` over an `IoResource`). `Stream` only forwards to
  * them, so `stream.read(buf)` *is* the leaf future: awaiting it allocates nothing beyond the
  * future object, and the bytes land in the caller's buffer. The composite operations
- * (`readExact`, `writeAll`, `writevAll`) are generator functions ("async fn"s) over the leaves.
+ * `readExact` and `writeAll` are hand-written loops over the same steps (`ExactFuture`), and
+ * `writevAll` a generator function (an "async fn") over writev futures.
  *
  * Connecting and accepting are leaf futures too, with explicit states:
  *
@@ -21,8 +22,8 @@
  */
 import { consume, pollProceed } from '../coop';
 import { IoError, errno } from '../errors';
-import { FutureBase, PENDING, type Async, type Context, type Future, type Poll, type Waker } from '../future';
-import { IoResource, checkBuffer, checkedLength, type ReadFuture, type WriteFuture, type WritevFuture } from '../io';
+import { FutureBase, PENDING, isPending, type Async, type Context, type Future, type Poll, type Waker } from '../future';
+import { IoOpFuture, IoResource, checkBuffer, checkedLength, type ReadFuture, type WriteFuture, type WritevFuture } from '../io';
 import { ERROR, HANGUP, READABLE, SHUT_RD, SHUT_RDWR, SHUT_WR, WRITABLE, native, type Handle } from '../native';
 import { chunks } from '../node-stream';
 import { Runtime } from '../runtime';
@@ -159,9 +160,9 @@ export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Sock
   }
 
   /** Fill `buf[offset, offset + length)` completely, or throw `UnexpectedEofError` if the stream ends first. */
-  readExact(buf: Uint8Array, offset = 0, length?: number): Async<void> {
+  readExact(buf: Uint8Array, offset = 0, length?: number): Future<void> {
     const len = checkedLength(buf, offset, length, 'readExact(buf)');
-    return readExactGen(this.io, buf, offset, len);
+    return new ExactFuture(this.io, false, buf, offset, len);
   }
 
   /**
@@ -188,17 +189,17 @@ export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Sock
    * written. If it fails part-way (the peer reset, or another task closed this stream), the
    * `IoError` carries `bytesWritten`: how many bytes went out before the error.
    */
-  writeAll(buf: Uint8Array, offset?: number, length?: number): Async<void>;
-  writeAll(text: string, encoding?: TextEncoding): Async<void>;
-  writeAll(buf: Uint8Array | string, offset?: number | TextEncoding, length?: number): Async<void> {
+  writeAll(buf: Uint8Array, offset?: number, length?: number): Future<void>;
+  writeAll(text: string, encoding?: TextEncoding): Future<void>;
+  writeAll(buf: Uint8Array | string, offset?: number | TextEncoding, length?: number): Future<void> {
     if (typeof buf === 'string') {
       if (length !== undefined) throw new TypeError('writeAll(text, encoding): a string takes an encoding, not an offset and a length');
       const bytes = encodeText(buf, offset, 'writeAll(text, encoding)');
-      return writeAllGen(this.io, bytes, 0, bytes.length);
+      return new ExactFuture(this.io, true, bytes, 0, bytes.length);
     }
     if (typeof offset === 'string') throw new TypeError('writeAll(buf, offset, length): an encoding is for string writes; a Uint8Array takes an offset');
     const len = checkedLength(buf, offset ?? 0, length, 'writeAll(buf)');
-    return writeAllGen(this.io, buf, offset ?? 0, len);
+    return new ExactFuture(this.io, true, buf, offset ?? 0, len);
   }
 
   /**
@@ -240,12 +241,64 @@ export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Sock
   }
 }
 
-function* readExactGen(io: IoResource, buf: Uint8Array, offset: number, length: number): Async<void> {
-  let got = 0;
-  while (got < length) {
-    const n = yield* io.read(buf, offset + got, length - got);
-    if (n === 0) throw new UnexpectedEofError(length, got);
-    got += n;
+const enum LoopState {
+  Running,
+  Done,
+}
+
+/**
+ * `readExact` and `writeAll`: a loop of reads (writes) until `length` bytes have moved, written
+ * by hand over `IoResource.pollRead` / `pollWrite` (Rust's `poll_read` / `poll_write`) rather
+ * than as a generator over read (write) futures: one object per call, none per syscall, and no
+ * generator to resume. Dropped part-way, the bytes moved so far are gone (not cancel-safe, as
+ * tokio's `read_exact` / `write_all`); a write error carries `bytesWritten`.
+ */
+class ExactFuture extends IoOpFuture<void> {
+  private state = LoopState.Running;
+  private done = 0;
+  private waker: Waker | null = null;
+
+  constructor(
+    io: IoResource,
+    private readonly writing: boolean,
+    private readonly buf: Uint8Array,
+    private readonly offset: number,
+    private readonly length: number,
+  ) {
+    super(io);
+  }
+
+  poll(cx: Context): Poll<void> {
+    if (this.state === LoopState.Done) throw new Error(`polled: ${this.writing ? 'writeAll' : 'readExact'} future polled after completion`);
+    const io = this.io;
+    try {
+      while (this.done < this.length) {
+        const at = this.offset + this.done;
+        const left = this.length - this.done;
+        const n = this.writing ? io.pollWrite(cx, this.buf, at, left, null) : io.pollRead(cx, this.buf, at, left);
+        if (isPending(n)) {
+          this.waker = cx.waker;
+          return this.pend();
+        }
+        if (n === 0 && !this.writing) throw new UnexpectedEofError(this.length, this.done);
+        this.done += n;
+      }
+    } catch (err) {
+      this.finish();
+      throw this.writing ? withBytesWritten(err, this.done) : err;
+    }
+    this.finish();
+    return undefined;
+  }
+
+  private finish(): void {
+    this.state = LoopState.Done;
+    this.unpark();
+  }
+
+  override drop(): void {
+    if (this.state === LoopState.Running && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, this.writing ? WRITABLE : READABLE, this.waker);
+    this.finish();
   }
 }
 
@@ -253,15 +306,6 @@ function* readExactGen(io: IoResource, buf: Uint8Array, offset: number, length: 
 function withBytesWritten(err: unknown, done: number): unknown {
   if (err instanceof IoError) err.bytesWritten = done;
   return err;
-}
-
-function* writeAllGen(io: IoResource, buf: Uint8Array, offset: number, length: number): Async<void> {
-  let done = 0;
-  try {
-    while (done < length) done += yield* io.write(buf, offset + done, length - done);
-  } catch (err) {
-    throw withBytesWritten(err, done);
-  }
 }
 
 function* writevAllGen(io: IoResource, bufs: readonly Uint8Array[]): Async<void> {
