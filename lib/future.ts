@@ -96,6 +96,12 @@ export interface Future<T> {
   poll(cx: Context): Poll<T>;
   /** Cancel: release whatever the future holds (registrations, timers, permits). */
   drop?(): void;
+  /**
+   * What this future waits for, in words, for the task dump (`runtime.dumpTasks()`):
+   * "TcpStream.read fd 12 127.0.0.1:7007 ← 127.0.0.1:51234", "sleep until +120 ms". Called only
+   * when a dump is asked for, never while polling.
+   */
+  waitingFor?(): string;
   [Symbol.iterator](): Iterator<Pending, T, unknown>;
 }
 
@@ -126,6 +132,11 @@ export abstract class FutureBase<T> implements Future<T>, Iterator<Pending, T, u
   abstract poll(cx: Context): Poll<T>;
   drop(): void {}
 
+  /** What this future waits for, for the task dump. Leaves say more (see `Future.waitingFor`). */
+  waitingFor(): string {
+    return this.constructor.name;
+  }
+
   [Symbol.iterator](): Iterator<Pending, T, unknown> {
     return this;
   }
@@ -144,6 +155,45 @@ export abstract class FutureBase<T> implements Future<T>, Iterator<Pending, T, u
     DONE.value = value;
     return DONE as IteratorReturnResult<T>;
   }
+}
+
+// ---- recording what a task waits on (the task dump, lib/observe.ts) ---------------------------
+//
+// A generator does not say which `yield*` it is suspended in, but every leaf awaited with
+// `yield*` takes its steps through `FutureBase.next`. While some runtime records what its tasks
+// wait on, `next` is swapped for a copy that also notes each leaf that returned PENDING in the
+// list of the task being polled. Swapped, not tested: with recording off the hot path is the
+// plain `next` above, unchanged.
+
+const plainNext = FutureBase.prototype.next;
+let pendingSink: unknown[] | null = null;
+let recorders = 0;
+
+function recordingNext<T>(this: FutureBase<T>): IteratorResult<Pending, T> {
+  const v = this.poll(currentContext());
+  if (isPending(v)) {
+    if (pendingSink !== null) pendingSink.push(this);
+    return YIELD_PENDING;
+  }
+  DONE.value = v;
+  return DONE as IteratorReturnResult<T>;
+}
+
+/**
+ * @internal Start (`true`) or stop recording the leaves that return PENDING (counted: each
+ * observing runtime starts once and stops once).
+ */
+export function recordPendingLeaves(on: boolean): void {
+  recorders += on ? 1 : -1;
+  if (recorders < 0) recorders = 0;
+  FutureBase.prototype.next = recorders > 0 ? recordingNext : plainNext;
+}
+
+/** @internal The list that leaves returning PENDING are added to now (the polled task's), or null. */
+export function setPendingSink(sink: unknown[] | null): unknown[] | null {
+  const prev = pendingSink;
+  pendingSink = sink;
+  return prev;
 }
 
 /** States of a generator future. */
