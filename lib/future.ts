@@ -336,6 +336,11 @@ export class PollFn<T> extends FutureBase<T> {
   poll(cx: Context): Poll<T> {
     return this.f(cx);
   }
+  override waitingFor(): string {
+    const inner = this.inner as { waitingFor?: () => string } | undefined;
+    if (inner !== undefined && typeof inner.waitingFor === 'function') return inner.waitingFor();
+    return `pollFn(${this.f.name || 'anonymous'})`;
+  }
   override drop(): void {
     this.inner?.drop?.();
   }
@@ -365,6 +370,11 @@ export class MapFuture<A, B> extends FutureBase<B> {
   ) {
     super();
   }
+  override waitingFor(): string {
+    const inner = this.inner as { waitingFor?: () => string };
+    return typeof inner.waitingFor === 'function' ? inner.waitingFor() : this.inner.constructor.name;
+  }
+
   poll(cx: Context): Poll<B> {
     if (this.state === MapState.Done) throw new Error('polled: a map future was polled after it completed');
     const v = this.inner.poll(cx);

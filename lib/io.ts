@@ -128,6 +128,8 @@ export class IoResource {
   moved = false;
   /** @internal What this resource is, for the error after close: 'stream', 'listener', 'pipe', 'socket'. */
   noun = 'socket';
+  /** @internal The socket that owns this resource: it names an operation for the task dump (`describeOp`). */
+  owner: { describeOp(op: string): string } | null = null;
 
   constructor(
     readonly rt: Runtime,
@@ -143,6 +145,12 @@ export class IoResource {
 
   get isOpen(): boolean {
     return this.open;
+  }
+
+  /** @internal An operation on this resource, for the task dump: "TcpStream.read fd 12 127.0.0.1:7007 ← 127.0.0.1:51234". */
+  describeOp(op: string): string {
+    if (this.owner !== null) return this.owner.describeOp(op);
+    return `${this.noun}.${op} ${this.open ? `fd ${native.fdOf(this.handle)}` : this.closedNote}`;
   }
 
   /** Why operations fail once the resource is not open: for error messages. */
@@ -308,6 +316,10 @@ export class ReadFuture extends IoOpFuture {
     super(io);
   }
 
+  override waitingFor(): string {
+    return this.io.describeOp('read');
+  }
+
   poll(cx: Context): Poll<number> {
     if (this.state === OpState.Done) throw new Error('polled: read future polled after completion');
     const io = this.io;
@@ -368,6 +380,10 @@ abstract class WriteBase extends IoOpFuture {
 
   /** One write syscall: bytes or -errno. */
   protected abstract syscall(): number;
+
+  override waitingFor(): string {
+    return `${this.io.describeOp(this.name)}, ${this.want} bytes (send buffer full)`;
+  }
 
   poll(cx: Context): Poll<number> {
     if (this.state === OpState.Done) throw new Error(`polled: ${this.name} future polled after completion`);

@@ -590,9 +590,11 @@ export function taskInfos(rt: Observable, obs: RuntimeObserver | null): TaskInfo
   for (const t of rt.executor.tasks) {
     const st = t.stats;
     const root = t.root;
+    // The leaves recorded in the last poll; a task whose future is itself a leaf (spawn(rx.recv()))
+    // polls it directly, not through `yield*`, so that one is asked instead.
     let waitingOn: string[] | null;
-    if (!(root instanceof GenFuture)) waitingOn = [waitingForOf(root)];
-    else if (st !== null && st.polls > 0) waitingOn = st.waits.map(waitingForOf);
+    if (st !== null && st.waits.length > 0) waitingOn = st.waits.map(waitingForOf);
+    else if (!(root instanceof GenFuture)) waitingOn = [waitingForOf(root)];
     else waitingOn = st !== null ? [] : null;
     out.push({
       id: t.id,
