@@ -1,0 +1,248 @@
+#!/usr/bin/env node
+'use strict';
+// User-space instructions per echoed message, counted by callgrind: a figure that does not move
+// with the machine's load (CPU time on this VM varies ±20–50 % from run to run; instruction
+// counts by well under 1 %), so a before/after claim about the per-message work can be made
+// from one run.
+//
+//   npm run bench:instructions [-- --servers polled-embedded,polled-block,c-epoll]
+//                               [--conns 100] [--size 64] [--warmup 6] [--duration 6] [--top 25]
+//   POLLED_BASELINE=<another built checkout> npm run bench:instructions   (adds base-* entries)
+//
+// For each server: start it under `valgrind --tool=callgrind`, run the load generator (not under
+// valgrind) against it, zero the counters when the warm-up ends (`callgrind_control -z`) and dump
+// them when the measured window ends (`callgrind_control -d`); instructions in the dump ÷
+// messages echoed in the window = instructions per message. Every thread of the server is
+// counted (V8's helper threads included), kernel work is not: callgrind sees user space only.
+// The top functions (self cost) come from callgrind_annotate; code V8 compiled at run time has no
+// symbol in the binary: node runs with --perf-basic-prof, and its perf map names that code
+// ("JS ..." rows: the TypeScript itself, after JIT).
+//
+// The window edges are taken by the server at its next check of callgrind's command file, a few
+// milliseconds after loadgen's marker, at both ends alike; under valgrind the server echoes a few
+// thousand messages a second, so that costs well under 1 % of the count.
+//
+// Results: printed, and written to bench/results/runs/instructions-<stamp>.{json,md}; `--save`
+// (a full default run only) also writes bench/results/instructions.{json,md}, the committed figures.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn, execFileSync } = require('node:child_process');
+const run = require('./run.js');
+
+const OPTS = { servers: 'polled-embedded,polled-block,c-epoll', conns: 100, size: 64, warmup: 6, duration: 6, top: 25, save: false };
+
+function parse(argv) {
+  const a = { ...OPTS, partial: [] };
+  run.walkOptions(argv, a, (k, val, num) => {
+    if (k === '--servers') a.servers = val();
+    else if (k === '--conns') a.conns = num();
+    else if (k === '--size') a.size = num();
+    else if (k === '--warmup') a.warmup = num();
+    else if (k === '--duration') a.duration = num();
+    else if (k === '--top') a.top = num();
+    else if (k === '--save') a.save = true;
+    else return false;
+    return true;
+  });
+  return a;
+}
+
+function need(cmd) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`${cmd} is not installed (apt-get install valgrind)`);
+  }
+}
+
+/** The instructions (Ir) in a callgrind dump: its "summary:" or "totals:" line. */
+function totalIr(file) {
+  const text = fs.readFileSync(file, 'utf8');
+  const m = /^(?:totals|summary):\s+(\d+)/m.exec(text);
+  if (!m) throw new Error(`no totals in ${file}`);
+  return Number(m[1]);
+}
+
+/**
+ * Self cost per function, read from the dump itself (callgrind_annotate would count the frames
+ * on the stack when the counters were zeroed as if they had run the whole window). A cost line
+ * after `calls=` is the call's inclusive cost and belongs to the callee: skipped.
+ */
+function selfCosts(file) {
+  const names = new Map();
+  const byFn = new Map();
+  const name = (v) => {
+    const m = /^\((\d+)\)(?:\s+(.*))?$/.exec(v);
+    if (!m) return v;
+    if (m[2] !== undefined) names.set(m[1], m[2]);
+    return names.get(m[1]) ?? v;
+  };
+  let fn = '?';
+  let skipNext = false;
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (line.startsWith('fn=')) fn = name(line.slice(3));
+    else if (line.startsWith('cfn=')) name(line.slice(4));
+    else if (line.startsWith('calls=')) skipNext = true;
+    else if (/^[\d+*-]/.test(line)) {
+      if (skipNext) skipNext = false;
+      else {
+        const parts = line.trim().split(/\s+/);
+        const ir = parts.length > 1 ? Number(parts[1]) : 0;
+        if (ir > 0) byFn.set(fn, (byFn.get(fn) ?? 0) + ir);
+      }
+    }
+  }
+  return byFn;
+}
+
+/** V8's perf map (node --perf-basic-prof): [start, end, name] of the code it compiled. */
+function perfMap(pid) {
+  const file = `/tmp/perf-${pid}.map`;
+  if (!fs.existsSync(file)) return [];
+  const rows = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+    if (m) rows.push([parseInt(m[1], 16), parseInt(m[1], 16) + parseInt(m[2], 16), m[3]]);
+  }
+  rows.sort((x, y) => x[0] - y[0]);
+  return rows;
+}
+
+/** Top functions by self cost: [{ ir, fn }]; JIT code named through the perf map when there is one. */
+function topFunctions(file, n, map) {
+  const lookup = (addr) => {
+    let lo = 0, hi = map.length - 1, found = null;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (map[mid][0] <= addr) {
+        found = map[mid];
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found && addr < found[1] ? found[2] : null;
+  };
+  const merged = new Map();
+  for (const [fn, ir] of selfCosts(file)) {
+    const m = /^0x([0-9a-f]+)$/.exec(fn);
+    const label = m ? `JS ${lookup(parseInt(m[1], 16)) ?? `(unnamed JIT code ${fn})`}` : fn;
+    merged.set(label, (merged.get(label) ?? 0) + ir);
+  }
+  return [...merged].map(([fn, ir]) => ({ ir, fn })).sort((x, y) => y.ir - x.ir).slice(0, n);
+}
+
+function control(flag, pid) {
+  execFileSync('callgrind_control', [flag, String(pid)], { stdio: 'ignore', timeout: 60_000 });
+}
+
+async function measure(entry, a, dir) {
+  const outFile = path.join(dir, `${entry.name}.out`);
+  const wrapped = {
+    name: entry.name,
+    cmd: (port) => {
+      const argv = entry.cmd(port);
+      // Node: name its JIT code (a perf map, read below).
+      if (argv[0] === process.execPath) argv.splice(1, 0, '--perf-basic-prof');
+      return ['valgrind', '--tool=callgrind', '--quiet', `--callgrind-out-file=${outFile}`, ...argv];
+    },
+  };
+  const srv = await run.startServer(wrapped, { pin: false, timeoutMs: 180_000 });
+  try {
+    const args = ['--host', run.HOST, '--port', String(srv.port), '--connections', String(a.conns), '--size', String(a.size),
+      '--warmup', String(a.warmup), '--duration', String(a.duration), '--json', '--markers', '--connect-timeout', '120'];
+    const lg = spawn(run.LOADGEN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let buf = '', json = null, err = '';
+    lg.stderr.on('data', (d) => (err += d));
+    const done = new Promise((resolve) => lg.on('exit', resolve));
+    lg.stdout.setEncoding('utf8');
+    lg.stdout.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 1);
+        // Synchronous on purpose: loadgen keeps the load on while the server takes the command.
+        if (line === '# warmup_end') control('-z', srv.pid);
+        else if (line === '# measure_end') control('-d', srv.pid);
+        else if (line.startsWith('{')) json = JSON.parse(line);
+      }
+    });
+    const code = await done;
+    if (code !== 0 || json === null || !json.ok) throw new Error(`${entry.name}: loadgen exit ${code}: ${err.trim() || JSON.stringify(json)}`);
+    const dumps = fs.readdirSync(dir).filter((f) => f.startsWith(`${entry.name}.out.`)).sort();
+    if (dumps.length === 0) throw new Error(`${entry.name}: callgrind wrote no dump`);
+    const dump = path.join(dir, dumps[dumps.length - 1]);
+    const ir = totalIr(dump);
+    const map = perfMap(srv.pid);
+    const top = topFunctions(dump, a.top, map);
+    try { fs.unlinkSync(`/tmp/perf-${srv.pid}.map`); } catch {}
+    return { name: entry.name, msgs: json.msgs, window_s: json.window_s, ir, ir_per_msg: ir / json.msgs, top };
+  } finally {
+    await run.stopServer(srv.child, 30_000);
+  }
+}
+
+function markdown(a, rows, stamp) {
+  const lines = [
+    `# Instructions per echoed message (callgrind), ${stamp}`,
+    '',
+    `${a.conns} connections × ${a.size} B, ping-pong; warm-up ${a.warmup} s, window ${a.duration} s (under valgrind). ` +
+      'User-space instructions of every server thread ÷ messages echoed in the window. `npm run bench:instructions`.',
+    '',
+    '| server | instructions / msg | msgs in window |',
+    '| --- | --: | --: |',
+    ...rows.map((r) => `| ${r.name} | ${Math.round(r.ir_per_msg).toLocaleString('en-US')} | ${r.msgs.toLocaleString('en-US')} |`),
+    '',
+  ];
+  for (const r of rows) {
+    lines.push(`## ${r.name}: top functions (self, per message)`, '', '| per msg | share | function |', '| --: | --: | --- |');
+    for (const t of r.top) lines.push(`| ${(t.ir / r.msgs).toFixed(1)} | ${((100 * t.ir) / r.ir).toFixed(1)} % | \`${t.fn.replace(/\|/g, '\\|')}\` |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const a = parse(process.argv);
+  need('valgrind');
+  need('callgrind_control');
+  run.buildNative();
+  const names = a.servers.split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = names.map((n) => {
+    const e = run.SERVERS.find((s) => s.name === n);
+    if (!e) throw new Error(`no server entry "${n}" (have: ${run.SERVERS.map((s) => s.name).join(', ')})`);
+    return e;
+  });
+  const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'polled-cg-'));
+  const rows = [];
+  for (const e of entries) {
+    console.error(`instructions: ${e.name} under callgrind…`);
+    const r = await measure(e, a, dir);
+    console.error(`instructions: ${e.name}: ${Math.round(r.ir_per_msg)} per message (${r.msgs} msgs)`);
+    rows.push(r);
+  }
+  const md = markdown(a, rows, stamp);
+  console.log(md);
+  const runs = path.join(run.RESULTS, 'runs');
+  fs.mkdirSync(runs, { recursive: true });
+  const base = path.join(runs, `instructions-${stamp.replace(/[:]/g, '')}`);
+  const json = JSON.stringify({ stamp, options: a, rows }, null, 1);
+  fs.writeFileSync(`${base}.json`, json);
+  fs.writeFileSync(`${base}.md`, md);
+  const isDefault = a.servers === OPTS.servers && a.conns === OPTS.conns && a.size === OPTS.size;
+  if (a.save && isDefault && !process.env.POLLED_BASELINE) {
+    fs.writeFileSync(path.join(run.RESULTS, 'instructions.json'), json);
+    fs.writeFileSync(path.join(run.RESULTS, 'instructions.md'), md);
+    console.error('instructions: saved bench/results/instructions.{json,md}');
+  } else if (a.save) {
+    console.error('instructions: --save ignored: only a default run (all three servers, 100 × 64 B, no POLLED_BASELINE) is committed');
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(`bench/instructions.js: ${e.message}`);
+  run.killLive();
+  process.exit(1);
+});
