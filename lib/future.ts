@@ -166,13 +166,21 @@ export abstract class FutureBase<T> implements Future<T>, Iterator<Pending, T, u
 // plain `next` above, unchanged.
 
 const plainNext = FutureBase.prototype.next;
-let pendingSink: unknown[] | null = null;
+/** The polled task's list (`TaskStats`-like: a count and the slots), or null. */
+export interface PendingSink {
+  /** Leaves recorded in this poll. */
+  nWaits: number;
+  /** Slots; entries at `nWaits` and beyond are left from earlier polls (overwritten, not truncated: no resize per poll). */
+  readonly waits: unknown[];
+}
+let pendingSink: PendingSink | null = null;
 let recorders = 0;
 
 function recordingNext<T>(this: FutureBase<T>): IteratorResult<Pending, T> {
   const v = this.poll(currentContext());
   if (isPending(v)) {
-    if (pendingSink !== null) pendingSink.push(this);
+    const s = pendingSink;
+    if (s !== null) s.waits[s.nWaits++] = this;
     return YIELD_PENDING;
   }
   DONE.value = v;
@@ -190,7 +198,7 @@ export function recordPendingLeaves(on: boolean): void {
 }
 
 /** @internal The list that leaves returning PENDING are added to now (the polled task's), or null. */
-export function setPendingSink(sink: unknown[] | null): unknown[] | null {
+export function setPendingSink(sink: PendingSink | null): PendingSink | null {
   const prev = pendingSink;
   pendingSink = sink;
   return prev;

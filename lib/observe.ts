@@ -21,6 +21,7 @@
  * `POLLED_TRACE=out.json`) adds the trace. Durations come from `performance.now()` unless a
  * `clock` is injected (tests).
  */
+import { performance } from 'node:perf_hooks';
 import type { Executor } from './executor';
 import { GenFuture, recordPendingLeaves, setPendingSink, type Future } from './future';
 import type { Park } from './park';
@@ -122,8 +123,9 @@ export class TaskStats {
   delaySum = 0;
   delayMax = 0;
   delays = 0;
-  /** The leaves that returned PENDING in the last poll (filled by FutureBase.next while recording). */
+  /** The leaves that returned PENDING in the last poll: `waits[0 .. nWaits)` (filled by FutureBase.next while recording). */
   readonly waits: unknown[] = [];
+  nWaits = 0;
   constructor(
     readonly spawnedAt: number,
     readonly site: { stack?: string } | null,
@@ -136,7 +138,9 @@ const BATCH_BUCKETS = 13; // 0, ≤1, ≤2, ≤4, ... ≤1024, more
 /** Index of the first power-of-two bound ≥ v (v ≥ 0): 0 for v ≤ 1. */
 function log2Bucket(v: number, n: number): number {
   if (v <= 1) return 0;
-  const b = Math.ceil(Math.log2(v));
+  if (v >= 2 ** 30) return n - 1;
+  // ceil(log2(v)) without log2: the bit length of ceil(v) - 1.
+  const b = 32 - Math.clz32(Math.ceil(v) - 1);
   return b < n - 1 ? b : n - 1;
 }
 
@@ -174,6 +178,11 @@ export class RuntimeObserver {
   private phaseNow = -1;
   /** When the executor last gave the thread back (embedded: the wait for Node's loop starts), or -1. */
   private runEndedAt = -1;
+  /**
+   * When the last poll ended, while nothing but the executor's own loop ran since (then it is the
+   * next poll's start: one clock read per poll, not two), else -1.
+   */
+  private lastEnd = -1;
 
   // counters
   spawned = 0;
@@ -199,6 +208,7 @@ export class RuntimeObserver {
   ) {
     const clock = options.clock;
     if (clock !== undefined && typeof clock !== 'function') throw new TypeError(`metrics.clock must be a function returning ms, got ${describe(clock)}`);
+    // `performance` is imported, not the global: Node's global one is a lazy getter, costly per read.
     this.clock = clock ?? (() => performance.now());
     this.injectedClock = clock !== undefined;
     const lp = options.longPollMs;
@@ -256,6 +266,7 @@ export class RuntimeObserver {
       proto.retire.call(ex, task);
     });
     this.wrap(ex, 'run', (maxPolls?: number, maxMs?: number, look?: (() => void) | null) => {
+      this.lastEnd = -1;
       const t = this.clock();
       if (this.runEndedAt >= 0) {
         // Embedded, a turn without a batch (a microtask turn, a setImmediate): Node's loop had the thread.
@@ -266,6 +277,7 @@ export class RuntimeObserver {
       try {
         return proto.run.call(ex, maxPolls, maxMs, look);
       } finally {
+        this.lastEnd = -1;
         if (!this.rt.executor.isRunning && !blockingOf(this.rt)) this.runEndedAt = this.clock();
       }
     });
@@ -273,6 +285,7 @@ export class RuntimeObserver {
     const parkProto = Object.getPrototypeOf(park) as Park;
     const waitName = park.waitName ?? WAIT_NAME;
     this.wrap(park, 'wait', (timeoutMs: number) => {
+      this.lastEnd = -1;
       const t0 = this.clock();
       const prev = this.source;
       this.source = WakeSource.Reactor;
@@ -289,6 +302,7 @@ export class RuntimeObserver {
       }
     });
     this.wrap(park, 'dispatch', (count: number) => {
+      this.lastEnd = -1;
       const t = this.clock();
       if (this.runEndedAt >= 0) {
         // Embedded: the thread was Node's since the last run; a batch ends that wait.
@@ -309,6 +323,7 @@ export class RuntimeObserver {
     const timers = this.rt.timers;
     const timersProto = Object.getPrototypeOf(timers) as Timers;
     this.wrap(timers, 'fire', (now: number) => {
+      this.lastEnd = -1;
       const prev = this.source;
       this.source = WakeSource.Timer;
       this.phaseNow = this.clock();
@@ -396,8 +411,9 @@ export class RuntimeObserver {
       task.run(); // cancelled while queued: not a poll
       return;
     }
-    const st = task.stats ?? this.adopt(task, this.clock(), null);
-    const t0 = this.clock();
+    const last = this.lastEnd;
+    const t0 = last >= 0 ? last : this.clock();
+    const st = task.stats ?? this.adopt(task, t0, null);
     if (st.wokenAt >= 0) {
       const d = t0 - st.wokenAt;
       st.delaySum += d;
@@ -407,8 +423,9 @@ export class RuntimeObserver {
     }
     const ring = this.ring;
     if (ring !== null) ring.pollBegin(t0, task.id, task.name, this.rt.executor.queued);
-    st.waits.length = 0;
-    const prevSink = setPendingSink(st.waits);
+    const prevWaits = st.nWaits;
+    st.nWaits = 0;
+    const prevSink = setPendingSink(st);
     const prevSource = this.source;
     this.source = WakeSource.Task;
     this.phaseNow = t0;
@@ -418,7 +435,10 @@ export class RuntimeObserver {
       this.source = prevSource;
       this.phaseNow = -1;
       setPendingSink(prevSink);
+      // Let go of leaves an earlier poll recorded beyond this poll's (they may be finished).
+      for (let i = st.nWaits; i < prevWaits; i++) st.waits[i] = undefined;
       const t1 = this.clock();
+      this.lastEnd = t1;
       if (ring !== null) ring.pollEnd(t1, task.id);
       const d = t1 - t0;
       st.polls++;
@@ -593,7 +613,7 @@ export function taskInfos(rt: Observable, obs: RuntimeObserver | null): TaskInfo
     // The leaves recorded in the last poll; a task whose future is itself a leaf (spawn(rx.recv()))
     // polls it directly, not through `yield*`, so that one is asked instead.
     let waitingOn: string[] | null;
-    if (st !== null && st.waits.length > 0) waitingOn = st.waits.map(waitingForOf);
+    if (st !== null && st.nWaits > 0) waitingOn = st.waits.slice(0, st.nWaits).map(waitingForOf);
     else if (!(root instanceof GenFuture)) waitingOn = [waitingForOf(root)];
     else waitingOn = st !== null ? [] : null;
     out.push({
