@@ -179,10 +179,11 @@ export class RuntimeObserver {
   /** When the executor last gave the thread back (embedded: the wait for Node's loop starts), or -1. */
   private runEndedAt = -1;
   /**
-   * When the last poll ended, while nothing but the executor's own loop ran since (then it is the
-   * next poll's start: one clock read per poll, not two), else -1.
+   * A clock reading that is still "now" as far as the runtime can tell, else -1: the end of the
+   * last poll (the next poll starts there: one read per poll, not two), the start of a batch (its
+   * first poll starts there). Reset whenever the thread may have done something else.
    */
-  private lastEnd = -1;
+  private recent = -1;
 
   // counters
   spawned = 0;
@@ -237,7 +238,10 @@ export class RuntimeObserver {
   }
 
   private wrap<O extends object, K extends keyof O & string>(target: O, key: K, f: O[K]): void {
-    Object.defineProperty(target, key, { value: f, writable: true, configurable: true, enumerable: false });
+    // A plain assignment, not defineProperty with other attributes: that would put the object in
+    // dictionary mode and slow every property read of the executor. Removed in reverse order
+    // (`close`), so each delete undoes the last transition and the object stays fast.
+    target[key] = f;
     this.wrapped.push({ target, key });
   }
 
@@ -266,10 +270,10 @@ export class RuntimeObserver {
       proto.retire.call(ex, task);
     });
     this.wrap(ex, 'run', (maxPolls?: number, maxMs?: number, look?: (() => void) | null) => {
-      this.lastEnd = -1;
-      const t = this.clock();
       if (this.runEndedAt >= 0) {
         // Embedded, a turn without a batch (a microtask turn, a setImmediate): Node's loop had the thread.
+        const t = this.clock();
+        this.recent = t;
         this.parkedMs += t - this.runEndedAt;
         if (this.ring !== null) this.ring.wait(this.runEndedAt, t - this.runEndedAt, 'node loop');
         this.runEndedAt = -1;
@@ -277,16 +281,15 @@ export class RuntimeObserver {
       try {
         return proto.run.call(ex, maxPolls, maxMs, look);
       } finally {
-        this.lastEnd = -1;
-        if (!this.rt.executor.isRunning && !blockingOf(this.rt)) this.runEndedAt = this.clock();
+        if (!this.rt.executor.isRunning && !blockingOf(this.rt)) this.runEndedAt = this.recent >= 0 ? this.recent : this.clock();
+        this.recent = -1; // the thread goes back to its driver
       }
     });
     const park = this.rt.park;
     const parkProto = Object.getPrototypeOf(park) as Park;
     const waitName = park.waitName ?? WAIT_NAME;
     this.wrap(park, 'wait', (timeoutMs: number) => {
-      this.lastEnd = -1;
-      const t0 = this.clock();
+      const t0 = this.recent >= 0 ? this.recent : this.clock();
       const prev = this.source;
       this.source = WakeSource.Reactor;
       this.phaseNow = t0;
@@ -296,14 +299,15 @@ export class RuntimeObserver {
         this.source = prev;
         this.phaseNow = -1;
         const t1 = this.clock();
+        this.recent = t1;
         this.waits++;
         this.parkedMs += t1 - t0;
         if (this.ring !== null && timeoutMs !== 0) this.ring.wait(t0, t1 - t0, waitName);
       }
     });
     this.wrap(park, 'dispatch', (count: number) => {
-      this.lastEnd = -1;
       const t = this.clock();
+      this.recent = t;
       if (this.runEndedAt >= 0) {
         // Embedded: the thread was Node's since the last run; a batch ends that wait.
         this.parkedMs += t - this.runEndedAt;
@@ -323,10 +327,9 @@ export class RuntimeObserver {
     const timers = this.rt.timers;
     const timersProto = Object.getPrototypeOf(timers) as Timers;
     this.wrap(timers, 'fire', (now: number) => {
-      this.lastEnd = -1;
       const prev = this.source;
       this.source = WakeSource.Timer;
-      this.phaseNow = this.clock();
+      this.phaseNow = this.recent >= 0 ? this.recent : (this.recent = this.clock());
       try {
         const n = timersProto.fire.call(timers, now);
         this.fired += n;
@@ -411,7 +414,7 @@ export class RuntimeObserver {
       task.run(); // cancelled while queued: not a poll
       return;
     }
-    const last = this.lastEnd;
+    const last = this.recent;
     const t0 = last >= 0 ? last : this.clock();
     const st = task.stats ?? this.adopt(task, t0, null);
     if (st.wokenAt >= 0) {
@@ -438,7 +441,7 @@ export class RuntimeObserver {
       // Let go of leaves an earlier poll recorded beyond this poll's (they may be finished).
       for (let i = st.nWaits; i < prevWaits; i++) st.waits[i] = undefined;
       const t1 = this.clock();
-      this.lastEnd = t1;
+      this.recent = t1;
       if (ring !== null) ring.pollEnd(t1, task.id);
       const d = t1 - t0;
       st.polls++;
@@ -572,7 +575,7 @@ export function formatMetricsLine(m: RuntimeMetrics, prev: RuntimeMetrics | null
   const wakes = (['reactor', 'timer', 'task', 'thread', 'external'] as const).map((k) => `${k} ${d(m.wakes[k], prev?.wakes[k])}`).join(', ');
   return (
     `tasks ${m.tasks.alive} alive (+${d(m.tasks.spawned, prev?.tasks.spawned)} spawned, ${d(m.tasks.completed, prev?.tasks.completed)} done, ${d(m.tasks.cancelled, prev?.tasks.cancelled)} cancelled); ` +
-    `polls ${Math.round(polls / secs)}/s, busy ${((100 * busy) / intervalMs).toFixed(1)}%, poll p99 ≤${p99 === Infinity ? '>1s' : `${p99} µs`}; ` +
+    `polls ${Math.round(polls / secs)}/s, busy ${((100 * busy) / intervalMs).toFixed(1)}%, poll p99 ${polls === 0 ? '–' : p99 === Infinity ? '>1 s' : `≤${p99} µs`}; ` +
     `queue ${m.runQueue.depth} (max ${m.runQueue.maxDepth}); wakes ${wakes}; ` +
     `batches ${d(m.reactor.batches, prev?.reactor.batches)} (${d(m.reactor.events, prev?.reactor.events)} events); fds ${m.reactor.registrations}; timers ${m.timers.pending}; long polls ${d(m.longPolls, prev?.longPolls)}`
   );

@@ -214,6 +214,14 @@ export function traceFileOfThread(file: string): string {
 /** A ring made because of POLLED_TRACE: written to the file when the thread exits. */
 export function traceToFileAtExit(ring: TraceRing, file: string): void {
   envRings.push(ring);
+  writeTraceAtExit(file);
+}
+
+/**
+ * Write this thread's POLLED_TRACE file at exit (once). The main thread also folds in the files
+ * its worker threads wrote: `startWorkers` calls this even where the main thread runs no runtime.
+ */
+export function writeTraceAtExit(file: string): void {
   if (exitHooked) return;
   exitHooked = true;
   process.on('exit', () => writeEnvTrace(file));
