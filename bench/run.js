@@ -104,12 +104,12 @@ const SERVERS = [
   // The same server observed (lib/observe.ts): what metrics and the trace cost. Not in the default
   // selection (`optional`); `--servers polled-embedded,polled-metrics,polled-trace` compares them.
   {
-    name: 'polled-metrics', group: 'polled-observed', kind: 'polled', file: 'bench/servers/polled-echo.js', optional: true,
+    name: 'polled-metrics', group: 'polled-metrics', kind: 'polled', file: 'bench/servers/polled-echo.js', optional: true,
     cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'embedded', '--observe', 'metrics',
       '--host', HOST, '--port', String(port)],
   },
   {
-    name: 'polled-trace', group: 'polled-observed', kind: 'polled', file: 'bench/servers/polled-echo.js', optional: true,
+    name: 'polled-trace', group: 'polled-trace', kind: 'polled', file: 'bench/servers/polled-echo.js', optional: true,
     cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'embedded', '--observe', 'trace',
       '--host', HOST, '--port', String(port)],
   },

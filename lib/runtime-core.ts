@@ -264,6 +264,9 @@ export abstract class RuntimeCore implements RuntimeContext {
     if (this.closed) return;
     if (this.executor.isRunning || this.blocking) throw new Error('polled: a runtime cannot be closed from inside one of its own tasks');
     this.closed = true;
+    // Unhook the observer (the leaf recording is process-wide) but keep its counters: metrics()
+    // still reads them after close.
+    this.observer?.close();
     this.embedded.stop();
     this.park.close();
     forgetDefault(this);

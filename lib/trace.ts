@@ -140,7 +140,7 @@ export class TraceRing {
     this.put(Kind.Wake, ts, taskId, source, undefined);
   }
 
-  /** A wait of `dur` ms ending at... starting at `ts`: `what` is 'epoll_wait', 'kevent', 'node loop', 'wait'. */
+  /** A wait of `dur` ms starting at `ts`: `what` is 'epoll_wait', 'kevent', 'node loop' or 'wait'. */
   wait(ts: number, dur: number, what: string): void {
     this.put(Kind.Wait, ts, 0, dur, what);
   }

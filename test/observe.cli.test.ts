@@ -58,3 +58,23 @@ test('POLLED_TRACE=out.json writes a Chrome trace of the run at exit, and trace:
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('POLLED_TRACE with --threads 2: one track per worker thread, merged into the one file', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polled-trace-'));
+  const file = path.join(dir, 'out.json');
+  try {
+    const srv = await startServer([process.execPath, CLI, 'echo', '--port', '0', '--threads', '2', '--quiet'], 20000, { ...process.env, POLLED_TRACE: file });
+    for (let i = 0; i < 4; i++) expect((await nodeEcho(srv, Buffer.from(`m${i}`))).toString()).toBe(`m${i}`);
+    expect(await srv.stop('SIGINT')).toEqual({ code: 0, signal: null });
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { traceEvents: TraceEvent[] };
+    const tracks = doc.traceEvents.filter((e) => e.ph === 'M').map((e) => String(e.args?.name));
+    expect(tracks.sort()).toEqual(['runtime 1 (worker thread 1)', 'runtime 1 (worker thread 2)']);
+    expect(fs.readdirSync(dir)).toEqual(['out.json']); // the workers' own files were folded in
+    for (const tid of new Set(doc.traceEvents.map((e) => e.tid))) {
+      const polls = doc.traceEvents.filter((e) => e.tid === tid && e.ph === 'B');
+      expect(polls.length).toBeGreaterThan(0);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -83,6 +83,16 @@ describe('an unobserved runtime', () => {
     }
   });
 
+  test('closing an observed runtime unhooks it, and its metrics stay readable', () => {
+    const before = FutureBase.prototype.next;
+    const rt = new TimerRuntime({ metrics: true });
+    rt.blockOn(yieldNow());
+    rt.close();
+    expect(FutureBase.prototype.next).toBe(before);
+    expect(rt.executor.observer).toBeNull();
+    expect(rt.metrics()).toMatchObject({ enabled: true, polls: 2, tasks: { spawned: 1, completed: 1 } });
+  });
+
   test('bad options are typed errors', () => {
     expect(() => new TimerRuntime({ metrics: 3 as unknown as boolean })).toThrow(TypeError);
     expect(() => new TimerRuntime({ metrics: { longPollMs: 0 } })).toThrow(RangeError);
@@ -213,6 +223,32 @@ describe('metrics', () => {
       rt.close();
     }
   });
+});
+
+test('the dump reports the time from a wake to the poll it caused, on the injected clock', () => {
+  const clock = fakeClock();
+  const rt = new TimerRuntime({ metrics: { clock: clock.now } });
+  try {
+    const first = new Gate();
+    const second = new Gate();
+    rt.spawn(
+      (function* (): Async<void> {
+        yield* first;
+        yield* second;
+      })(),
+      'gated',
+    );
+    rt.executor.run();
+    first.open = true;
+    first.waker!.wake(); // at 1000
+    clock.advance(7);
+    rt.executor.run(); // polled at 1007: 7 ms after its wake
+    clock.advance(5);
+    const t = rt.dumpTasks({ format: 'json' }).find((i) => i.name === 'gated')!;
+    expect(t).toMatchObject({ state: 'idle', polls: 2, ageMs: 12, scheduleDelayMs: { mean: 3.5, max: 7 }, waitingOn: ['the gate'] });
+  } finally {
+    rt.close();
+  }
 });
 
 describe('long-poll warning', () => {
