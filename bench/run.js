@@ -109,6 +109,11 @@ const SERVERS = [
       '--host', HOST, '--port', String(port)],
   },
   {
+    name: 'polled-longpoll', group: 'polled-longpoll', kind: 'polled', file: 'bench/servers/polled-echo.js', optional: true,
+    cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'embedded', '--observe', 'longpoll',
+      '--host', HOST, '--port', String(port)],
+  },
+  {
     name: 'polled-trace', group: 'polled-trace', kind: 'polled', file: 'bench/servers/polled-echo.js', optional: true,
     cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'embedded', '--observe', 'trace',
       '--host', HOST, '--port', String(port)],

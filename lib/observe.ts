@@ -473,6 +473,101 @@ export class RuntimeObserver {
   }
 }
 
+/** The options of the long-poll warning on its own (`new Runtime({ longPoll })`). */
+export interface LongPollOptions {
+  /** The threshold in ms (default 100). */
+  thresholdMs?: number;
+  /** Called with each long poll instead of printing it to stderr. */
+  onLongPoll?: (warning: LongPollWarning) => void;
+  /** The clock, in ms (default `performance.now`). */
+  clock?: () => number;
+}
+
+/**
+ * The long-poll warning without the rest of the metrics: a clock read per poll and a comparison,
+ * and the spawn site recorded per spawn; no counters, no wake or batch wrappers, no leaf
+ * recording. What the warning alone costs (bench: `--observe longpoll`).
+ */
+export class LongPollObserver {
+  private readonly clock: () => number;
+  private readonly thresholdMs: number;
+  private readonly onLongPoll: ((w: LongPollWarning) => void) | null;
+  private readonly wrapped: Array<'spawn' | 'run'> = [];
+  /** The end of the last poll while the executor's run goes on (the next poll starts there), else -1. */
+  private recent = -1;
+  /** @internal */
+  longPolls = 0;
+
+  constructor(
+    private readonly executor: Executor,
+    options: LongPollOptions,
+  ) {
+    if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError(`longPoll.clock must be a function returning ms, got ${describe(options.clock)}`);
+    this.clock = options.clock ?? (() => performance.now());
+    const ms = options.thresholdMs ?? 100;
+    if (typeof ms !== 'number' || Number.isNaN(ms)) throw new TypeError(`longPoll.thresholdMs must be a number of ms, got ${describe(ms)}`);
+    if (ms <= 0) throw new RangeError(`longPoll.thresholdMs must be greater than 0, got ${ms}`);
+    this.thresholdMs = ms;
+    if (options.onLongPoll !== undefined && typeof options.onLongPoll !== 'function') throw new TypeError(`longPoll.onLongPoll must be a function, got ${describe(options.onLongPoll)}`);
+    this.onLongPoll = options.onLongPoll ?? null;
+    const ex = executor;
+    const proto = Object.getPrototypeOf(ex) as Executor;
+    ex.spawn = (task: Task<unknown>) => {
+      task.stats = new TaskStats(0, captureSite());
+      proto.spawn.call(ex, task);
+    };
+    ex.run = (maxPolls?: number, maxMs?: number, look?: (() => void) | null) => {
+      this.recent = -1;
+      try {
+        return proto.run.call(ex, maxPolls, maxMs, look);
+      } finally {
+        this.recent = -1;
+      }
+    };
+    this.wrapped.push('spawn', 'run');
+    ex.observer = this;
+  }
+
+  poll(task: Task<unknown>): void {
+    const last = this.recent;
+    const t0 = last >= 0 ? last : this.clock();
+    try {
+      task.run();
+    } finally {
+      const t1 = this.clock();
+      const d = t1 - t0;
+      // Between two polls of one run only the executor's loop runs (and its zero-timeout look):
+      // this poll's end is the next one's start. Not after printing a warning, which takes time.
+      this.recent = t1;
+      if (d >= this.thresholdMs) {
+        this.recent = -1;
+        this.warn(task, d);
+      }
+    }
+  }
+
+  private warn(task: Task<unknown>, d: number): void {
+    this.longPolls++;
+    const w: LongPollWarning = { taskId: task.id, name: task.name, spawnSite: siteOf(task.stats), durationMs: d, thresholdMs: this.thresholdMs };
+    if (this.onLongPoll !== null) {
+      try {
+        this.onLongPoll(w);
+        return;
+      } catch {
+        // print it instead
+      }
+    }
+    process.stderr.write(formatLongPoll(w, task.label) + '\n');
+  }
+
+  close(): void {
+    if (this.executor.observer !== this) return;
+    this.executor.observer = null;
+    for (const k of this.wrapped.reverse()) delete (this.executor as unknown as Record<string, unknown>)[k];
+    this.wrapped.length = 0;
+  }
+}
+
 /** A long-poll warning as printed: names the task, its spawn site and the poll's duration. */
 export function formatLongPoll(w: LongPollWarning, label = w.name ? `task ${w.taskId} (${w.name})` : `task ${w.taskId}`): string {
   return (

@@ -22,7 +22,7 @@ import { Timers } from './timers';
 import { checkUnhandledPolicy, reportUnhandled, type UnhandledErrorPolicy } from './unhandled';
 import { optionalInt } from './validate';
 import { isMainThread, threadId } from 'node:worker_threads';
-import { envObserveOptions, formatTaskDump, metricsOf, RuntimeObserver, taskInfos, traceEnvRing, type MetricsOptions, type RuntimeMetrics, type TaskInfo } from './observe';
+import { envObserveOptions, formatTaskDump, LongPollObserver, metricsOf, RuntimeObserver, taskInfos, traceEnvRing, type LongPollOptions, type MetricsOptions, type RuntimeMetrics, type TaskInfo } from './observe';
 import { RuntimeTrace } from './runtime-trace';
 
 export interface RuntimeCoreOptions {
@@ -50,6 +50,11 @@ export interface RuntimeCoreOptions {
    * every runtime.
    */
   metrics?: boolean | MetricsOptions;
+  /**
+   * The long-poll warning alone, without the rest of `metrics`: one clock read per poll. `true`
+   * for a threshold of 100 ms. (With `metrics` on, its `longPollMs` decides instead.)
+   */
+  longPoll?: boolean | LongPollOptions;
 }
 
 let runtimes = 0;
@@ -69,6 +74,7 @@ export abstract class RuntimeCore implements RuntimeContext {
   /** Unobserved failures waiting for the microtasks to run (see `unhandled`). */
   private pendingReports: Task<unknown>[] | null = null;
   private observer: RuntimeObserver | null = null;
+  private longPollObserver: LongPollObserver | null = null;
   private traceView: RuntimeTrace | null = null;
   /** "runtime 1 (main thread)": how the dump and the trace name this runtime. */
   readonly label = `runtime ${++runtimes} (${isMainThread ? 'main thread' : `worker thread ${threadId}`})`;
@@ -92,6 +98,11 @@ export abstract class RuntimeCore implements RuntimeContext {
     if (m !== undefined && m !== false) this.observe({ ...(env?.options ?? {}), ...(m === true ? {} : m) });
     else if (env !== null && m === undefined) this.observe(env.options);
     if (env?.traceFile != null && this.observer !== null) traceEnvRing(this.observer, env.traceFile);
+    const lp = options.longPoll;
+    if (lp !== undefined && lp !== false && lp !== true && (lp === null || typeof lp !== 'object')) {
+      throw new TypeError(`longPoll must be a boolean or an object of options, got ${lp === null ? 'null' : typeof lp}`);
+    }
+    if (lp !== undefined && lp !== false && this.observer === null) this.longPollObserver = new LongPollObserver(this.executor, lp === true ? {} : lp);
   }
 
   // ---- seeing inside (lib/observe.ts) ---------------------------------------------------------
@@ -105,6 +116,8 @@ export abstract class RuntimeCore implements RuntimeContext {
     if (options === null || typeof options !== 'object') throw new TypeError(`observe(options) needs an object, got ${String(options)}`);
     this.observer?.close();
     this.observer = null;
+    this.longPollObserver?.close();
+    this.longPollObserver = null;
     const self = this;
     this.observer = new RuntimeObserver(
       {
@@ -124,6 +137,8 @@ export abstract class RuntimeCore implements RuntimeContext {
   unobserve(): void {
     this.observer?.close();
     this.observer = null;
+    this.longPollObserver?.close();
+    this.longPollObserver = null;
   }
 
   /** True while the runtime is observed (`metrics` option, `observe()`, POLLED_METRICS / POLLED_TRACE). */
@@ -267,6 +282,7 @@ export abstract class RuntimeCore implements RuntimeContext {
     // Unhook the observer (the leaf recording is process-wide) but keep its counters: metrics()
     // still reads them after close.
     this.observer?.close();
+    this.longPollObserver?.close();
     this.embedded.stop();
     this.park.close();
     forgetDefault(this);

@@ -307,6 +307,37 @@ describe('long-poll warning', () => {
   });
 });
 
+describe('the long-poll warning alone (longPoll option)', () => {
+  test('warns once for a poll of 150 ms, with the spawn site, and adds no metrics wrappers', () => {
+    const clock = fakeClock();
+    const warnings: LongPollWarning[] = [];
+    const rt = new TimerRuntime({ longPoll: { clock: clock.now, onLongPoll: (w) => warnings.push(w) } });
+    try {
+      expect(rt.isObserved).toBe(false);
+      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('schedule');
+      rt.blockOn(
+        (function* (): Async<void> {
+          yield* join(spawn(new Busy(() => clock.advance(99)), 'quick'), spawn(new Busy(() => clock.advance(150)), 'hog'));
+        })(),
+      );
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ name: 'hog', durationMs: 150, thresholdMs: 100 });
+      expect(warnings[0].spawnSite).toMatch(/observe\.test\.ts:\d+:\d+/);
+      expect(rt.metrics().enabled).toBe(false);
+    } finally {
+      rt.close();
+    }
+    expect(rt.executor.observer).toBeNull();
+    expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('spawn');
+  });
+
+  test('bad options are typed errors', () => {
+    expect(() => new TimerRuntime({ longPoll: 'yes' as unknown as boolean })).toThrow(TypeError);
+    expect(() => new TimerRuntime({ longPoll: { thresholdMs: -1 } })).toThrow(RangeError);
+    expect(() => new TimerRuntime({ longPoll: { onLongPoll: 1 as unknown as () => void } })).toThrow(TypeError);
+  });
+});
+
 describe('the task dump', () => {
   test('names the leaf each task waits on, for the core leaves', () => {
     const rt = new TimerRuntime({ metrics: true });
