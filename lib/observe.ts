@@ -18,8 +18,13 @@
  *
  * Turn it on with the runtime option `metrics: true` (or an object of `MetricsOptions`), with
  * `runtime.observe(...)` later, or for every runtime with `POLLED_METRICS=1`; `trace` (or
- * `POLLED_TRACE=out.json`) adds the trace. Durations come from `performance.now()` unless a
- * `clock` is injected (tests).
+ * `POLLED_TRACE=out.json`) adds the trace. `longPoll: true` is the long-poll warning alone
+ * (`LongPollObserver`: one clock read per poll, nothing else). Durations come from
+ * `performance.now()` unless a `clock` is injected (tests).
+ *
+ * What it costs on the echo benchmark (README, "Seeing inside"): off, nothing measurable; metrics,
+ * +18–25 % user-space instructions per message; the trace, +46–48 %; the warning alone, about 200
+ * instructions per message. None of it is on by default.
  */
 import { performance } from 'node:perf_hooks';
 import type { Executor } from './executor';
