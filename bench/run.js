@@ -101,6 +101,23 @@ const SERVERS = [
     cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'block',
       '--host', HOST, '--port', String(port)],
   },
+  // The same server observed (lib/observe.ts): what metrics and the trace cost. Not in the default
+  // selection (`optional`); `--servers polled-embedded,polled-metrics,polled-trace` compares them.
+  {
+    name: 'polled-metrics', group: 'polled-metrics', kind: 'polled', file: 'bench/servers/polled-echo.js', optional: true,
+    cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'embedded', '--observe', 'metrics',
+      '--host', HOST, '--port', String(port)],
+  },
+  {
+    name: 'polled-longpoll', group: 'polled-longpoll', kind: 'polled', file: 'bench/servers/polled-echo.js', optional: true,
+    cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'embedded', '--observe', 'longpoll',
+      '--host', HOST, '--port', String(port)],
+  },
+  {
+    name: 'polled-trace', group: 'polled-trace', kind: 'polled', file: 'bench/servers/polled-echo.js', optional: true,
+    cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'embedded', '--observe', 'trace',
+      '--host', HOST, '--port', String(port)],
+  },
   // ---------------------------------------------------------------------------
 
   {
@@ -146,7 +163,8 @@ function colorOf(group, groups) {
 
 /** Entries to run: [{...entry}], and skipped: [{name, reason}] */
 function selectServers(filter) {
-  let list = SERVERS;
+  // Entries marked `optional` (the observed polled servers) run only when asked for by name or group.
+  let list = SERVERS.filter((s) => !s.optional);
   if (filter && filter.length) {
     const want = new Set(filter);
     const known = new Set(SERVERS.flatMap((s) => [s.name, s.group, s.group.replace(':', '-')]));

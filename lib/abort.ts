@@ -80,6 +80,11 @@ export class WithSignal<T> extends FutureBase<T> {
     super();
   }
 
+  override waitingFor(): string {
+    const inner = this.inner as { waitingFor?: () => string };
+    return `withSignal (or an abort) of ${typeof inner.waitingFor === 'function' ? inner.waitingFor() : this.inner.constructor.name}`;
+  }
+
   poll(cx: Context): Poll<T> {
     if (this.state === SignalState.Done) throw new Error('polled: withSignal future polled after completion');
     if (this.signal.aborted) this.abort();

@@ -4,7 +4,7 @@
  *
  *   polled echo [--host 127.0.0.1] [--port 7007] [--unix PATH] [--driver embedded|block]
  *               [--threads N|auto [--handoff]] [--grace-ms 2000] [--backlog 1024]
- *               [--buffer-size 65536] [--quiet]
+ *               [--buffer-size 65536] [--quiet] [--stats SECONDS]
  *   polled echo --udp [--host 127.0.0.1] [--port 7007] [--driver embedded|block] [--batch N]
  *               [--buffer-size 65536] [--quiet]       (UDP echo: lib/udp-echo.ts)
  *
@@ -32,7 +32,9 @@
 import * as path from 'node:path';
 import { EchoServer, type EchoServerOptions } from './echo';
 import { SocketAddress } from './net/address';
+import { formatMetricsLine, type RuntimeMetrics } from './observe';
 import { Runtime } from './runtime';
+import type { RuntimeCore } from './runtime-core';
 import { runUntilStopped } from './slice';
 import { optionalMs } from './validate';
 import { availableCores, startWorkers, type Balance } from './workers';
@@ -66,6 +68,11 @@ export interface RunEchoOptions extends EchoServerOptions {
   threads?: number;
   /** With `threads`: hand connections from one acceptor to the workers instead of SO_REUSEPORT. */
   handoff?: boolean;
+  /**
+   * Every `stats` seconds, write one line of the runtime's metrics to stderr (`--stats 5`); the
+   * runtime is observed from the start (lib/observe.ts). Not with `threads` yet.
+   */
+  stats?: number;
 }
 
 /** The line `runEchoServer` prints when ready: `listening <host> <port>`, or `listening unix <path>`. */
@@ -80,12 +87,14 @@ export function listeningLine(server: EchoServer): string {
  */
 export async function runEchoServer(options: RunEchoOptions = {}): Promise<void> {
   if (options === null || typeof options !== 'object') throw new TypeError(`runEchoServer(options) needs an object, got ${String(options)}`);
-  const { host, port, unix, backlog, driver = 'embedded', signals = true, sliceMs: slice, onListening, runtime, threads, handoff, ...serverOptions } = options;
+  const { host, port, unix, backlog, driver = 'embedded', signals = true, sliceMs: slice, onListening, runtime, threads, handoff, stats, ...serverOptions } = options;
+  if (stats !== undefined && (typeof stats !== 'number' || !(stats > 0) || stats > 86_400)) throw new RangeError(`stats must be a number of seconds in (0, 86400], got ${String(stats)}`);
   if (driver !== 'embedded' && driver !== 'block') throw new TypeError(`driver must be 'embedded' or 'block', got ${JSON.stringify(driver)}`);
   if ((threads !== undefined && threads > 1) || handoff) {
     if (unix !== undefined) throw new TypeError('threads: a Unix socket cannot be shared between threads with SO_REUSEPORT or handed off yet; serve it on one thread');
     if (runtime !== undefined) throw new TypeError('threads: each worker makes its own runtime; do not pass one');
     if (onListening !== undefined) throw new TypeError('threads: onListening is not available with worker threads');
+    if (stats !== undefined) throw new TypeError('threads: stats are per runtime, and each worker has its own; not available with worker threads yet');
     return runEchoWorkers({ host, port, backlog, driver, signals, threads: threads ?? 1, balance: handoff ? 'handoff' : 'reuseport', ...serverOptions });
   }
   const sliceMs = optionalMs(slice, 'sliceMs', 100);
@@ -96,13 +105,45 @@ export async function runEchoServer(options: RunEchoOptions = {}): Promise<void>
       ? EchoServer.bindUnix(unix, { ...serverOptions, backlog })
       : EchoServer.bind({ host: host ?? '127.0.0.1', port: port ?? 7007 }, { ...serverOptions, backlog });
 
+  if (stats !== undefined && !rt.isObserved) rt.observe();
   const server = driver === 'block' ? rt.blockOn(bind) : await rt.spawn(bind).promise();
 
-  await runUntilStopped(rt, server, { driver, signals, sliceMs, name: 'echo server' }, () => {
-    const line = listeningLine(server);
-    if (onListening) onListening(line, server);
-    else process.stdout.write(line + '\n');
-  });
+  const stopSeeing = seeInside(rt, stats, signals);
+  try {
+    await runUntilStopped(rt, server, { driver, signals, sliceMs, name: 'echo server' }, () => {
+      const line = listeningLine(server);
+      if (onListening) onListening(line, server);
+      else process.stdout.write(line + '\n');
+    });
+  } finally {
+    stopSeeing();
+  }
+}
+
+/**
+ * `--stats N`: a line of metrics on stderr every N seconds; and, when the process handles signals,
+ * SIGUSR2 writes the task dump to stderr (SIGUSR1 is Node's inspector). Returns the undo.
+ */
+export function seeInside(rt: RuntimeCore, statsSeconds: number | undefined, signals: boolean): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  if (statsSeconds !== undefined) {
+    const ms = statsSeconds * 1000;
+    let prev: RuntimeMetrics | null = null;
+    timer = setInterval(() => {
+      const m = rt.metrics();
+      process.stderr.write(`polled stats: ${formatMetricsLine(m, prev, ms)}\n`);
+      prev = m;
+    }, ms);
+    timer.unref();
+  }
+  const onDump = (): void => {
+    process.stderr.write(rt.dumpTasks() + '\n');
+  };
+  if (signals) process.on('SIGUSR2', onDump);
+  return () => {
+    if (timer !== null) clearInterval(timer);
+    if (signals) process.off('SIGUSR2', onDump);
+  };
 }
 
 /** `runEchoWorkers`'s options: the echo server's, per worker. */
@@ -183,6 +224,11 @@ options:
   --backlog N          listen backlog (default 1024)
   --buffer-size N      bytes of the read buffer the connections share (default 65536)
   --quiet              don't report accept backoff and shutdown progress on stderr
+  --stats N            every N seconds, one line of the runtime's metrics on stderr (tasks, polls/s,
+                       busy %, poll p99, run queue, wakes by source, reactor batches); the runtime is
+                       observed from the start. Not with --threads yet
+                       Any time: kill -USR2 <pid> writes the task dump (every task, and what it
+                       waits on; with --stats, polls and spawn sites too) to stderr
   --udp                serve UDP echo on --host/--port instead (each datagram back to its sender);
                        with --batch N (1..64) N datagrams per recvmmsg/sendmmsg; --buffer-size
                        is the largest datagram there; with --threads N, N workers share the port
@@ -256,6 +302,12 @@ export function parseEchoArgs(argv: readonly string[]): RunEchoOptions & { help?
       case '--quiet':
         quiet = true;
         break;
+      case '--stats': {
+        const v = take();
+        if (!/^[0-9]+(\.[0-9]+)?$/.test(v) || !(Number(v) > 0) || Number(v) > 86_400) throw new UsageError(`--stats needs a number of seconds in (0, 86400], got ${JSON.stringify(v)}`);
+        o.stats = Number(v);
+        break;
+      }
       case '--udp':
         o.udp = true;
         break;
@@ -268,6 +320,8 @@ export function parseEchoArgs(argv: readonly string[]): RunEchoOptions & { help?
   }
   checkUdpArgs(o);
   if (o.handoff && o.threads === undefined) throw new UsageError('--handoff needs --threads N');
+  if (o.stats !== undefined && o.threads !== undefined && o.threads > 1) throw new UsageError('--stats is per runtime and each worker thread has its own; not with --threads yet');
+  if (o.stats !== undefined && o.udp) throw new UsageError('--stats is for the TCP echo server (not --udp yet)');
   if (o.threads !== undefined && o.threads > 1 && o.unix !== undefined) throw new UsageError('--threads cannot share a --unix socket between threads; use TCP, or one thread');
   if (!quiet) o.log = (line) => process.stderr.write(`polled echo: ${line}\n`);
   return o;

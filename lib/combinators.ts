@@ -27,7 +27,7 @@
  * children loses, so pick cancel-safe branches (`recv`, `cancelled`, `sleep`...) when a loop
  * selects repeatedly.
  */
-import { Context, FutureBase, PENDING, Waker, intoFuture, type Future, type IntoFuture, type Poll, type Wake } from './future';
+import { Context, FutureBase, GenFuture, PENDING, Waker, intoFuture, type Future, type IntoFuture, type Poll, type Wake } from './future';
 
 /** The output type of a future or of a generator (an "async fn" body). */
 export type Output<F> = F extends Future<infer T> ? T : F extends Generator<unknown, infer T, unknown> ? T : never;
@@ -96,6 +96,20 @@ abstract class Multi<T> extends FutureBase<T> {
     }
     const w = this.waker;
     if (w !== null) w.wakeByRef();
+  }
+
+  /**
+   * For the task dump: the children still running, each in its own words. A generator child is
+   * "a generator": the leaves it waits on are recorded themselves.
+   */
+  override waitingFor(): string {
+    const parts: string[] = [];
+    for (const c of this.children) {
+      if (c === null) continue;
+      const w = (c as { waitingFor?: () => string }).waitingFor;
+      parts.push(c instanceof GenFuture ? 'a generator' : typeof w === 'function' ? w.call(c) : c.constructor.name);
+    }
+    return `${this.constructor.name.toLowerCase()} of ${this.children.length}, ${parts.length} running: ${parts.join(' | ')}`;
   }
 
   /** A child completed with `value`: return CONTINUE, or the combinator's result. */

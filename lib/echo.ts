@@ -143,6 +143,11 @@ class EchoFuture extends IoOpFuture<number> {
     }
   }
 
+  override waitingFor(): string {
+    if (this.flush !== null) return `echo, ${this.flush.waitingFor()} (the peer fell behind)`;
+    return `echo, ${this.io.describeOp('read')}, ${this.total} bytes echoed`;
+  }
+
   override drop(): void {
     if (this.state === EchoState.Done) return;
     this.state = EchoState.Done;

@@ -32,6 +32,12 @@ export interface ExecutorHooks {
   unhandled?(task: Task<unknown>): void;
 }
 
+/** What the executor calls instead of `task.run()` while a runtime is observed (lib/observe.ts). */
+export interface PollObserver {
+  /** Poll `task` once (call `task.run()`), timing and counting it. */
+  poll(task: Task<unknown>): void;
+}
+
 const NO_HOOKS: ExecutorHooks = { onWork() {}, enter: (f) => f() };
 
 export class Executor implements Scheduler {
@@ -51,6 +57,8 @@ export class Executor implements Scheduler {
   onIdle: (() => void) | null = null;
   /** Tasks that failed with nothing observing them, decided at the end of a run that empties the queue. */
   private failures: Task<unknown>[] = [];
+  /** @internal Whoever times and counts each poll (lib/observe.ts), or null: then a poll is just `task.run()`. */
+  observer: PollObserver | null = null;
 
   constructor(private readonly hooks: ExecutorHooks = NO_HOOKS) {}
 
@@ -131,7 +139,9 @@ export class Executor implements Scheduler {
         const task = queue.shift();
         this.current = task;
         resetBudget();
-        task.run();
+        // Observed (metrics, trace, long-poll warnings: lib/observe.ts), the poll is timed and counted there.
+        if (this.observer === null) task.run();
+        else this.observer.poll(task);
         this.current = null;
         polls++;
         if (timed && ((polls & 63) === 0 || yielded()) && performance.now() - start >= maxMs) break;

@@ -137,6 +137,9 @@ class FsFuture<T> extends PoolFuture<T> {
   ) {
     super();
   }
+  protected override subject(): string {
+    return this.detail;
+  }
   protected submit(poller: Handle, key: number): number {
     return this.start(poller, key);
   }

@@ -96,6 +96,12 @@ export interface Future<T> {
   poll(cx: Context): Poll<T>;
   /** Cancel: release whatever the future holds (registrations, timers, permits). */
   drop?(): void;
+  /**
+   * What this future waits for, in words, for the task dump (`runtime.dumpTasks()`):
+   * "TcpStream.read fd 12 127.0.0.1:7007 ← 127.0.0.1:51234", "sleep until +120 ms". Called only
+   * when a dump is asked for, never while polling.
+   */
+  waitingFor?(): string;
   [Symbol.iterator](): Iterator<Pending, T, unknown>;
 }
 
@@ -133,6 +139,11 @@ export abstract class FutureBase<T> implements Future<T>, Iterator<Pending, T, u
   abstract poll(cx: Context): Poll<T>;
   drop(): void {}
 
+  /** What this future waits for, for the task dump. Leaves say more (see `Future.waitingFor`). */
+  waitingFor(): string {
+    return this.constructor.name;
+  }
+
   [Symbol.iterator](): Iterator<Pending, T, unknown> {
     return this;
   }
@@ -169,6 +180,66 @@ export abstract class CancelFuture<T> extends FutureBase<T> {
   override drop(): void {
     if (!this.cancel()) spawnCleanup(this);
   }
+}
+
+// ---- recording what a task waits on (the task dump, lib/observe.ts) ---------------------------
+//
+// A generator does not say which `yield*` it is suspended in, but every leaf awaited with
+// `yield*` takes its steps through `FutureBase.next`. While some runtime records what its tasks
+// wait on, `next` is swapped for a copy that also notes each leaf that returned PENDING in the
+// list of the task being polled. Swapped, not tested: with recording off the hot path is the
+// plain `next` above, unchanged.
+
+const plainNext = FutureBase.prototype.next;
+/** The polled task's list (`TaskStats`-like: a count and the slots), or null. */
+export interface PendingSink {
+  /** Leaves recorded in this poll. */
+  nWaits: number;
+  /** Slots; entries at `nWaits` and beyond are left from earlier polls (overwritten, not truncated: no resize per poll). */
+  readonly waits: unknown[];
+}
+let pendingSink: PendingSink | null = null;
+let recorders = 0;
+
+function recordingNext<T>(this: FutureBase<T>): IteratorResult<Pending, T> {
+  const v = this.poll(currentContext());
+  if (isPending(v)) {
+    const s = pendingSink;
+    if (s !== null) s.waits[s.nWaits++] = this;
+    return YIELD_PENDING;
+  }
+  DONE.value = v;
+  return DONE as IteratorReturnResult<T>;
+}
+
+/**
+ * Leaf classes with a `next` of their own (the socket read and write futures: a call site for
+ * `this.poll` that sees one class): their prototypes and own `next`, swapped with the base's.
+ */
+const ownSteps: Array<[{ next: unknown }, unknown]> = [];
+
+/** @internal A leaf class whose prototype defines its own `next` (see `FutureBase.next`): recorded too. */
+export function ownStep(proto: { next: unknown }): void {
+  ownSteps.push([proto, proto.next]);
+  if (recorders > 0) proto.next = recordingNext;
+}
+
+/**
+ * @internal Start (`true`) or stop recording the leaves that return PENDING (counted: each
+ * observing runtime starts once and stops once).
+ */
+export function recordPendingLeaves(on: boolean): void {
+  recorders += on ? 1 : -1;
+  if (recorders < 0) recorders = 0;
+  FutureBase.prototype.next = recorders > 0 ? recordingNext : plainNext;
+  for (const [proto, own] of ownSteps) proto.next = recorders > 0 ? recordingNext : own;
+}
+
+/** @internal The list that leaves returning PENDING are added to now (the polled task's), or null. */
+export function setPendingSink(sink: PendingSink | null): PendingSink | null {
+  const prev = pendingSink;
+  pendingSink = sink;
+  return prev;
 }
 
 /** States of a generator future. */
@@ -308,6 +379,11 @@ export class PollFn<T> extends FutureBase<T> {
   poll(cx: Context): Poll<T> {
     return this.f(cx);
   }
+  override waitingFor(): string {
+    const inner = this.inner as { waitingFor?: () => string } | undefined;
+    if (inner !== undefined && typeof inner.waitingFor === 'function') return inner.waitingFor();
+    return `pollFn(${this.f.name || 'anonymous'})`;
+  }
   override drop(): void {
     this.inner?.drop?.();
   }
@@ -337,6 +413,11 @@ export class MapFuture<A, B> extends FutureBase<B> {
   ) {
     super();
   }
+  override waitingFor(): string {
+    const inner = this.inner as { waitingFor?: () => string };
+    return typeof inner.waitingFor === 'function' ? inner.waitingFor() : this.inner.constructor.name;
+  }
+
   poll(cx: Context): Poll<B> {
     if (this.state === MapState.Done) throw new Error('polled: a map future was polled after it completed');
     const v = this.inner.poll(cx);

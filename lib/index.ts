@@ -33,6 +33,10 @@ export { sleep, sleepUntil, timeout, interval, Interval, Sleep, TimeoutFuture, y
 export type { MissedTickBehavior } from './time';
 export { fromPromise } from './promise';
 export type { UnhandledErrorPolicy, UnhandledTaskInfo } from './unhandled';
+// Seeing inside a runtime (./observe, ./trace): runtime.metrics(), dumpTasks(), trace, long-poll warnings.
+export type { RuntimeMetrics, TaskInfo, Histogram, MetricsOptions, LongPollOptions, LongPollWarning } from './observe';
+export type { RuntimeTrace } from './runtime-trace';
+export type { TraceEvent, TraceDocument, TraceOptions } from './trace';
 export { IoError, TimeoutError, CancelledError } from './errors';
 // Node's ways of saying stop: AbortSignal (./abort) and process signals (./signal).
 export { withSignal, AbortError } from './abort';

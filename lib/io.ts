@@ -17,7 +17,7 @@
 import { currentRuntime } from './context';
 import { consume, pollProceed } from './coop';
 import { IoError, errno } from './errors';
-import { FutureBase, PENDING, currentContext, isPending, step, type Context, type Pending, type Poll, type Waker } from './future';
+import { FutureBase, PENDING, currentContext, isPending, ownStep, step, type Context, type Pending, type Poll, type Waker } from './future';
 import * as binding from './native';
 import { native, type Handle } from './native';
 import type { IoSource } from './reactor';
@@ -121,6 +121,8 @@ export class IoResource {
   moved = false;
   /** @internal What this resource is, for the error after close: 'stream', 'listener', 'pipe', 'socket'. */
   noun = 'socket';
+  /** @internal The socket that owns this resource: it names an operation for the task dump (`describeOp`). */
+  owner: { describeOp(op: string): string } | null = null;
 
   constructor(
     readonly rt: Runtime,
@@ -136,6 +138,12 @@ export class IoResource {
 
   get isOpen(): boolean {
     return this.open;
+  }
+
+  /** @internal An operation on this resource, for the task dump: "TcpStream.read fd 12 127.0.0.1:7007 ← 127.0.0.1:51234". */
+  describeOp(op: string): string {
+    if (this.owner !== null) return this.owner.describeOp(op);
+    return `${this.noun}.${op} ${this.open ? `fd ${native.fdOf(this.handle)}` : this.closedNote}`;
   }
 
   /** Why operations fail once the resource is not open: for error messages. */
@@ -376,6 +384,10 @@ export class ReadFuture extends IoOpFuture {
     return step(this.poll(currentContext()));
   }
 
+  override waitingFor(): string {
+    return this.io.describeOp('read');
+  }
+
   poll(cx: Context): Poll<number> {
     if (this.state === OpState.Done) throw new Error('polled: read future polled after completion');
     let n: Poll<number>;
@@ -423,6 +435,10 @@ abstract class WriteBase extends IoOpFuture {
     return step(this.poll(currentContext()));
   }
 
+  override waitingFor(): string {
+    return `${this.io.describeOp(this.bufs === null ? 'write' : 'writev')}, ${this.want} bytes (send buffer full)`;
+  }
+
   poll(cx: Context): Poll<number> {
     if (this.state === OpState.Done) throw new Error(`polled: ${this.bufs === null ? 'write' : 'writev'} future polled after completion`);
     let n: Poll<number>;
@@ -450,6 +466,10 @@ abstract class WriteBase extends IoOpFuture {
     this.finish();
   }
 }
+
+// Their own `next`s, recorded like the base's while a task dump records (lib/future.ts).
+ownStep(ReadFuture.prototype);
+ownStep(WriteBase.prototype);
 
 const NO_BYTES = new Uint8Array(0);
 

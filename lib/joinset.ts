@@ -202,6 +202,10 @@ export class JoinNext<T> extends FutureBase<JoinResult<T> | undefined> {
     super();
   }
 
+  override waitingFor(): string {
+    return `JoinSet.joinNext, ${this.set.size} task${this.set.size === 1 ? '' : 's'} running`;
+  }
+
   poll(cx: Context): Poll<JoinResult<T> | undefined> {
     if (this.state === JoinNextState.Done) throw new Error('polled: JoinSet.joinNext() future polled after it completed');
     const set = this.set;

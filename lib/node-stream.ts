@@ -322,6 +322,10 @@ class ReadableReadFuture extends FutureBase<number> {
     super();
   }
 
+  override waitingFor(): string {
+    return `Readable read, up to ${this.length} bytes`;
+  }
+
   poll(cx: Context): Poll<number> {
     if (this.done) throw new Error('polled: read future polled after completion');
     const r = this.r;

@@ -4,6 +4,8 @@
  * `timer-runtime.ts`). The two drivers (`driver-block.ts`, `driver-embedded.ts`) are written
  * against this interface only, so each exists once, whatever the runtime waits on.
  */
+import type { Reactor } from './reactor';
+
 export interface Park {
   // ---- blockOn: the thread waits here ---------------------------------------------------------
   /**
@@ -32,6 +34,11 @@ export interface Park {
   disarmTimer(): void;
   /** What should keep Node's process alive: open sockets, keys other threads may still post (remote.ts). */
   readonly registrations: number;
+
+  /** The reactor the park dispatches into, if it has one (metrics count its batches: lib/observe.ts). */
+  readonly reactor?: Reactor;
+  /** What a wait is called in a trace: 'epoll_wait', 'kevent'; default 'wait'. */
+  readonly waitName?: string;
 
   /** Close whatever the park owns (the poller and every handle registered in it). */
   close(): void;

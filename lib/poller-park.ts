@@ -16,9 +16,10 @@ import type { Reactor } from './reactor';
 const WAIT_SYSCALL = native.backend === 'epoll' ? 'epoll_wait' : 'kevent';
 
 export class PollerPark implements Park {
+  readonly waitName = WAIT_SYSCALL;
   constructor(
     private readonly poller: Handle,
-    private readonly reactor: Reactor,
+    readonly reactor: Reactor,
   ) {}
 
   wait(timeoutMs: number): boolean {

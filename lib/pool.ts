@@ -75,6 +75,16 @@ export abstract class PoolFuture<T> extends FutureBase<T> {
     return undefined;
   }
 
+  /** What the job is about, for the task dump: a path, a host name. */
+  protected subject(): string {
+    return '';
+  }
+
+  override waitingFor(): string {
+    const s = this.subject();
+    return `${this.what}${s !== '' ? ` ${s}` : ''}, job ${this.state === PoolState.Running ? `${this.job} on the blocking pool` : 'not submitted'}`;
+  }
+
   poll(cx: Context): Poll<T> {
     switch (this.state) {
       case PoolState.Init: {

@@ -30,6 +30,11 @@ export class FromPromise<T> extends FutureBase<T> {
     super();
   }
 
+  override waitingFor(): string {
+    const s = this.state;
+    return `fromPromise, ${s === PromiseState.Init ? 'not polled yet' : s === PromiseState.Waiting ? 'pending' : 'settled, not yet polled'}`;
+  }
+
   poll(cx: Context): Poll<T> {
     switch (this.state) {
       case PromiseState.Init: {

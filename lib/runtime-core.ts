@@ -21,6 +21,9 @@ import { JoinHandle, Task } from './task';
 import { Timers } from './timers';
 import { checkUnhandledPolicy, reportUnhandled, type UnhandledErrorPolicy } from './unhandled';
 import { optionalInt } from './validate';
+import { isMainThread, threadId } from 'node:worker_threads';
+import { envObserveOptions, formatTaskDump, LongPollObserver, metricsOf, RuntimeObserver, taskInfos, traceEnvRing, type LongPollOptions, type MetricsOptions, type RuntimeMetrics, type TaskInfo } from './observe';
+import { RuntimeTrace } from './runtime-trace';
 
 export interface RuntimeCoreOptions {
   /**
@@ -39,7 +42,22 @@ export interface RuntimeCoreOptions {
    * Cancellation is not a failure. A later await of the handle still gets the error.
    */
   onUnhandledError?: UnhandledErrorPolicy;
+  /**
+   * Observe the runtime from the start (lib/observe.ts): `runtime.metrics()` counts, the task dump
+   * says what each task waits on, long polls are warned about, and with `trace` the last events
+   * are kept. `true` for the defaults. Off by default (then the executor checks one field per
+   * poll and nothing else runs); `POLLED_METRICS=1` or `POLLED_TRACE=out.json` turn it on for
+   * every runtime.
+   */
+  metrics?: boolean | MetricsOptions;
+  /**
+   * The long-poll warning alone, without the rest of `metrics`: one clock read per poll. `true`
+   * for a threshold of 100 ms. (With `metrics` on, its `longPollMs` decides instead.)
+   */
+  longPoll?: boolean | LongPollOptions;
 }
+
+let runtimes = 0;
 
 export abstract class RuntimeCore implements RuntimeContext {
   /** @internal The run queue and its tasks (`polled/internals`: `executorOf`). */
@@ -55,6 +73,11 @@ export abstract class RuntimeCore implements RuntimeContext {
   private blocking = false;
   /** Unobserved failures waiting for the microtasks to run (see `unhandled`). */
   private pendingReports: Task<unknown>[] | null = null;
+  private observer: RuntimeObserver | null = null;
+  private longPollObserver: LongPollObserver | null = null;
+  private traceView: RuntimeTrace | null = null;
+  /** "runtime 1 (main thread)": how the dump and the trace name this runtime. */
+  readonly label = `runtime ${++runtimes} (${isMainThread ? 'main thread' : `worker thread ${threadId}`})`;
 
   protected constructor(park: Park, options: RuntimeCoreOptions) {
     this.park = park;
@@ -67,6 +90,85 @@ export abstract class RuntimeCore implements RuntimeContext {
       enter: (f) => enter(this, f),
       unhandled: (task) => this.unhandled(task, policy),
     });
+    const m = options.metrics;
+    if (m !== undefined && m !== false && m !== true && (m === null || typeof m !== 'object')) {
+      throw new TypeError(`metrics must be a boolean or an object of options, got ${m === null ? 'null' : typeof m}`);
+    }
+    const env = envObserveOptions();
+    if (m !== undefined && m !== false) this.observe({ ...(env?.options ?? {}), ...(m === true ? {} : m) });
+    else if (env !== null && m === undefined) this.observe(env.options);
+    if (env?.traceFile != null && this.observer !== null) traceEnvRing(this.observer, env.traceFile);
+    const lp = options.longPoll;
+    if (lp !== undefined && lp !== false && lp !== true && (lp === null || typeof lp !== 'object')) {
+      throw new TypeError(`longPoll must be a boolean or an object of options, got ${lp === null ? 'null' : typeof lp}`);
+    }
+    if (lp !== undefined && lp !== false && this.observer === null) this.longPollObserver = new LongPollObserver(this.executor, lp === true ? {} : lp);
+  }
+
+  // ---- seeing inside (lib/observe.ts) ---------------------------------------------------------
+
+  /**
+   * Start observing: count (`metrics()`), record what tasks wait on (`dumpTasks()`), warn about
+   * long polls, and with `trace` keep the last events (`trace`). Observing again replaces the
+   * options and starts the counters afresh. Costs a few clock reads per poll while on.
+   */
+  observe(options: MetricsOptions = {}): void {
+    if (options === null || typeof options !== 'object') throw new TypeError(`observe(options) needs an object, got ${String(options)}`);
+    this.observer?.close();
+    this.observer = null;
+    this.longPollObserver?.close();
+    this.longPollObserver = null;
+    const self = this;
+    this.observer = new RuntimeObserver(
+      {
+        executor: this.executor,
+        timers: this.timers,
+        park: this.park,
+        label: this.label,
+        get isBlocking() {
+          return self.blocking;
+        },
+      },
+      options,
+    );
+  }
+
+  /** Stop observing: every wrapper comes off, the counters are dropped. */
+  unobserve(): void {
+    this.observer?.close();
+    this.observer = null;
+    this.longPollObserver?.close();
+    this.longPollObserver = null;
+  }
+
+  /** True while the runtime is observed (`metrics` option, `observe()`, POLLED_METRICS / POLLED_TRACE). */
+  get isObserved(): boolean {
+    return this.observer !== null;
+  }
+
+  /** Counters since observing started, and the gauges now (`enabled: false` and zero counters while not observed). */
+  metrics(): RuntimeMetrics {
+    return metricsOf({ executor: this.executor, timers: this.timers, park: this.park, label: this.label }, this.observer);
+  }
+
+  /** The task dump as text, for people. */
+  dumpTasks(options?: { format?: 'text' }): string;
+  /** The task dump as data, for tools. */
+  dumpTasks(options: { format: 'json' }): TaskInfo[];
+  dumpTasks(options: { format?: 'text' | 'json' } = {}): string | TaskInfo[] {
+    if (options === null || typeof options !== 'object') throw new TypeError(`dumpTasks(options) needs an object, got ${String(options)}`);
+    const format = options.format ?? 'text';
+    if (format !== 'text' && format !== 'json') throw new TypeError(`dumpTasks(options): format must be 'text' or 'json', got ${JSON.stringify(format)}`);
+    const infos = taskInfos({ executor: this.executor, timers: this.timers, park: this.park, label: this.label }, this.observer);
+    return format === 'json' ? infos : formatTaskDump(this.label, infos, this.observer !== null);
+  }
+
+  /** The trace of this runtime (lib/trace.ts): start, stop, read, write to a file. */
+  get trace(): RuntimeTrace {
+    return (this.traceView ??= new RuntimeTrace({
+      observer: () => this.observer,
+      observe: (o) => this.observe(o),
+    }));
   }
 
   /**
@@ -177,6 +279,10 @@ export abstract class RuntimeCore implements RuntimeContext {
     if (this.closed) return;
     if (this.executor.isRunning || this.blocking) throw new Error('polled: a runtime cannot be closed from inside one of its own tasks');
     this.closed = true;
+    // Unhook the observer (the leaf recording is process-wide) but keep its counters: metrics()
+    // still reads them after close.
+    this.observer?.close();
+    this.longPollObserver?.close();
     this.embedded.stop();
     this.park.close();
     forgetDefault(this);

@@ -81,7 +81,7 @@ export class Runtime extends RuntimeCore {
 
   /** A future that completes at the next notify this poller receives (from `notify()` or another thread). */
   notified(): Future<void> {
-    return new Occurred(this.reactor.notify);
+    return new Occurred(this.reactor.notify, 'Runtime.notified (a notify from any thread)');
   }
 
   /**
@@ -94,7 +94,7 @@ export class Runtime extends RuntimeCore {
    * installing one and before a `blockOn` that should hear it.
    */
   nodeLoopReady(): Future<void> {
-    return new Occurred(this.reactor.nodeLoop);
+    return new Occurred(this.reactor.nodeLoop, "Runtime.nodeLoopReady (Node's loop to have work)");
   }
 
   protected cannotEmbed(errno: number): Error {
@@ -122,8 +122,14 @@ class Occurred extends FutureBase<void> {
   private state = OccurredState.Init;
   private seq = 0;
   private waker: Waker | null = null;
-  constructor(private readonly what: Occurrences) {
+  constructor(
+    private readonly what: Occurrences,
+    private readonly label: string,
+  ) {
     super();
+  }
+  override waitingFor(): string {
+    return this.label;
   }
   poll(cx: Context): Poll<void> {
     switch (this.state) {

@@ -142,6 +142,16 @@ export class Server<S extends Stream<unknown>, A> extends FutureBase<void> {
     this.stopping.cancel();
   }
 
+  override waitingFor(): string {
+    let where: string;
+    try {
+      where = String(this.listener.localAddr());
+    } catch {
+      where = 'closed listener';
+    }
+    return `Server on ${where}, ${this.open.size} connection${this.open.size === 1 ? '' : 's'} open${this.isStopping ? ', stopping' : ''}`;
+  }
+
   poll(cx: Context): Poll<void> {
     if (this.main === null) {
       if (this.finished) throw new Error('polled: a server was polled after it completed (a Server runs once)');
@@ -287,6 +297,13 @@ class ConnectionFuture<S extends Stream<unknown>, A> extends CancelFuture<void> 
     if (isPending(v)) return PENDING;
     this.end();
     return undefined;
+  }
+
+  /** The task dump's line: what the handler's future waits for. */
+  override waitingFor(): string {
+    const inner = this.inner;
+    if (inner === null) return 'connection handler, not started yet';
+    return typeof inner.waitingFor === 'function' ? inner.waitingFor() : (inner.constructor?.name ?? 'handler');
   }
 
   cancel(cx?: Context): boolean {

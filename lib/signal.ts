@@ -115,6 +115,10 @@ export class SignalFuture extends FutureBase<NodeJS.Signals> {
     super();
   }
 
+  override waitingFor(): string {
+    return `signal ${this.source.name}`;
+  }
+
   poll(cx: Context): Poll<NodeJS.Signals> {
     const src = this.source;
     switch (this.state) {
@@ -213,6 +217,10 @@ class StreamRecv extends FutureBase<NodeJS.Signals> {
 
   constructor(private readonly stream: SignalStream) {
     super();
+  }
+
+  override waitingFor(): string {
+    return `signalStream(${this.stream.src.name}).recv`;
   }
 
   poll(cx: Context): Poll<NodeJS.Signals> {

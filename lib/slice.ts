@@ -76,6 +76,10 @@ export class SliceFuture extends FutureBase<void> {
   ) {
     super();
   }
+  override waitingFor(): string {
+    return `blockOn slice: ${this.timer.waitingFor()}, or Node's loop to have work, or ${this.main.waitingFor()} to end`;
+  }
+
   poll(cx: Context): Poll<void> {
     if (this.main.isFinished() || this.timer.poll(cx) !== PENDING || this.nodeLoop.poll(cx) !== PENDING) return this.end();
     // Also wake when the server ends; JoinHandle.poll stores the waker without consuming the outcome.

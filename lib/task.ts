@@ -26,6 +26,7 @@
  */
 import { CancelledError } from './errors';
 import { CancelFuture, Context, FutureBase, PENDING, Waker, isPending, noopContext, type Future, type Poll, type Wake } from './future';
+import type { TaskStats } from './observe';
 import { WakerSet } from './wakers';
 
 export const TaskState = {
@@ -78,6 +79,8 @@ export class Task<T> implements Wake {
   private listeners: Array<() => void> | null = null;
   /** Something awaits (or awaited) the JoinHandle: a failure is not reported as unobserved. */
   private observedFlag = false;
+  /** @internal Counters of an observed runtime's task (lib/observe.ts); null while nothing observes. */
+  stats: TaskStats | null = null;
 
   constructor(
     future: Future<T>,
@@ -187,6 +190,16 @@ export class Task<T> implements Wake {
     return this.state === TaskState.Done || this.state === TaskState.Cancelled;
   }
 
+  /** @internal The future the task polls (the task dump asks a leaf what it waits for). */
+  get root(): Future<T> {
+    return this.future;
+  }
+
+  /** "task 17 (echo-conn)", or "task 17": how the dump and the warnings name it. */
+  get label(): string {
+    return this.name ? `task ${this.id} (${this.name})` : `task ${this.id}`;
+  }
+
   /** True once something awaited the JoinHandle (lib/unhandled.ts). */
   get observed(): boolean {
     return this.observedFlag;
@@ -275,6 +288,10 @@ export class JoinHandle<T> extends FutureBase<T> implements PromiseLike<T> {
 
   get id(): number {
     return this.task.id;
+  }
+
+  override waitingFor(): string {
+    return `JoinHandle of ${this.task.label}`;
   }
 
   /** @internal Count the task as observed (blockOn's own task, a dropped future's cleanup, a JoinSet's task). */

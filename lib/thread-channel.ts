@@ -104,6 +104,15 @@ const endGone = new GoneRegistry<Handle>((h) => {
  * What both ends share: the native handle, and the one remote wake registration of this end
  * (a key in the mailbox of the runtime that last waited) that every local waiter shares.
  */
+/** A figure for the task dump, or '?' when reading it throws (a closed end). */
+function safe(f: () => number): string {
+  try {
+    return String(f());
+  } catch {
+    return '?';
+  }
+}
+
 abstract class End {
   /** @internal */
   handle: Handle;
@@ -485,6 +494,10 @@ export class ThreadSend<T> extends FutureBase<void> {
     super();
   }
 
+  override waitingFor(): string {
+    return `threadChannel.send, channel full (capacity ${safe(() => this.tx.capacity())})`;
+  }
+
   poll(cx: Context): Poll<void> {
     if (this.state === SendState.Done) throw new Error('polled: thread channel send() future polled after it completed');
     const rt = runtimeFor('a thread channel send()');
@@ -542,6 +555,10 @@ export class ThreadReserve<T> extends FutureBase<ThreadPermit<T>> {
 
   constructor(private readonly tx: ThreadSender<T>) {
     super();
+  }
+
+  override waitingFor(): string {
+    return `threadChannel.reserve, channel full (capacity ${safe(() => this.tx.capacity())})`;
   }
 
   poll(cx: Context): Poll<ThreadPermit<T>> {
@@ -722,6 +739,10 @@ export class ThreadRecv<T, R> extends FutureBase<R> {
     private readonly iter: boolean,
   ) {
     super();
+  }
+
+  override waitingFor(): string {
+    return `threadChannel.recv, ${safe(() => this.rx.length)} queued`;
   }
 
   poll(cx: Context): Poll<R> {

@@ -79,6 +79,12 @@ export class Sleep extends FutureBase<void> {
     }
   }
 
+  override waitingFor(): string {
+    if (this.state !== SleepState.Waiting || this.rt === null) return this.relative && this.state === SleepState.Init ? `sleep ${this.deadline} ms, not started` : 'sleep';
+    const left = this.deadline - this.rt.timers.clock.now();
+    return `sleep until +${left >= 10 ? Math.round(left) : Math.max(0, left).toFixed(1)} ms`;
+  }
+
   /** The deadline, once the timer has been polled (or for `sleepUntil`). */
   get when(): number {
     return this.deadline;
@@ -122,6 +128,12 @@ export class TimeoutFuture<T> extends FutureBase<T> {
     this.inner = intoFuture(future, 'timeout(future, ms)');
     this.timer = new Sleep(ms, true);
   }
+  override waitingFor(): string {
+    const inner = this.inner as { waitingFor?: () => string };
+    const what = typeof inner.waitingFor === 'function' ? inner.waitingFor() : this.inner.constructor.name;
+    return `timeout(${this.ms} ms, ${this.timer.waitingFor().replace(/^sleep /, '')}) of ${what}`;
+  }
+
   poll(cx: Context): Poll<T> {
     if (this.state === TimeoutState.Done) throw new Error('polled: timeout future polled after completion');
     let v: Poll<T>;
@@ -185,6 +197,12 @@ export class Interval {
     return new IntervalTick(this);
   }
 
+  /** @internal For the task dump. */
+  describeTick(): string {
+    const next = this.current?.waitingFor().replace(/^sleep /, '') ?? 'first tick now';
+    return `interval(${this.period} ms).tick, ${next}`;
+  }
+
   /** @internal */
   pollTick(cx: Context): Poll<number> {
     const clock = runtimeOrDefault().timers.clock;
@@ -224,6 +242,9 @@ class IntervalTick extends FutureBase<number> {
   }
   poll(cx: Context): Poll<number> {
     return this.iv.pollTick(cx);
+  }
+  override waitingFor(): string {
+    return this.iv.describeTick();
   }
   override drop(): void {
     this.iv.dropTick();
@@ -265,6 +286,9 @@ const enum YieldState {
 
 class YieldNow extends FutureBase<void> {
   private state = YieldState.First;
+  override waitingFor(): string {
+    return 'yieldNow (woken already: queued behind the other ready tasks)';
+  }
   poll(cx: Context): Poll<void> {
     if (this.state === YieldState.Done) return undefined;
     this.state = YieldState.Done;

@@ -74,6 +74,11 @@ export class UdpEchoServer extends FutureBase<UdpEchoStats> {
   private done = false;
   private waker: Waker | null = null;
 
+  override waitingFor(): string {
+    const op = this.op as { waitingFor?: () => string } | null;
+    return `UDP echo (${this.stats.datagrams} echoed)${op !== null && typeof op.waitingFor === 'function' ? `: ${op.waitingFor()}` : ''}`;
+  }
+
   constructor(
     readonly socket: UdpSocket,
     options: UdpEchoOptions = {},

@@ -101,6 +101,10 @@ class HandoffAccept extends FutureBase<[TcpStream, SocketAddress]> {
     super();
   }
 
+  override waitingFor(): string {
+    return `handoff accept (a stream from the acceptor thread)${this.recv !== null ? `: ${this.recv.waitingFor()}` : ''}`;
+  }
+
   poll(cx: Context): Poll<[TcpStream, SocketAddress]> {
     for (;;) {
       if (!this.listener.isOpen) throw new IoError(9 /* EBADF */, 'accept', 'the handoff listener is closed');

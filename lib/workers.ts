@@ -43,11 +43,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { types } from 'node:util';
-import { Worker } from 'node:worker_threads';
+import { Worker, isMainThread } from 'node:worker_threads';
 import { native } from './native';
 import { checkBool, checkOptions } from './net/options';
 import { describe, optionalInt, optionalMs } from './validate';
 import { makeHandoff } from './worker-handoff';
+import { writeTraceAtExit } from './trace';
 import type { CancellationToken } from './sync/cancellation';
 import type { Future, IntoFuture } from './future';
 import type { Runtime } from './runtime';
@@ -219,6 +220,9 @@ export function startWorkers<D = unknown>(module: string | URL, options: Workers
   if (balance !== 'reuseport' && balance !== 'handoff') throw new TypeError(`${what}: balance must be 'reuseport' or 'handoff', got ${describe(balance)}`);
   const signals = checkBool(o.signals, `${what}: signals`, true);
   const graceMs = optionalMs(o.graceMs, `${what}: graceMs`, 2000);
+  // POLLED_TRACE: each worker writes its track beside the file; this thread folds them in at exit.
+  const traceFile = process.env.POLLED_TRACE;
+  if (traceFile !== undefined && traceFile !== '' && isMainThread) writeTraceAtExit(traceFile);
   for (const k of ['onMessage', 'onError'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'function') throw new TypeError(`${what}: ${k} must be a function, got ${describe(o[k])}`);
   }

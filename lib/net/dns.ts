@@ -73,6 +73,9 @@ class LookupFuture extends PoolFuture<SocketAddress[]> {
   ) {
     super();
   }
+  protected override subject(): string {
+    return this.host;
+  }
   protected submit(poller: Handle, key: number): number {
     return native.poolLookup(poller, this.host, this.family, key);
   }

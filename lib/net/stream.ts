@@ -86,6 +86,19 @@ export abstract class Socket<A = SocketAddress | UnixSocketAddress> {
 
   protected constructor(io: IoResource) {
     this.io = io;
+    io.owner = this;
+  }
+
+  /** @internal An operation on this socket, for the task dump: "TcpStream.read fd 12 127.0.0.1:7007 ← 127.0.0.1:51234". */
+  describeOp(op: string): string {
+    const io = this.io;
+    if (!io.isOpen) return `${this.constructor.name}.${op} (${io.closedNote})`;
+    return `${this.constructor.name}.${op} fd ${native.fdOf(io.handle)} ${this.describeAddrs()}`;
+  }
+
+  /** @internal The addresses, for `describeOp`: a listener's own; a stream's "local ← peer". */
+  protected describeAddrs(): string {
+    return addrText(() => this.localAddr());
   }
 
   /**
@@ -131,6 +144,17 @@ export abstract class Socket<A = SocketAddress | UnixSocketAddress> {
   }
 }
 
+/** An address for the task dump, or what went wrong reading it. */
+function addrText(f: () => unknown): string {
+  try {
+    const a = f();
+    if (a !== null && typeof a === 'object' && 'path' in a) return (a as UnixSocketAddress).path || '(unnamed)';
+    return String(a);
+  } catch {
+    return '?';
+  }
+}
+
 /**
  * A connected byte stream (TCP or Unix). Reads and writes are independent: one task may read
  * while another writes the same stream (the reactor keeps a reader and a writer waker).
@@ -140,6 +164,10 @@ export abstract class Stream<A = SocketAddress | UnixSocketAddress> extends Sock
   protected constructor(io: IoResource) {
     super(io);
     io.noun = 'stream';
+  }
+
+  protected override describeAddrs(): string {
+    return `${addrText(() => this.localAddr())} ← ${addrText(() => this.peerAddr())}`;
   }
 
   /**
@@ -291,6 +319,10 @@ class ExactFuture extends IoOpFuture<void> {
     return undefined;
   }
 
+  override waitingFor(): string {
+    return `${this.io.describeOp(this.writing ? 'writeAll' : 'readExact')}, ${this.done} of ${this.length} bytes${this.writing ? ' (send buffer full)' : ''}`;
+  }
+
   private finish(): void {
     this.state = LoopState.Done;
     this.unpark();
@@ -355,6 +387,11 @@ export class ConnectFuture<S> extends FutureBase<S> {
     private readonly timeoutMs: number | undefined,
   ) {
     super();
+  }
+
+  override waitingFor(): string {
+    const fd = this.io !== null && this.io.isOpen ? ` fd ${native.fdOf(this.io.handle)}` : '';
+    return `connect${fd} to ${this.target}${this.timeoutMs !== undefined ? ` (timeout ${this.timeoutMs} ms)` : ''}`;
   }
 
   poll(cx: Context): Poll<S> {
@@ -517,6 +554,11 @@ export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
 
   constructor(private readonly listener: Listener<S, A>) {
     super();
+  }
+
+  override waitingFor(): string {
+    const what = this.listener.io.describeOp('accept');
+    return this.sleep !== null ? `${what}, backing off (out of fds or memory)` : what;
   }
 
   poll(cx: Context): Poll<[S, A]> {

@@ -297,6 +297,25 @@ export class UdpSocket {
   /** @internal Use `UdpSocket.bind`. */
   constructor(io: IoResource) {
     this.io = io;
+    io.owner = this;
+  }
+
+  /** @internal An operation on this socket, for the task dump: "UdpSocket.recvfrom fd 9 127.0.0.1:7007". */
+  describeOp(op: string): string {
+    const io = this.io;
+    if (!io.isOpen) return `UdpSocket.${op} (${io.closedNote})`;
+    let addrs: string;
+    try {
+      addrs = this.localAddr().toString();
+    } catch {
+      addrs = '?';
+    }
+    try {
+      addrs += ` → ${this.peerAddr().toString()}`;
+    } catch {
+      // not connected
+    }
+    return `UdpSocket.${op} fd ${native.fdOf(io.handle)} ${addrs}`;
   }
 
   /**
@@ -590,6 +609,12 @@ class UdpOpFuture<T extends number | Datagram> extends IoOpFuture<T> {
   ) {
     super(sock.io);
     this.dir = op === Op.Send || op === Op.SendTo || op === Op.SendMany ? WRITABLE : READABLE;
+  }
+
+  override waitingFor(): string {
+    const what = this.sock.io.describeOp(OP_NAMES[this.op]);
+    if (this.op === Op.RecvMany || this.op === Op.SendMany) return `${what}, ${this.count} datagrams`;
+    return this.dir === WRITABLE ? `${what}, ${this.length} bytes (send buffer full)` : what;
   }
 
   poll(cx: Context): Poll<T> {

@@ -62,6 +62,10 @@ export class BarrierWait extends Waiter<BarrierWaitResult> {
     super();
   }
 
+  override waitingFor(): string {
+    return `Barrier.wait, ${this.barrier.arrived} of ${this.barrier.n} arrived`;
+  }
+
   poll(cx: Context): Poll<BarrierWaitResult> {
     const b = this.barrier;
     switch (this.state) {

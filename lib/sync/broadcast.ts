@@ -198,6 +198,11 @@ export class Recv<T, R> extends MessageRecv<T, R> {
     super(rx.cursor.shared.rxWaiters, iter);
   }
 
+  override waitingFor(): string {
+    const sh = this.rx.cursor.shared;
+    return `broadcast.recv, 0 unread (capacity ${sh.capacity}), ${sh.senders} sender${sh.senders === 1 ? '' : 's'}`;
+  }
+
   poll(cx: Context): Poll<R> {
     this.checkPollable('broadcast recv()');
     const c = this.rx.cursor;

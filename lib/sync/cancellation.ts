@@ -158,6 +158,10 @@ export class WaitForCancellation extends Waiter<void> {
     super();
   }
 
+  override waitingFor(): string {
+    return `CancellationToken.cancelled${this.token.isCancelled() ? ' (cancelled, not yet polled)' : ''}`;
+  }
+
   poll(cx: Context): Poll<void> {
     if (this.state === WaitState.Done || this.token.isCancelled()) {
       if (this.state === WaitState.Waiting) this.token.waiters.remove(this);

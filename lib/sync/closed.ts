@@ -28,6 +28,10 @@ export class Closed extends Waiter<void> {
     super();
   }
 
+  override waitingFor(): string {
+    return 'Sender.closed (the receivers to close)';
+  }
+
   poll(cx: Context): Poll<void> {
     if (this.inner.rxClosed || this.state === ClosedState.Done) {
       this.drop();

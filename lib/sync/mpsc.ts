@@ -185,6 +185,11 @@ export class Send<T> extends FutureBase<void> {
     this.value = value;
   }
 
+  override waitingFor(): string {
+    const chan = this.sender.shared;
+    return `mpsc.send, channel full (${chan.queue.length} of ${chan.capacity} queued), ${this.acquire?.queuePosition ?? 'not queued'}`;
+  }
+
   poll(cx: Context): Poll<void> {
     const chan = this.sender.shared;
     if (this.state === SendState.Init) {
@@ -249,6 +254,11 @@ export class Reserve<T> extends FutureBase<SendPermit<T>> {
 
   constructor(private readonly sender: Sender<T>) {
     super();
+  }
+
+  override waitingFor(): string {
+    const chan = this.sender.shared;
+    return `mpsc.reserve, channel full (${chan.queue.length} of ${chan.capacity} queued), ${this.acquire?.queuePosition ?? 'not queued'}`;
   }
 
   poll(cx: Context): Poll<SendPermit<T>> {
@@ -382,6 +392,12 @@ export class Recv<T, R> extends MessageRecv<T, R> {
     iter: boolean,
   ) {
     super(rx.chan.rxWaiters, iter);
+  }
+
+  override waitingFor(): string {
+    const chan = this.rx.chan;
+    const senders = chan.senders === 1 ? '1 sender' : `${chan.senders} senders`;
+    return `mpsc.recv, ${chan.queue.length} queued, ${senders}`;
   }
 
   poll(cx: Context): Poll<R> {

@@ -94,6 +94,10 @@ export class Lock<T> extends FutureBase<MutexGuard<T>> {
     super();
   }
 
+  override waitingFor(): string {
+    return `Mutex.lock, ${this.acquire.queuePosition}`;
+  }
+
   poll(cx: Context): Poll<MutexGuard<T>> {
     const p = this.acquire.poll(cx);
     if (p === PENDING) return PENDING;

@@ -97,6 +97,11 @@ export class Notified extends Waiter<void> {
     this.generation = notify.generation;
   }
 
+  override waitingFor(): string {
+    const ahead = this.notify.waiters.ahead(this);
+    return `Notify.notified, ${ahead < 0 ? (this.received !== Received.None ? 'notified, not yet polled' : 'not queued') : `${ahead} ahead`}`;
+  }
+
   poll(cx: Context): Poll<void> {
     const n = this.notify;
     switch (this.state) {

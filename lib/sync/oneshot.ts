@@ -154,6 +154,10 @@ export class Recv<T> extends RecvWaiter<T> {
     super(inner.rxWaiters);
   }
 
+  override waitingFor(): string {
+    return `oneshot.recv, ${this.inner.slot === Slot.Full ? 'value sent, not yet polled' : 'nothing sent yet'}`;
+  }
+
   poll(cx: Context): Poll<T> {
     const inner = this.inner;
     this.checkPollable('oneshot recv()');

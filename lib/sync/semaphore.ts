@@ -22,6 +22,13 @@ import { WaitList, Waiter } from './waitlist';
 /** The most permits a semaphore can hold. */
 export const MAX_PERMITS = Number.MAX_SAFE_INTEGER;
 
+/** "3 ahead" (in the wait list), "first in line", or "granted" once it has left the list. */
+function aheadOf(list: WaitList<Acquire>, w: Acquire): string {
+  if (w.granted) return 'granted, not yet polled';
+  const n = list.ahead(w);
+  return n < 0 ? 'not queued' : `${n} ahead`;
+}
+
 export class Semaphore {
   private permits: number;
   private closed = false;
@@ -143,6 +150,15 @@ export class Acquire extends Waiter<Permit> {
     readonly n: number,
   ) {
     super();
+  }
+
+  override waitingFor(): string {
+    return `Semaphore.acquire(${this.n}), ${aheadOf(this.sem.waiters, this)}, ${this.sem.availablePermits()} free`;
+  }
+
+  /** @internal "3 ahead", for the descriptions of the futures built on this one (mutex, mpsc send). */
+  get queuePosition(): string {
+    return aheadOf(this.sem.waiters, this);
   }
 
   poll(cx: Context): Poll<Permit> {

@@ -59,6 +59,14 @@ export class WaitList<W extends Waiter<unknown>> {
     return this.count === 0;
   }
 
+  /** How many waiters are ahead of `w` (0: it is first), or -1 if it is not in this list. O(n): for the task dump. */
+  ahead(w: Waiter<unknown>): number {
+    if (w.wList !== (this as unknown as WaitList<Waiter<unknown>>)) return -1;
+    let n = 0;
+    for (let p = w.wPrev; p !== null; p = p.wPrev) n++;
+    return n;
+  }
+
   /** The oldest waiter, or null. */
   peek(): W | null {
     return this.head;

@@ -180,6 +180,11 @@ export class Changed<T> extends RecvWaiter<T> {
     super(rx.seen.shared.rxWaiters);
   }
 
+  override waitingFor(): string {
+    const seen = this.rx.seen;
+    return `watch.${this.predicate !== null ? 'waitFor' : 'changed'}, seen version ${seen.version} of ${seen.shared.version}`;
+  }
+
   poll(cx: Context): Poll<T> {
     this.checkPollable('watch changed()');
     const seen = this.rx.seen;
