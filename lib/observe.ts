@@ -460,16 +460,7 @@ export class RuntimeObserver {
 
   private longPoll(task: Task<unknown>, d: number): void {
     this.longPolls++;
-    const w: LongPollWarning = { taskId: task.id, name: task.name, spawnSite: siteOf(task.stats), durationMs: d, thresholdMs: this.longPollMs };
-    if (this.onLongPoll !== null) {
-      try {
-        this.onLongPoll(w);
-        return;
-      } catch {
-        // A failing handler must not take the runtime down: print the warning instead.
-      }
-    }
-    process.stderr.write(formatLongPoll(w, task.label) + '\n');
+    warnLongPoll(task, d, this.longPollMs, this.onLongPoll);
   }
 
   /** The counters, with the gauges read now. */
@@ -553,16 +544,7 @@ export class LongPollObserver {
 
   private warn(task: Task<unknown>, d: number): void {
     this.longPolls++;
-    const w: LongPollWarning = { taskId: task.id, name: task.name, spawnSite: siteOf(task.stats), durationMs: d, thresholdMs: this.thresholdMs };
-    if (this.onLongPoll !== null) {
-      try {
-        this.onLongPoll(w);
-        return;
-      } catch {
-        // print it instead
-      }
-    }
-    process.stderr.write(formatLongPoll(w, task.label) + '\n');
+    warnLongPoll(task, d, this.thresholdMs, this.onLongPoll);
   }
 
   close(): void {
@@ -689,6 +671,20 @@ function diffHist(h: Histogram, prev: Histogram | undefined): Histogram {
 // ---- the task dump ------------------------------------------------------------------------
 
 const STATE_NAMES = ['idle', 'scheduled', 'running', 'notified', 'done', 'cancelled'] as const;
+
+/** One long poll: to `onLongPoll` if given (printed instead if that throws: the runtime goes on), else to stderr. */
+function warnLongPoll(task: Task<unknown>, d: number, thresholdMs: number, onLongPoll: ((w: LongPollWarning) => void) | null): void {
+  const w: LongPollWarning = { taskId: task.id, name: task.name, spawnSite: siteOf(task.stats), durationMs: d, thresholdMs };
+  if (onLongPoll !== null) {
+    try {
+      onLongPoll(w);
+      return;
+    } catch {
+      // A failing handler must not take the runtime down: print the warning instead.
+    }
+  }
+  process.stderr.write(formatLongPoll(w, task.label) + '\n');
+}
 
 /** What `f` says it waits for (its `waitingFor()`), else its class name. Never throws. */
 export function waitingForOf(f: unknown): string {
