@@ -13,17 +13,17 @@ import { native, type Handle } from './native';
 import type { Park } from './park';
 import type { Reactor } from './reactor';
 
-const WAIT_SYSCALL = native.backend === 'epoll' ? 'epoll_wait' : 'kevent';
-
 export class PollerPark implements Park {
   constructor(
     private readonly poller: Handle,
     private readonly reactor: Reactor,
+    /** The wait's syscall, for its errors: epoll_wait, kevent or io_uring_enter. */
+    private readonly waitSyscall: string,
   ) {}
 
   wait(timeoutMs: number): boolean {
     const n = native.pollerWait(this.poller, timeoutMs);
-    if (n < 0) throw new IoError(-n, WAIT_SYSCALL);
+    if (n < 0) throw new IoError(-n, this.waitSyscall);
     return this.reactor.dispatch(n);
   }
 
