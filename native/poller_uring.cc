@@ -490,8 +490,8 @@ void Ring::Remove(RingSource* s, Fd* fd) {
   s->retired = true;
   if (s->slot != nullptr) *s->slot = nullptr;
   s->slot = nullptr;
-  if (fd != nullptr) s->owned = std::move(*fd);
   uint64_t base = reinterpret_cast<uint64_t>(s);
+  bool cancelled = s->poll_armed || s->wpoll_armed || s->recv_armed || s->accept_armed;
   if (s->poll_armed) Cancel(base | kOpPoll);
   if (s->wpoll_armed) Cancel(base | kOpWritePoll);
   if (s->recv_armed) Cancel(base | kOpRecv);
@@ -501,7 +501,15 @@ void Ring::Remove(RingSource* s, Fd* fd) {
     // Deregistered, not closed: the fd stays with its handle, which now uses plain syscalls.
     // Bytes not yet sent cannot follow it (Busy() refuses moves that would lose them).
     s->staged.clear();
+  } else if (s->queued_send() > 0 && s->serr == 0) {
+    // Bytes written before close() still go out: the source keeps the fd until they have.
+    s->owned = std::move(*fd);
   }
+  // Otherwise the handle closes its fd as soon as this returns, as with epoll: the kernel's ops
+  // hold the file, not the number, so a reused number is never touched; their late CQEs touch
+  // only this source, which lives until the last of them. The cancels go in now rather than at
+  // the next turn, so that the socket is released (a listener's port, a UDP port) at close().
+  if (cancelled) io_uring_submit(&ring_);
   MaybeFree(s);
 }
 
