@@ -325,6 +325,10 @@ int Ring::CompleteSource(RingSource* s, uint64_t op, int32_t res, bool more, uin
       s->wpoll_armed = false;
       return res == -ECANCELED ? 0 : Emit(out, s->token, kWritable);
     case kOpRecv:
+      if (res == -ECANCELED && s->recv_stale > 0) {
+        s->recv_stale--;  // taken back by Busy(): a later recv may be armed by now
+        return 0;
+      }
       s->recv_armed = false;
       if (res > 0) {
         s->rtail += static_cast<uint32_t>(res);
@@ -513,9 +517,36 @@ void Ring::Remove(RingSource* s, Fd* fd) {
   MaybeFree(s);
 }
 
-bool Ring::Busy(const RingSource* s) {
-  return s->recv_armed || s->rtail > s->rhead || s->send_armed || s->queued_send() > 0 ||
-         s->accept_armed || s->accepted.size() > s->ahead;
+bool Ring::Busy(RingSource* s) {
+  if (s->rtail > s->rhead || s->send_armed || s->queued_send() > 0 || s->accept_armed ||
+      s->accepted.size() > s->ahead) {
+    return true;
+  }
+  if (!s->recv_armed) return false;
+  // A recv armed by a read that was dropped: take it back synchronously. If the kernel had
+  // already delivered bytes (its CQE, not yet reaped, says so), they would be lost with the move.
+  uint64_t ud = reinterpret_cast<uint64_t>(s) | kOpRecv;
+  Flush();  // an SQE still in the SQ is not yet a request the kernel could cancel
+  io_uring_sync_cancel_reg reg{};
+  reg.addr = ud;
+  reg.fd = -1;
+  reg.timeout.tv_sec = 0;
+  reg.timeout.tv_nsec = 50 * 1000 * 1000;  // a bound; past it, the stream just stays (EBUSY)
+  int rc = io_uring_register_sync_cancel(&ring_, &reg);
+  unsigned head;
+  io_uring_cqe* cqe;
+  bool seen = false, data = false;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    if (cqe->user_data == ud) {
+      seen = true;
+      data = cqe->res != -ECANCELED;
+    }
+  }
+  if (data || (!seen && rc != 0)) return true;
+  // Cancelled: its CQE (reaped later) finds the source retired or re-armed state cleared.
+  s->recv_armed = false;
+  s->recv_stale++;
+  return false;
 }
 
 ssize_t Ring::Read(RingSource* s, uint8_t* data, size_t len) {
@@ -524,7 +555,10 @@ ssize_t Ring::Read(RingSource* s, uint8_t* data, size_t len) {
     memcpy(data, s->rbuf.get() + s->rhead, n);
     s->rhead += static_cast<uint32_t>(n);
     if (s->rhead == s->rtail) {
-      // Drained: the next recv starts at the front, armed now so that it goes out with this turn.
+      // Drained: the next recv starts at the front, armed now (it goes out with this turn's
+      // enter). Not at the next read: the reactor takes a short read for "drained" and waits for
+      // READABLE without reading again, so only an armed recv can bring that event. (A stream
+      // moved to another thread takes this recv back first: Busy().)
       s->rhead = s->rtail = 0;
       if (!s->eof && s->rerr == 0 && !s->recv_armed) ArmRecv(s);
     }
@@ -605,7 +639,7 @@ ssize_t RingRead(RingSource* s, uint8_t* data, size_t len) { return s->ring->Rea
 ssize_t RingWritev(RingSource* s, const iovec* iov, int count) { return s->ring->Write(s, iov, count); }
 int RingAccept(RingSource* s, Fd* out) { return s->ring->Accept(s, out); }
 int RingShutdown(RingSource* s, int how) { return s->ring->Shutdown(s, how); }
-bool RingBusy(const RingSource* s) { return Ring::Busy(s); }
+bool RingBusy(RingSource* s) { return s->ring->Busy(s); }
 int RingAdd(Ring* r, int fd, bool is_socket, uint32_t token, RingSource** io_slot, RingSource** poll_slot) {
   return r->Add(fd, is_socket, token, io_slot, poll_slot);
 }

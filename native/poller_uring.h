@@ -52,6 +52,7 @@ class RingSource {
   uint32_t rhead = 0, rtail = 0;
   bool recv_armed = false, eof = false;
   int rerr = 0;
+  uint32_t recv_stale = 0;  // recvs taken back by Busy() whose -ECANCELED CQE is still to come
 
   // kStream, sending: `sending[sent..]` is in the kernel's hands (one SEND at a time, so bytes go
   // out in order); `staged` collects writes meanwhile and is swapped in when the send is done.
@@ -109,7 +110,8 @@ class Ring {
   int Accept(RingSource* s, Fd* out);
   int Shutdown(RingSource* s, int how);
   // Whether the source holds bytes or ops that would be lost if its fd moved to another thread.
-  static bool Busy(const RingSource* s);
+  // Tries to take back a recv a dropped read left armed (a synchronous cancel).
+  bool Busy(RingSource* s);
 
  private:
   io_uring_sqe* Sqe();

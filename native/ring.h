@@ -22,7 +22,7 @@ ssize_t RingWritev(RingSource* s, const iovec* iov, int count);
 int RingAccept(RingSource* s, Fd* out);
 // `how`: SHUT_RD / SHUT_WR / SHUT_RDWR. The write side waits for the bytes already written.
 int RingShutdown(RingSource* s, int how);
-bool RingBusy(const RingSource* s);
+bool RingBusy(RingSource* s);
 // Registers `fd`: a stream or listener's source goes to *io_slot, any other fd's to *poll_slot.
 int RingAdd(Ring* r, int fd, bool is_socket, uint32_t token, RingSource** io_slot, RingSource** poll_slot);
 void RingRemove(RingSource* s, Fd* fd);
@@ -31,7 +31,7 @@ inline ssize_t RingRead(RingSource*, uint8_t*, size_t) { return -ENOSYS; }
 inline ssize_t RingWritev(RingSource*, const iovec*, int) { return -ENOSYS; }
 inline int RingAccept(RingSource*, Fd*) { return -ENOSYS; }
 inline int RingShutdown(RingSource*, int) { return -ENOSYS; }
-inline bool RingBusy(const RingSource*) { return false; }
+inline bool RingBusy(RingSource*) { return false; }
 inline int RingAdd(Ring*, int, bool, uint32_t, RingSource**, RingSource**) { return -ENOSYS; }
 inline void RingRemove(RingSource*, Fd*) {}
 #endif
