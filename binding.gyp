@@ -3,7 +3,12 @@
     # The reactor backend: epoll on Linux, kqueue on macOS/BSD. Override with
     #   npm run build:kqueue   (Linux + libkqueue, see README "Backends").
     "polled_backend%": "",
-    "libkqueue_prefix%": ""
+    "libkqueue_prefix%": "",
+    # The io_uring backend (native/poller_uring.cc, chosen at run time): built when a static
+    # liburing is installed (Debian: liburing-dev), linked in so that the addon needs no
+    # liburing.so. Empty (no liburing, macOS/BSD, POLLED_NO_URING=1): left out, and io: 'uring'
+    # is an IoError saying this build has none.
+    "polled_uring%": "<!(node scripts/liburing.js)"
   },
   "targets": [
     {
@@ -44,6 +49,11 @@
         }, {
           "sources": ["native/poller_epoll.cc"],
           "defines": ["POLLED_BACKEND_EPOLL=1"]
+        }],
+        ["polled_uring!='' and polled_backend!='kqueue'", {
+          "sources": ["native/poller_uring.cc"],
+          "defines": ["POLLED_URING=1"],
+          "libraries": ["<(polled_uring)"]
         }],
         ["libkqueue_prefix!=''", {
           "include_dirs": ["<(libkqueue_prefix)/include/kqueue"],

@@ -18,6 +18,7 @@ const RESULTS = path.join(BENCH, 'results');
 const HOST = '127.0.0.1';
 const LOADGEN = path.join(BIN, 'loadgen');
 const C_ECHO = path.join(BIN, 'c-echo');
+const C_URING_ECHO = path.join(BIN, 'c-uring-echo');
 const rel = (p) => path.join(ROOT, p);
 
 // ---------------------------------------------------------------------------
@@ -26,6 +27,8 @@ const rel = (p) => path.join(ROOT, p);
 const NATIVE = [
   { src: path.join(BENCH, 'loadgen.c'), out: LOADGEN },
   { src: path.join(BENCH, 'servers', 'c-echo.c'), out: C_ECHO },
+  // io_uring's reference: needs liburing-dev (static), skipped where it is not installed.
+  { src: path.join(BENCH, 'servers', 'c-uring-echo.c'), out: C_URING_ECHO, libs: ['-l:liburing.a'], optional: true },
   // The UDP cell's (bench/udp.js): its load generator and its C server.
   { src: path.join(BENCH, 'udpgen.c'), out: path.join(BIN, 'udpgen') },
   { src: path.join(BENCH, 'servers', 'c-udp-echo.c'), out: path.join(BIN, 'c-udp-echo') },
@@ -33,7 +36,7 @@ const NATIVE = [
 
 function buildNative(log = console.error) {
   fs.mkdirSync(BIN, { recursive: true });
-  for (const { src, out } of NATIVE) {
+  for (const { src, out, libs = [], optional = false } of NATIVE) {
     let stale = true;
     try {
       stale = fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs;
@@ -42,10 +45,14 @@ function buildNative(log = console.error) {
     const tmp = `${out}.tmp${process.pid}`;
     log(`compiling ${path.relative(ROOT, src)} -> ${path.relative(ROOT, out)}`);
     try {
-      execFileSync(process.env.CC || 'cc', ['-O2', '-Wall', '-Wextra', '-o', tmp, src], { stdio: 'inherit' });
+      execFileSync(process.env.CC || 'cc', ['-O2', '-Wall', '-Wextra', '-o', tmp, src, ...libs], { stdio: 'inherit' });
       fs.renameSync(tmp, out);
     } catch (e) {
       try { fs.unlinkSync(tmp); } catch {}
+      if (optional) {
+        log(`skipping ${path.relative(ROOT, src)}: ${e.message}`);
+        continue;
+      }
       throw new Error(`failed to compile ${src}: ${e.message}`);
     }
   }
@@ -79,6 +86,11 @@ const SERVERS = [
   {
     name: 'c-epoll', group: 'c-epoll', kind: 'c', file: 'bench/servers/c-echo.c',
     cmd: (port) => [C_ECHO, '--host', HOST, '--port', String(port)],
+  },
+  {
+    name: 'c-uring', group: 'c-uring', kind: 'c', file: 'bench/servers/c-uring-echo.c',
+    cmd: (port) => [C_URING_ECHO, '--host', HOST, '--port', String(port)],
+    available: () => (fs.existsSync(C_URING_ECHO) ? true : 'bench/bin/c-uring-echo not built (liburing-dev missing?)'),
   },
   {
     name: 'node-net-data', group: 'node:net', kind: 'node', file: 'bench/servers/node-net-data.js',
@@ -116,6 +128,17 @@ const SERVERS = [
   {
     name: 'polled-trace', group: 'polled-trace', kind: 'polled', file: 'bench/servers/polled-echo.js', optional: true,
     cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'embedded', '--observe', 'trace',
+      '--host', HOST, '--port', String(port)],
+  },
+  // The same server on io_uring (RuntimeOptions.io; native/poller_uring.h), both drivers.
+  {
+    name: 'polled-uring', group: 'polled-uring', kind: 'polled', file: 'bench/servers/polled-echo.js',
+    cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'embedded', '--io', 'uring',
+      '--host', HOST, '--port', String(port)],
+  },
+  {
+    name: 'polled-uring-block', group: 'polled-uring-block', kind: 'polled', file: 'bench/servers/polled-echo.js',
+    cmd: (port) => [process.execPath, rel('bench/servers/polled-echo.js'), '--driver', 'block', '--io', 'uring',
       '--host', HOST, '--port', String(port)],
   },
   // ---------------------------------------------------------------------------

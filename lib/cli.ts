@@ -2,7 +2,7 @@
 /**
  * The `polled` command, and the process around the echo server.
  *
- *   polled echo [--host 127.0.0.1] [--port 7007] [--unix PATH] [--driver embedded|block]
+ *   polled echo [--host 127.0.0.1] [--port 7007] [--unix PATH] [--driver embedded|block] [--io readiness|uring|auto]
  *               [--threads N|auto [--handoff]] [--grace-ms 2000] [--backlog 1024]
  *               [--buffer-size 65536] [--quiet] [--stats SECONDS]
  *   polled echo --udp [--host 127.0.0.1] [--port 7007] [--driver embedded|block] [--batch N]
@@ -216,6 +216,8 @@ options:
   --port N             TCP port, 0 lets the OS choose (default 7007)
   --unix PATH          listen on a Unix socket at PATH instead of TCP
   --driver MODE        embedded (in Node's event loop, default) or block (blockOn owns the thread)
+  --io MODE            readiness (epoll / kqueue, default), uring (io_uring) or auto (io_uring if
+                       it can be set up, else readiness); default: $POLLED_IO
   --threads N|auto     serve on N worker threads, each with its own runtime (default 1: this thread);
                        auto = the cores available. Connections are spread by SO_REUSEPORT
   --handoff            with --threads: one acceptor hands connections to the workers round robin
@@ -246,9 +248,12 @@ function parseIntArg(name: string, v: string, min: number, max: number): number 
   return n;
 }
 
+/** What `polled echo` parses: the server's options and the command's own. */
+export type EchoCliOptions = RunEchoOptions & { help?: boolean; udp?: boolean; batch?: number; io?: string };
+
 /** Parse `echo`'s arguments (everything after the word `echo`). */
-export function parseEchoArgs(argv: readonly string[]): RunEchoOptions & { help?: boolean; udp?: boolean; batch?: number } {
-  const o: RunEchoOptions & { help?: boolean; udp?: boolean; batch?: number } = {};
+export function parseEchoArgs(argv: readonly string[]): EchoCliOptions {
+  const o: EchoCliOptions = {};
   let quiet = false;
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -314,6 +319,12 @@ export function parseEchoArgs(argv: readonly string[]): RunEchoOptions & { help?
       case '--batch':
         o.batch = parseIntArg('batch', take(), 1, 64);
         break;
+      case '--io': {
+        const v = take();
+        if (!['readiness', 'uring', 'auto', 'epoll', 'kqueue'].includes(v)) throw new UsageError(`--io must be readiness, uring or auto, got ${JSON.stringify(v)}`);
+        o.io = v;
+        break;
+      }
       default:
         throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
     }
@@ -361,7 +372,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`polled: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
-  let options: RunEchoOptions & { help?: boolean; udp?: boolean; batch?: number };
+  let options: EchoCliOptions;
   try {
     options = parseEchoArgs(rest);
   } catch (err) {
@@ -374,6 +385,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   delete options.help;
+  // Through the environment, so that the default runtime and every worker thread (which start
+  // with a copy of it) make their poller with it.
+  if (options.io !== undefined) process.env.POLLED_IO = options.io;
+  delete options.io;
   if (options.udp) return runUdpEchoCli(options);
   try {
     await runEchoServer(options);

@@ -23,6 +23,7 @@ export { JoinHandle } from './task';
 // Runtimes: the full one (native poller, sockets) and the one that needs no addon (timers only).
 export { Runtime } from './runtime';
 export type { RuntimeOptions } from './runtime';
+export type { IoBackend, IoKind } from './io-backend';
 export { TimerRuntime } from './timer-runtime';
 export { RuntimeCore } from './runtime-core';
 export type { RuntimeCoreOptions } from './runtime-core';

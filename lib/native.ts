@@ -60,6 +60,9 @@ export const LOOP_TOKEN = 0xfffffffd;
 export const RESERVED_TOKENS = 0xfffffff0;
 
 /** `tcpListen` flags: SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY. */
+/** `pollerCreate(kind)`: the build's epoll / kqueue, or io_uring (where the build has it). */
+export const POLLER_READINESS = 0;
+export const POLLER_URING = 1;
 export const REUSE_ADDR = 1;
 export const REUSE_PORT = 2;
 export const V6_ONLY = 4;
@@ -127,10 +130,17 @@ export type Handle = number;
 export interface NativeBinding {
   /** Which backend this build uses: 'epoll' or 'kqueue'. */
   readonly backend: 'epoll' | 'kqueue';
+  /** Whether this build has the io_uring backend (whether the kernel allows it is pollerCreate's answer). */
+  readonly uring: boolean;
 
   // ---- Poller ------------------------------------------------------------------------------
-  /** A new poller (epoll / kqueue fd, with its notifier and its one timer). Handle or -errno. */
-  pollerCreate(): number;
+  /**
+   * A new poller, with its notifier and its one timer: `POLLER_READINESS` (the default) is the
+   * build's epoll / kqueue, `POLLER_URING` an io_uring that emulates readiness over completions
+   * (native/poller_uring.h). Handle or -errno (for io_uring: its setup's errno, -ENOSYS in a build
+   * without it).
+   */
+  pollerCreate(kind?: number): number;
   /**
    * The array that `pollerWait` and the uv driver write events into, `capacity` pairs of
    * (token, readiness bits), replacing the poller's earlier one. Made by the addon on a

@@ -13,18 +13,17 @@ import { native, type Handle } from './native';
 import type { Park } from './park';
 import type { Reactor } from './reactor';
 
-const WAIT_SYSCALL = native.backend === 'epoll' ? 'epoll_wait' : 'kevent';
-
 export class PollerPark implements Park {
-  readonly waitName = WAIT_SYSCALL;
   constructor(
     private readonly poller: Handle,
     readonly reactor: Reactor,
+    /** The wait's syscall, for its errors and the trace: epoll_wait, kevent or io_uring_enter. */
+    readonly waitName: string,
   ) {}
 
   wait(timeoutMs: number): boolean {
     const n = native.pollerWait(this.poller, timeoutMs);
-    if (n < 0) throw new IoError(-n, WAIT_SYSCALL);
+    if (n < 0) throw new IoError(-n, this.waitName);
     return this.reactor.dispatch(n);
   }
 

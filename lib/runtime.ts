@@ -17,6 +17,7 @@
 import { runtimeOrDefault, defaultRuntime, setDefaultRuntime } from './context';
 import { check, IoError } from './errors';
 import { FutureBase, PENDING, type Context, type Future, type Poll, type Waker } from './future';
+import { checkIoBackend, createPoller, type IoBackend, type IoKind } from './io-backend';
 import { native, type Handle } from './native';
 import { PollerPark } from './poller-park';
 import { Reactor, type Occurrences } from './reactor';
@@ -31,6 +32,13 @@ export interface RuntimeOptions extends RuntimeCoreOptions {
    * jobs arrive, not before.
    */
   blockingThreads?: number;
+  /**
+   * The kernel interface for sockets: `'readiness'` (epoll / kqueue, the default), `'uring'`
+   * (io_uring; an `IoError` saying why where it cannot be set up) or `'auto'` (io_uring, else
+   * readiness with one line on stderr). `'epoll'` / `'kqueue'` name readiness on their platform.
+   * Default: the `POLLED_IO` environment variable, else `'readiness'`.
+   */
+  io?: IoBackend;
 }
 
 export class Runtime extends RuntimeCore {
@@ -40,12 +48,14 @@ export class Runtime extends RuntimeCore {
   readonly events: Uint32Array;
   /** @internal token → IoSource (`polled/internals`: `reactorOf`). */
   readonly reactor: Reactor;
+  /** What this runtime's poller is: `'epoll'`, `'kqueue'` or `'uring'`. */
+  readonly io: IoKind;
 
   constructor(options: RuntimeOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError(`Runtime options must be an object, got ${String(options)}`);
     const capacity = optionalInt(options.eventCapacity, 'eventCapacity', 1, 1 << 16, 1024);
     const blockingThreads = optionalInt(options.blockingThreads, 'blockingThreads', 1, 256, 4);
-    const poller = check(native.pollerCreate(), native.backend === 'epoll' ? 'epoll_create1' : 'kqueue');
+    const { poller, kind } = createPoller(checkIoBackend(options.io));
     const events = native.pollerEvents(poller, capacity);
     if (typeof events === 'number') {
       native.close(poller);
@@ -57,7 +67,8 @@ export class Runtime extends RuntimeCore {
       check(pool, 'poolConfigure');
     }
     const reactor = new Reactor(poller, events as Uint32Array);
-    super(new PollerPark(poller, reactor), options);
+    super(new PollerPark(poller, reactor, kind === 'uring' ? 'io_uring_enter' : kind === 'epoll' ? 'epoll_wait' : 'kevent'), options);
+    this.io = kind;
     this.poller = poller;
     this.events = events as Uint32Array;
     this.reactor = reactor;

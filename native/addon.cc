@@ -57,8 +57,13 @@ napi_value Init(napi_env env, napi_value exports) {
       nullptr);
   napi_add_async_cleanup_hook(env, Teardown, inst, nullptr);
 
-  napi_value backend;
+  napi_value backend, uring;
   napi_create_string_utf8(env, kBackend, NAPI_AUTO_LENGTH, &backend);
+#if defined(POLLED_URING)
+  napi_get_boolean(env, true, &uring);  // pollerCreate(kPollerUring) can work (the kernel decides)
+#else
+  napi_get_boolean(env, false, &uring);
+#endif
   napi_value io_args = MakeIoArgs(env, inst);
   if (io_args == nullptr) return nullptr;
   napi_value udp_meta = MakeUdpMeta(env, inst);
@@ -67,6 +72,7 @@ napi_value Init(napi_env env, napi_value exports) {
 #define POLLED_METHOD(name, fn) {name, nullptr, fn, nullptr, nullptr, nullptr, napi_enumerable, inst}
   const napi_property_descriptor props[] = {
       POLLED_VALUE("backend", backend),
+      POLLED_VALUE("uring", uring),
       POLLED_VALUE("ioArgs", io_args),
       POLLED_VALUE("udpMeta", udp_meta),
       // bind_poller.cc

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "args.h"
+#include "ring.h"
 #include "bindings.h"
 #include "channel.h"
 
@@ -157,6 +158,7 @@ napi_value JsChannelSend(napi_env env, napi_callback_info info) {
     Entry* e = a.inst->handles.Get(h);
     if (e == nullptr) return Int(env, -EBADF);
     if (!e->is_socket()) return Int(env, -EINVAL);
+    if (e->ring_io != nullptr && RingBusy(e->ring_io)) return Int(env, -EBUSY);  // HandleTable::Take
   }
   for (double h : senders) {
     if (h == tx) return Int(env, -EINVAL);  // a sender cannot travel in its own send

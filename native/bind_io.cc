@@ -12,6 +12,7 @@
 
 #include "args.h"
 #include "bindings.h"
+#include "ring.h"
 #include "socket.h"
 
 namespace polled {
@@ -22,12 +23,17 @@ namespace polled {
 
 napi_value JsRead(napi_env env, napi_callback_info info) {
   Args<4> a(env, info);
-  bool threw;
+  double h;
   uint8_t* data;
   size_t len;
-  int fd = GetFd(env, a.inst, a.argv[0], &threw);
-  if (threw || !GetBytes(env, a.argv + 1, true, &data, &len)) return nullptr;
-  return Int(env, fd < 0 ? fd : Read(fd, data, len));
+  if (!GetNumber(env, a.argv[0], "handle", &h) || !GetBytes(env, a.argv + 1, true, &data, &len)) {
+    return nullptr;
+  }
+  Entry* e = a.inst->handles.Get(h);
+  if (e == nullptr) return Int(env, -EBADF);
+  // A ring stream (ring.h): a copy out of its receive queue.
+  if (e->ring_io != nullptr) return Int(env, RingRead(e->ring_io, data, len));
+  return Int(env, Read(e->raw_fd(), data, len));
 }
 
 napi_value JsWrite(napi_env env, napi_callback_info info) {
@@ -40,6 +46,8 @@ napi_value JsWrite(napi_env env, napi_callback_info info) {
   }
   Entry* e = a.inst->handles.Get(h);
   if (e == nullptr) return Int(env, -EBADF);
+  // A ring stream: a copy into its send buffer, which an IORING_OP_SEND then sends.
+  if (e->ring_io != nullptr) return Int(env, RingWrite(e->ring_io, data, len));
   return Int(env, Write(e->raw_fd(), data, len, e->is_socket()));
 }
 
@@ -75,6 +83,7 @@ napi_value JsWritev(napi_env env, napi_callback_info info) {
   }
   Entry* e = a.inst->handles.Get(h);
   if (e == nullptr) return Int(env, -EBADF);
+  if (e->ring_io != nullptr) return Int(env, RingWritev(e->ring_io, iov, static_cast<int>(count)));
   return Int(env, Writev(e->raw_fd(), iov, static_cast<int>(count), e->is_socket()));
 }
 
@@ -141,10 +150,14 @@ napi_value BoundIo(napi_env env, napi_callback_info info) {
   // it goes to the general path, whose RangeError says so.
   if (!TakeBound(env, inst, kSlot, kSlot == kReadBuffer ? 1 : 0, &e, &data, &len)) return nullptr;
   volatile double* args = inst->io_args;
+  // The bytes are copied at this call (ring streams: from / into the addon's own buffers), so no
+  // pointer into the bound buffer outlives it.
   if constexpr (kSlot == kReadBuffer) {
-    args[kArgResult] = static_cast<double>(Read(e->raw_fd(), data, len));
+    args[kArgResult] = static_cast<double>(e->ring_io != nullptr ? RingRead(e->ring_io, data, len)
+                                                                 : Read(e->raw_fd(), data, len));
   } else {
-    args[kArgResult] = static_cast<double>(Write(e->raw_fd(), data, len, e->is_socket()));
+    args[kArgResult] = static_cast<double>(e->ring_io != nullptr ? RingWrite(e->ring_io, data, len)
+                                                                 : Write(e->raw_fd(), data, len, e->is_socket()));
   }
   args[kArgStatus] = kStatusDone;
   return nullptr;

@@ -59,11 +59,19 @@ napi_value PollerRegister(napi_env env, napi_callback_info info) {
 
 // ---- Poller -------------------------------------------------------------------------------------
 
+// pollerCreate(kind = kPollerReadiness): the handle, or -errno (kPollerUring: io_uring's setup
+// error, -ENOSYS in a build without it).
 napi_value JsPollerCreate(napi_env env, napi_callback_info info) {
-  Args<0> a(env, info);
+  Args<1> a(env, info);
+  int64_t kind = kPollerReadiness;
+  napi_valuetype type;
+  if (napi_typeof(env, a.argv[0], &type) != napi_ok) return nullptr;
+  if (type != napi_undefined && !GetInt(env, a.argv[0], "kind", kPollerReadiness, kPollerUring, &kind)) {
+    return nullptr;
+  }
   std::unique_ptr<PollerEntry> p(new (std::nothrow) PollerEntry(env));
   if (p == nullptr) return Int(env, -ENOMEM);
-  int rc = p->poller.Open();
+  int rc = kind == kPollerUring ? p->poller.OpenRing() : p->poller.Open();
   if (rc < 0) return Int(env, rc);
   p->mailbox = std::shared_ptr<Mailbox>(new (std::nothrow) Mailbox(&p->poller));
   if (p->mailbox == nullptr) return Int(env, -ENOMEM);

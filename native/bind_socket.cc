@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "bindings.h"
+#include "ring.h"
 #include "socket.h"
 
 namespace polled {
@@ -177,7 +178,8 @@ napi_value JsAccept(napi_env env, napi_callback_info info) {
   Entry* e = a.inst->handles.Get(h);
   if (e == nullptr) return Int(env, -EBADF);
   Fd fd;
-  int rc = Accept(e->raw_fd(), &fd);
+  // A ring listener: the next fd its multishot accept queued.
+  int rc = e->ring_io != nullptr ? RingAccept(e->ring_io, &fd) : Accept(e->raw_fd(), &fd);
   return Opened(env, a.inst, rc, Kind::kSocket, std::move(fd));
 }
 
@@ -222,11 +224,18 @@ napi_value JsSetKeepAlive(napi_env env, napi_callback_info info) {
 
 napi_value JsShutdown(napi_env env, napi_callback_info info) {
   Args<2> a(env, info);
-  bool threw;
+  double h;
   int64_t how;
-  int fd = GetFd(env, a.inst, a.argv[0], &threw);
-  if (threw || !GetInt(env, a.argv[1], "how", kShutRd, kShutRdwr, &how)) return nullptr;
-  return Int(env, fd < 0 ? fd : Shutdown(fd, static_cast<int>(how)));
+  if (!GetNumber(env, a.argv[0], "handle", &h) ||
+      !GetInt(env, a.argv[1], "how", kShutRd, kShutRdwr, &how)) {
+    return nullptr;
+  }
+  Entry* e = a.inst->handles.Get(h);
+  if (e == nullptr) return Int(env, -EBADF);
+  // A ring stream's write side waits for the bytes still in its send buffer (kShut* are SHUT_*'s
+  // values on Linux, the only platform with a ring).
+  if (e->ring_io != nullptr) return Int(env, RingShutdown(e->ring_io, static_cast<int>(how)));
+  return Int(env, Shutdown(e->raw_fd(), static_cast<int>(how)));
 }
 
 }  // namespace polled

@@ -27,6 +27,11 @@ constexpr uint32_t kTimerToken = 0xfffffffe;
 constexpr uint32_t kLoopToken = 0xfffffffd;
 constexpr uint32_t kReservedTokens = 0xfffffff0;
 
+// ---- pollerCreate(kind) ---------------------------------------------------------------------------
+// Readiness is the build's epoll or kqueue; uring is io_uring (poller_uring.h), where built.
+constexpr uint32_t kPollerReadiness = 0;
+constexpr uint32_t kPollerUring = 1;
+
 // ---- tcpListen flags ------------------------------------------------------------------------------
 constexpr uint32_t kReuseAddr = 1;  // SO_REUSEADDR
 constexpr uint32_t kReusePort = 2;  // SO_REUSEPORT

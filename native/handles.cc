@@ -5,6 +5,8 @@
 #include <chrono>
 #include <new>
 
+#include "ring.h"
+
 namespace polled {
 
 namespace {
@@ -128,8 +130,9 @@ int HandleTable::Close(double handle) {
   if (e == nullptr) return -EBADF;
   // kqueue wants EV_DELETE before close() (libkqueue keeps its own epoll registration), and
   // with epoll it is free. A poller closed earlier has already forgotten the fd.
-  if (e->registered_in >= 0) Deregister(e->registered_in, handle);
+  if (e->registered_in >= 0) Deregister(e->registered_in, handle, &e->fd);
   e->registered_in = -1;
+  e->ring_io = e->ring_poll = nullptr;  // the ring let go of them (or is gone)
   Unbind(e);
   e->poller.reset();
   e->fd.Reset();
@@ -145,6 +148,8 @@ int HandleTable::Close(double handle) {
 int HandleTable::Take(double handle, Fd* out) {
   Entry* e = Get(handle);
   if (e == nullptr || e->kind == Kind::kPoller) return e == nullptr ? -EBADF : -EINVAL;
+  // Received bytes, unsent bytes or an op in flight on a ring stream cannot follow the fd.
+  if (e->ring_io != nullptr && RingBusy(e->ring_io)) return -EBUSY;
   // Out of its poller while the fd is still the entry's (epoll keeps an fd registered for as long
   // as the file is open anywhere, and the fd lives on in the message).
   if (e->registered_in >= 0) Deregister(e->registered_in, handle);
@@ -201,7 +206,14 @@ int HandleTable::Register(double poller, double handle, uint32_t token, uint32_t
   // epoll_ctl then fails (ELOOP / EINVAL). Nothing in polled nests pollers.
   if (e->kind == Kind::kPoller) return -EINVAL;
   if (e->registered_in >= 0 && Get(e->registered_in) != nullptr) return -EEXIST;
-  int rc = p->poller.Add(e->raw_fd(), token, interest);
+  e->ring_io = e->ring_poll = nullptr;  // an earlier poller's ring, closed since
+  int rc;
+  if (p->poller.is_ring()) {
+    // Interest is always both directions here (lib/reactor.ts registers READABLE | WRITABLE).
+    rc = RingAdd(p->poller.ring(), e->raw_fd(), e->is_socket(), token, &e->ring_io, &e->ring_poll);
+  } else {
+    rc = p->poller.Add(e->raw_fd(), token, interest);
+  }
   if (rc == 0) e->registered_in = poller;
   return rc;
 }
@@ -213,10 +225,11 @@ int HandleTable::Reregister(double poller, double handle, uint32_t token, uint32
   Entry* e = Get(handle);
   if (e == nullptr) return -EBADF;
   if (e->registered_in != poller) return -ENOENT;
+  if (p->poller.is_ring()) return 0;  // a ring reports both directions whatever the interest
   return p->poller.Modify(e->raw_fd(), token, interest);
 }
 
-int HandleTable::Deregister(double poller, double handle) {
+int HandleTable::Deregister(double poller, double handle, Fd* closing_fd) {
   int err;
   PollerEntry* p = PollerOf(poller, &err);
   if (p == nullptr) return err;
@@ -224,6 +237,11 @@ int HandleTable::Deregister(double poller, double handle) {
   if (e == nullptr) return -EBADF;
   if (e->registered_in != poller) return -ENOENT;
   e->registered_in = -1;
+  RingSource* s = e->ring_io != nullptr ? e->ring_io : e->ring_poll;
+  if (s != nullptr) {
+    RingRemove(s, closing_fd);  // clears e->ring_io / e->ring_poll
+    return 0;
+  }
   return p->poller.Delete(e->raw_fd());
 }
 

@@ -104,6 +104,11 @@ struct Entry {
   std::shared_ptr<Fd> file;             // files: shared with their in-flight pool jobs
   std::unique_ptr<PollerEntry> poller;  // pollers own their fds themselves
   double registered_in = -1;            // handle of the poller this fd is registered in
+  // Registered in an io_uring poller (poller_uring.h): a stream or listener's bytes and accepts go
+  // through `ring_io` (ring.h) instead of syscalls; any other fd is watched by `ring_poll`. Set by
+  // the ring, which clears them when the handle stops using it (or the ring closes first).
+  RingSource* ring_io = nullptr;
+  RingSource* ring_poll = nullptr;
   uint32_t next_free = 0;
   BoundBuffer bound[2];                 // [kReadBuffer], [kWriteBuffer]; released on close
 
@@ -151,7 +156,9 @@ class HandleTable {
   // one while the first poller is alive is -EEXIST; modify / delete elsewhere is -ENOENT.
   int Register(double poller, double handle, uint32_t token, uint32_t interest);
   int Reregister(double poller, double handle, uint32_t token, uint32_t interest);
-  int Deregister(double poller, double handle);
+  // `closing_fd`: the handle is closing, and a ring source takes its fd (closed once the kernel's
+  // ops on it are done, so the number is not reused under them).
+  int Deregister(double poller, double handle, Fd* closing_fd = nullptr);
 
  private:
   Entry* Claim(Kind kind, double* handle);

@@ -28,6 +28,12 @@
 
 namespace polled {
 
+// The io_uring backend (poller_uring.h), chosen at run time by pollerCreate(kPollerUring) in a
+// build that has it (POLLED_URING). A Poller opened with OpenRing() forwards its waits, notifier,
+// timer and loop watch to the Ring; handles registered in it get a RingSource (handles.cc).
+class Ring;
+class RingSource;
+
 // A duration in ms as whole ns, rounded up so that a deadline is never early; clamped to a
 // century so that the arithmetic of every backend stays in range.
 inline int64_t CeilNs(double ms) {
@@ -80,10 +86,18 @@ class Poller {
   Poller() = default;
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
+  ~Poller() {
+    if (ring_ != nullptr) CloseRing();
+  }
 
   // Opens the queue and registers the notifier and the timer in it.
   int Open();
-  int fd() const { return fd_.get(); }
+  // Opens an io_uring instead (poller_uring.cc): -ENOSYS in a build without it, else the setup's
+  // errno (ENOSYS, EPERM under seccomp, EOPNOTSUPP without multishot accept).
+  int OpenRing();
+  bool is_ring() const { return ring_ != nullptr; }
+  Ring* ring() const { return ring_; }
+  int fd() const { return ring_fd_ >= 0 ? ring_fd_ : fd_.get(); }
   // The fd that becomes readable while events are pending (what the uv driver watches), or -1
   // when the backend has none that another poller could watch (libkqueue on Linux).
   int pollable_fd() const;
@@ -123,7 +137,30 @@ class Poller {
   int ArmTimer(double delay_ms);
   int DisarmTimer();
 
+  // Submits what this turn queued (the ring's SQEs); nothing for a readiness poller. The embedded
+  // driver calls it before libuv blocks, so that an op armed by JS outside pollerWait still starts.
+  void Flush() {
+    if (ring_ != nullptr) RingFlush();
+  }
+
  private:
+  // The ring's side of the methods above (poller_uring.cc), which poller_epoll.cc forwards to.
+#if defined(POLLED_URING)
+  void CloseRing();
+  int RingWait(double timeout_ms);
+  int RingNotify();
+  int RingWatchLoop(int fd);
+  int RingUnwatchLoop();
+  int RingArmTimer(double delay_ms);
+  int RingDisarmTimer();
+  void RingFlush();
+#else
+  void CloseRing() {}
+  void RingFlush() {}
+#endif
+  Ring* ring_ = nullptr;  // owned: closed by CloseRing()
+  int ring_fd_ = -1;
+
   Fd fd_;  // the epoll / kqueue instance
 #if defined(POLLED_BACKEND_EPOLL)
   Fd notify_fd_;  // eventfd

@@ -65,7 +65,17 @@ int Poller::Open() {
   return Ctl(fd_.get(), EPOLL_CTL_ADD, timer_fd_.get(), EPOLLIN, kTimerToken);
 }
 
-int Poller::pollable_fd() const { return fd_.get(); }
+// A Poller opened with OpenRing() has no epoll set: the calls below that it answers differently
+// are forwarded to poller_uring.cc (the rest are never called on it: handles.cc registers ring
+// handles through the Ring itself).
+#if defined(POLLED_URING)
+#define POLLED_ON_RING(call) \
+  if (ring_ != nullptr) return call
+#else
+#define POLLED_ON_RING(call)
+#endif
+
+int Poller::pollable_fd() const { return fd(); }
 
 int Poller::Add(int fd, uint32_t token, uint32_t interest) {
   return Ctl(fd_.get(), EPOLL_CTL_ADD, fd, EpollFlags(interest), token);
@@ -78,12 +88,17 @@ int Poller::Modify(int fd, uint32_t token, uint32_t interest) {
 int Poller::Delete(int fd) { return Ctl(fd_.get(), EPOLL_CTL_DEL, fd, 0, 0); }
 
 int Poller::WatchLoop(int fd) {
+  POLLED_ON_RING(RingWatchLoop(fd));
   return Ctl(fd_.get(), EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLET, kLoopToken);
 }
 
-int Poller::UnwatchLoop(int fd) { return Delete(fd); }
+int Poller::UnwatchLoop(int fd) {
+  POLLED_ON_RING(RingUnwatchLoop());
+  return Delete(fd);
+}
 
 int Poller::Wait(double timeout_ms) {
+  POLLED_ON_RING(RingWait(timeout_ms));
   // epoll_wait counts whole ms: round a fraction up so that a deadline is never early.
   int ms = timeout_ms < 0 ? -1 : static_cast<int>(std::min(std::ceil(timeout_ms), double{INT_MAX}));
   int n = epoll_wait(fd_.get(), buf_.data(), static_cast<int>(batch_), ms);
@@ -99,6 +114,7 @@ int Poller::Wait(double timeout_ms) {
 }
 
 int Poller::Notify() {
+  POLLED_ON_RING(RingNotify());
   // Adding 1 to the counter makes the eventfd readable; it saturates only after 2^64 - 2
   // un-drained notifies, so EAGAIN here would still leave it readable.
   uint64_t one = 1;
@@ -109,6 +125,7 @@ int Poller::Notify() {
 }
 
 int Poller::ArmTimer(double delay_ms) {
+  POLLED_ON_RING(RingArmTimer(delay_ms));
   // A zero it_value would disarm the timer: "now" is 1 ns from now.
   int64_t ns = std::max<int64_t>(CeilNs(delay_ms), 1);
   itimerspec spec{};
@@ -119,8 +136,13 @@ int Poller::ArmTimer(double delay_ms) {
 }
 
 int Poller::DisarmTimer() {
+  POLLED_ON_RING(RingDisarmTimer());
   itimerspec spec{};
   return timerfd_settime(timer_fd_.get(), 0, &spec, nullptr) < 0 ? -errno : 0;
 }
+
+#if !defined(POLLED_URING)
+int Poller::OpenRing() { return -ENOSYS; }  // this build has no io_uring
+#endif
 
 }  // namespace polled

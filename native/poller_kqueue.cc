@@ -212,4 +212,6 @@ int Poller::DisarmTimer() {
   return Apply(fd_.get(), &change, 1);
 }
 
+int Poller::OpenRing() { return -ENOSYS; }  // io_uring is Linux-only
+
 }  // namespace polled

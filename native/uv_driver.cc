@@ -37,6 +37,13 @@ int UvDriver::Start(napi_env env, Poller* poller, napi_value callback, DriverCou
   }
   driver->poll_.data = driver;
   counter->open++;
+  if (poller->is_ring() && uv_prepare_init(loop, &driver->prepare_) == 0) {
+    driver->prepare_.data = driver;
+    driver->has_prepare_ = true;
+    counter->open++;
+    uv_prepare_start(&driver->prepare_, OnPrepare);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&driver->prepare_));
+  }
   // The async context gives each callback a proper async_hooks identity, and MakeCallback runs
   // the microtask queue when the callback returns: promise continuations run per batch.
   napi_value resource, name;
@@ -71,12 +78,22 @@ int UvDriver::Resume() { return uv_poll_start(&poll_, UV_READABLE, OnPoll); }
 void UvDriver::Stop() {
   poller_ = nullptr;
   if (!in_callback_) ReleaseJs();
-  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* handle) {
-    UvDriver* driver = static_cast<UvDriver*>(handle->data);
-    DriverCounter* counter = driver->counter_;
-    delete driver;
-    counter->Closed();
-  });
+  closing_ = has_prepare_ ? 2 : 1;
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClosed);
+  if (has_prepare_) uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), OnClosed);
+}
+
+// The driver is freed with the last of its handles.
+void UvDriver::OnClosed(uv_handle_t* handle) {
+  UvDriver* driver = static_cast<UvDriver*>(handle->data);
+  DriverCounter* counter = driver->counter_;
+  if (--driver->closing_ == 0) delete driver;
+  counter->Closed();
+}
+
+void UvDriver::OnPrepare(uv_prepare_t* handle) {
+  UvDriver* driver = static_cast<UvDriver*>(handle->data);
+  if (driver->poller_ != nullptr) driver->poller_->Flush();
 }
 
 // `status` is ignored: on an error libuv stops the handle itself, and the wait reports it.

@@ -43,7 +43,15 @@ class UvDriver {
   void Drain();
   void ReleaseJs();
 
+  static void OnPrepare(uv_prepare_t* handle);
+  static void OnClosed(uv_handle_t* handle);
+
   uv_poll_t poll_;
+  // Before libuv blocks: submit what the turn queued (a ring's SQEs; Poller::Flush). Unref'd: it
+  // keeps nothing alive. Only for a ring poller.
+  uv_prepare_t prepare_;
+  bool has_prepare_ = false;
+  int closing_ = 0;  // uv handles whose close callback has not run
   napi_env env_;
   Poller* poller_;  // null once stopped
   DriverCounter* counter_;

@@ -445,7 +445,11 @@ describe('thread channel, across threads', () => {
   });
 
   for (const driver of DRIVERS) {
-    it(`hands 1,000 TCP streams with data in flight to 2 workers round robin, every byte echoed (${driver})`, async () => {
+    // Not on io_uring: there a stream's recv pulls the payload into the addon's buffer, and bytes
+    // already received cannot travel with the fd (the move is refused with EBUSY). A known gap
+    // of the ring backend (README, "Readiness and completion").
+    const itReadiness = process.env.POLLED_IO === 'uring' ? it.skip : it;
+    itReadiness(`hands 1,000 TCP streams with data in flight to 2 workers round robin, every byte echoed (${driver})`, async () => {
       const COUNT = 1000;
       const BATCH = 100;
       const fds = fdCount();

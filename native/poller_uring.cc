@@ -1,0 +1,648 @@
+// The io_uring backend (poller_uring.h): setup, the one submit-and-wait per turn, and turning
+// CQEs back into the (token, bits) pairs the reactor reads.
+#include "poller_uring.h"
+
+#include "ring.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+
+#include <algorithm>
+#include <climits>
+#include <new>
+
+namespace polled {
+
+namespace {
+
+// user_data: a RingSource's address | op, or one of the reserved values below 8 (never an address).
+constexpr uint64_t kUdIgnore = 0;  // cancels (and their results, when CQE_SKIP_SUCCESS is absent)
+constexpr uint64_t kUdNotify = 1;
+constexpr uint64_t kUdTimer = 2;
+constexpr uint64_t kUdLoop = 3;
+constexpr uint64_t kOpMask = 7;
+constexpr uint64_t kOpPoll = 1, kOpWritePoll = 2, kOpRecv = 3, kOpSend = 4, kOpAccept = 5;
+
+constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLPRI | POLLRDHUP;
+
+uint32_t PollBits(uint32_t events) {
+  uint32_t bits = 0;
+  if (events & (POLLIN | POLLRDHUP | POLLPRI)) bits |= kReadable;
+  if (events & POLLOUT) bits |= kWritable;
+  if (events & (POLLHUP | POLLRDHUP)) bits |= kHangup;
+  if (events & POLLERR) bits |= kError;
+  return bits;
+}
+
+void Drain(int fd) {
+  uint64_t n;
+  ssize_t r;
+  do r = read(fd, &n, sizeof n);
+  while (r < 0 && errno == EINTR);
+}
+
+int Emit(uint32_t* out, uint32_t token, uint32_t bits) {
+  out[0] = token;
+  out[1] = bits;
+  return 1;
+}
+
+// POLLED_URING_FAIL=<errno name or number>: make setup fail with it. For tests only (the
+// fallback of io: 'auto' and the IoError of io: 'uring' where the kernel has io_uring).
+int ForcedFailure() {
+  const char* v = getenv("POLLED_URING_FAIL");
+  if (v == nullptr || *v == '\0') return 0;
+  if (strcmp(v, "ENOSYS") == 0) return ENOSYS;
+  if (strcmp(v, "EPERM") == 0) return EPERM;
+  if (strcmp(v, "EOPNOTSUPP") == 0) return EOPNOTSUPP;
+  int n = atoi(v);
+  return n > 0 ? n : EINVAL;
+}
+
+}  // namespace
+
+// ---- Setup and teardown -----------------------------------------------------------------------
+
+int Ring::Open() {
+  if (int forced = ForcedFailure()) return -forced;
+  io_uring_params params{};
+  // No COOP_TASKRUN / DEFER_TASKRUN: with them a completion is only posted at our next enter, and
+  // the embedded driver relies on the ring's fd turning readable while libuv sleeps in epoll_wait
+  // (the kernel interrupts that wait to run the task work that posts the CQE). SUBMIT_ALL: one
+  // bad SQE does not hold back the rest of the turn's. A CQ 8 times the SQ: multishot ops post
+  // many CQEs per SQE.
+  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
+  params.cq_entries = 8192;
+  int rc = io_uring_queue_init_params(1024, &ring_, &params);
+  if (rc < 0) return rc;
+  open_ = true;
+  // Multishot accept and poll, EXT_ARG (a wait's timeout without an SQE): Linux 5.19 and later.
+  // IORING_OP_SOCKET came in the same release and is what the probe can see.
+  io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+  bool ok = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SOCKET) &&
+            (params.features & IORING_FEAT_EXT_ARG) != 0;
+  if (probe != nullptr) io_uring_free_probe(probe);
+  if (!ok) return -EOPNOTSUPP;
+  notify_fd_.Reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (notify_fd_.get() < 0) return -errno;
+  timer_fd_.Reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (timer_fd_.get() < 0) return -errno;
+  if (!ArmFdPoll(notify_fd_.get(), kUdNotify, POLLIN) || !ArmFdPoll(timer_fd_.get(), kUdTimer, POLLIN)) {
+    return -ENOMEM;
+  }
+  rc = io_uring_submit(&ring_);
+  return rc < 0 ? rc : 0;
+}
+
+Ring::~Ring() {
+  if (!open_) return;
+  closing_ = true;  // nothing re-arms from here on
+  // Cancel every op, then wait (bounded) for their final CQEs: a source's memory may be freed
+  // only once the kernel is done with it. What is still in flight after that is leaked, never
+  // freed under the kernel's hands.
+  if (io_uring_sqe* sqe = Sqe()) {
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, kUdIgnore);
+  }
+  uint32_t scratch[2];
+  for (int i = 0; i < 100; i++) {
+    bool busy = false;
+    for (RingSource* s = sources_; s != nullptr; s = s->next) busy |= s->ops > 0;
+    if (!busy) break;
+    __kernel_timespec ts{0, 10 * 1000 * 1000};
+    io_uring_cqe* cqe;
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    while (Reap(scratch, 1) > 0) {
+    }
+  }
+  for (RingSource* s = sources_; s != nullptr;) {
+    RingSource* next = s->next;
+    if (s->slot != nullptr) *s->slot = nullptr;  // its handle falls back to plain syscalls
+    if (s->ops == 0) delete s;
+    s = next;
+  }
+  sources_ = nullptr;
+  io_uring_queue_exit(&ring_);
+}
+
+int Poller::OpenRing() {
+  Ring* r = new (std::nothrow) Ring();
+  if (r == nullptr) return -ENOMEM;
+  int rc = r->Open();
+  if (rc < 0) {
+    delete r;
+    return rc;
+  }
+  ring_ = r;
+  ring_fd_ = r->fd();
+  return 0;
+}
+
+void Poller::CloseRing() {
+  delete ring_;
+  ring_ = nullptr;
+  ring_fd_ = -1;
+}
+
+int Poller::RingWait(double timeout_ms) { return ring_->Wait(timeout_ms, out_, batch_); }
+int Poller::RingNotify() { return ring_->Notify(); }
+int Poller::RingWatchLoop(int fd) { return ring_->WatchLoop(fd); }
+int Poller::RingUnwatchLoop() { return ring_->UnwatchLoop(); }
+int Poller::RingArmTimer(double delay_ms) { return ring_->ArmTimer(delay_ms); }
+int Poller::RingDisarmTimer() { return ring_->DisarmTimer(); }
+void Poller::RingFlush() { ring_->Flush(); }
+
+// ---- Submission -------------------------------------------------------------------------------
+
+io_uring_sqe* Ring::Sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (sqe == nullptr) {
+    // The SQ is full mid-turn: submit what is there (one extra enter) and take a fresh one.
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+void Ring::Submit(RingSource* s, io_uring_sqe* sqe, uint64_t op) {
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(s) | op);
+  s->ops++;
+}
+
+void Ring::Cancel(uint64_t user_data) {
+  io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return;  // the op ends with the ring at the latest
+  io_uring_prep_cancel64(sqe, user_data, 0);
+  io_uring_sqe_set_data64(sqe, kUdIgnore);
+  io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+}
+
+bool Ring::ArmFdPoll(int fd, uint64_t user_data, unsigned mask) {
+  io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return false;
+  io_uring_prep_poll_multishot(sqe, fd, mask);
+  io_uring_sqe_set_data64(sqe, user_data);
+  return true;
+}
+
+bool Ring::ArmPoll(RingSource* s) {
+  if (closing_ || s->retired) return false;
+  io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return false;
+  io_uring_prep_poll_multishot(sqe, s->fd, kPollMask);
+  Submit(s, sqe, kOpPoll);
+  s->poll_armed = true;
+  return true;
+}
+
+bool Ring::ArmRecv(RingSource* s) {
+  if (closing_ || s->retired) return false;
+  if (s->rbuf == nullptr) {
+    // Once per stream, on its first read: a stream nobody reads costs no buffer.
+    s->rbuf.reset(new (std::nothrow) uint8_t[kRecvBuf]);
+    if (s->rbuf == nullptr) return false;
+  }
+  io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return false;
+  io_uring_prep_recv(sqe, s->fd, s->rbuf.get() + s->rtail, kRecvBuf - s->rtail, 0);
+  Submit(s, sqe, kOpRecv);
+  s->recv_armed = true;
+  return true;
+}
+
+void Ring::StartSend(RingSource* s) {
+  if (closing_ || s->send_armed || s->serr != 0) return;
+  if (s->sent == s->sending.size()) {
+    if (s->staged.empty()) return;
+    // The kernel is done with `sending`: reuse its capacity for the next writes (no allocation
+    // per message once both vectors have grown to the stream's usual size).
+    s->sending.swap(s->staged);
+    s->staged.clear();
+    s->sent = 0;
+  }
+  io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return;
+  io_uring_prep_send(sqe, s->fd, s->sending.data() + s->sent, s->sending.size() - s->sent, MSG_NOSIGNAL);
+  Submit(s, sqe, kOpSend);
+  s->send_armed = true;
+}
+
+bool Ring::ArmAccept(RingSource* s) {
+  if (closing_ || s->retired) return false;
+  io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return false;
+  io_uring_prep_multishot_accept(sqe, s->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  Submit(s, sqe, kOpAccept);
+  s->accept_armed = true;
+  return true;
+}
+
+void Ring::Flush() {
+  if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
+}
+
+// ---- Waiting ----------------------------------------------------------------------------------
+
+int Ring::Wait(double timeout_ms, uint32_t* out, size_t batch) {
+  // One enter per turn: it submits every SQE the turn queued and, when nothing is ready yet,
+  // waits. With completions already posted, or a zero timeout and nothing to submit, no syscall.
+  if (io_uring_cq_ready(&ring_) > 0 || timeout_ms == 0) {
+    Flush();
+  } else {
+    io_uring_cqe* cqe;
+    int rc;
+    if (timeout_ms < 0) {
+      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+    } else {
+      int64_t ns = std::max<int64_t>(CeilNs(timeout_ms), 1);
+      __kernel_timespec ts{ns / 1000000000, ns % 1000000000};
+      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return rc;
+  }
+  return Reap(out, batch);
+}
+
+int Ring::Reap(uint32_t* out, size_t batch) {
+  size_t n = 0;
+  io_uring_cqe* cqe;
+  while (n < batch && io_uring_peek_cqe(&ring_, &cqe) == 0) {
+    uint64_t ud = cqe->user_data;
+    int32_t res = cqe->res;
+    uint32_t flags = cqe->flags;
+    io_uring_cqe_seen(&ring_, cqe);  // first: Complete may need SQ room, never CQ room
+    n += static_cast<size_t>(Complete(ud, res, flags, out + 2 * n));
+  }
+  return static_cast<int>(n);
+}
+
+int Ring::Complete(uint64_t ud, int32_t res, uint32_t flags, uint32_t* out) {
+  bool more = (flags & IORING_CQE_F_MORE) != 0;
+  switch (ud) {
+    case kUdIgnore:
+      return 0;
+    case kUdNotify:
+      Drain(notify_fd_.get());
+      if (!more && !closing_) ArmFdPoll(notify_fd_.get(), kUdNotify, POLLIN);
+      return closing_ ? 0 : Emit(out, kNotifyToken, kReadable);
+    case kUdTimer:
+      Drain(timer_fd_.get());
+      if (!more && !closing_) ArmFdPoll(timer_fd_.get(), kUdTimer, POLLIN);
+      return closing_ ? 0 : Emit(out, kTimerToken, kReadable);
+    case kUdLoop:
+      if (res == -ECANCELED || loop_fd_ < 0 || closing_) return 0;
+      if (!more) ArmFdPoll(loop_fd_, kUdLoop, POLLIN);
+      return Emit(out, kLoopToken, kReadable);
+    default:
+      break;
+  }
+  RingSource* s = reinterpret_cast<RingSource*>(ud & ~kOpMask);
+  if (!more) s->ops--;
+  int n = CompleteSource(s, ud & kOpMask, res, more, out);
+  if (s->retired || closing_) n = 0;  // nobody listens for a closed handle's token
+  MaybeFree(s);                       // may free `s`
+  return n;
+}
+
+int Ring::CompleteSource(RingSource* s, uint64_t op, int32_t res, bool more, uint32_t* out) {
+  switch (op) {
+    case kOpPoll:
+      if (!more) {
+        s->poll_armed = false;
+        if (res != -ECANCELED) ArmPoll(s);  // a multishot poll the kernel ended (CQ overflow)
+      }
+      return res > 0 ? Emit(out, s->token, PollBits(static_cast<uint32_t>(res))) : 0;
+    // A stream's events carry kReadable / kWritable only, never kHangup / kError: the reactor
+    // keeps those bits, and counts them as "ready" in both directions, so a write that then says
+    // EAGAIN (its send buffer full, as it is by design here) would be retried at once, forever.
+    // The end of stream and errors are what the next read / write / SO_ERROR return.
+    case kOpWritePoll:
+      s->wpoll_armed = false;
+      return res == -ECANCELED ? 0 : Emit(out, s->token, kWritable);
+    case kOpRecv:
+      if (res == -ECANCELED && s->recv_stale > 0) {
+        s->recv_stale--;  // taken back by Busy(): a later recv may be armed by now
+        return 0;
+      }
+      s->recv_armed = false;
+      if (res > 0) {
+        s->rtail += static_cast<uint32_t>(res);
+        return Emit(out, s->token, kReadable);
+      }
+      if (res == 0) {
+        s->eof = true;
+        return Emit(out, s->token, kReadable);
+      }
+      if (res == -ECANCELED) return 0;
+      if (res == -EAGAIN || res == -EINTR) {
+        ArmRecv(s);
+        return 0;
+      }
+      s->rerr = -res;
+      return Emit(out, s->token, kReadable);
+    case kOpSend: {
+      s->send_armed = false;
+      if (res < 0) {
+        if (res == -EAGAIN || res == -EINTR) {
+          StartSend(s);
+          return 0;
+        }
+        // The peer is gone (EPIPE, ECONNRESET) or the op was cancelled with the ring: nothing
+        // queued can be delivered any more. Kept for the next write, as SO_ERROR would be.
+        s->serr = res == -ECANCELED ? EPIPE : -res;
+        s->sending.clear();
+        s->staged.clear();
+        s->sent = 0;
+        s->want_writable = false;
+        return Emit(out, s->token, kWritable);
+      }
+      s->sent += static_cast<size_t>(res);
+      StartSend(s);  // the rest of a short send, or what was staged meanwhile
+      if (!s->send_armed && s->shut_wr) {
+        // shutdown(SHUT_WR) waited for the bytes written before it.
+        ::shutdown(s->fd, SHUT_WR);
+        s->shut_wr = false;
+      }
+      if (s->want_writable && s->queued_send() < kSendCap) {
+        s->want_writable = false;
+        return Emit(out, s->token, kWritable);
+      }
+      return 0;
+    }
+    case kOpAccept:
+      if (!more) s->accept_armed = false;
+      if (res >= 0) {
+        Fd fd(res);
+        if (s->retired || closing_) return 0;  // closes it
+        s->accepted.push_back(std::move(fd));
+        if (s->accepted.size() - s->ahead >= kAcceptCap && s->accept_armed) {
+          Cancel(reinterpret_cast<uint64_t>(s) | kOpAccept);
+        } else if (!more && !s->accept_armed) {
+          ArmAccept(s);  // the kernel ended the multishot (CQ overflow): go on
+        }
+        return Emit(out, s->token, kReadable);
+      }
+      if (res == -ECANCELED) return 0;
+      // EMFILE and the like: accept() returns it once, the listener backs off, and its next
+      // accept() re-arms. The multishot has ended (no F_MORE) on such an error.
+      s->aerr = -res;
+      return Emit(out, s->token, kReadable);
+    default:
+      return 0;
+  }
+}
+
+void Ring::MaybeFree(RingSource* s) {
+  if (!s->retired) return;
+  if (s->ops > 0) return;
+  if (s->queued_send() > 0 && s->serr == 0 && s->owned.get() >= 0 && !closing_) {
+    StartSend(s);  // bytes written before close() still go out, then the fd closes
+    if (s->ops > 0) return;
+  }
+  if (s->prev != nullptr) s->prev->next = s->next;
+  else sources_ = s->next;
+  if (s->next != nullptr) s->next->prev = s->prev;
+  delete s;  // closes `owned`
+}
+
+// ---- Notifier, timer, loop watch --------------------------------------------------------------
+
+int Ring::Notify() {
+  uint64_t one = 1;
+  ssize_t r;
+  do r = write(notify_fd_.get(), &one, sizeof one);
+  while (r < 0 && errno == EINTR);
+  return r < 0 && errno != EAGAIN ? -errno : 0;
+}
+
+int Ring::ArmTimer(double delay_ms) {
+  int64_t ns = std::max<int64_t>(CeilNs(delay_ms), 1);
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+  spec.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
+  return timerfd_settime(timer_fd_.get(), 0, &spec, nullptr) < 0 ? -errno : 0;
+}
+
+int Ring::DisarmTimer() {
+  itimerspec spec{};
+  return timerfd_settime(timer_fd_.get(), 0, &spec, nullptr) < 0 ? -errno : 0;
+}
+
+int Ring::WatchLoop(int fd) {
+  if (!ArmFdPoll(fd, kUdLoop, POLLIN)) return -ENOMEM;
+  loop_fd_ = fd;
+  return 0;
+}
+
+int Ring::UnwatchLoop() {
+  loop_fd_ = -1;
+  Cancel(kUdLoop);
+  // At once, not at the next turn: the embedded driver's uv_poll is about to watch this ring from
+  // the loop's epoll set, and a ring still polling that set would make the two wake each other.
+  int rc = io_uring_submit(&ring_);
+  return rc < 0 ? rc : 0;
+}
+
+// ---- Sources ------------------------------------------------------------------------------------
+
+int Ring::Add(int fd, bool is_socket, uint32_t token, RingSource** io_slot, RingSource** poll_slot) {
+  RingSource::Mode mode = RingSource::Mode::kPoll;
+  if (is_socket) {
+    int type = 0, listening = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return -errno;
+    if (type == SOCK_STREAM) {
+      len = sizeof listening;
+      if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) return -errno;
+      mode = listening ? RingSource::Mode::kListener : RingSource::Mode::kStream;
+    }
+  }
+  RingSource** slot = mode == RingSource::Mode::kPoll ? poll_slot : io_slot;
+  RingSource* s = new (std::nothrow) RingSource(this, mode, fd, token, slot);
+  if (s == nullptr) return -ENOMEM;
+  s->next = sources_;
+  if (sources_ != nullptr) sources_->prev = s;
+  sources_ = s;
+  *slot = s;
+  if (mode == RingSource::Mode::kPoll) {
+    if (!ArmPoll(s)) {
+      Remove(s, nullptr);
+      return -ENOMEM;
+    }
+  } else if (mode == RingSource::Mode::kStream) {
+    // A connect in progress waits for WRITABLE (then reads SO_ERROR): a one-shot poll gives it.
+    // Armed for every stream (getpeername cannot tell: on loopback it succeeds while connect
+    // still says EINPROGRESS); on a connected one it completes at once, one CQE.
+    io_uring_sqe* sqe = Sqe();
+    if (sqe != nullptr) {
+      io_uring_prep_poll_add(sqe, fd, POLLOUT);
+      Submit(s, sqe, kOpWritePoll);
+      s->wpoll_armed = true;
+    }
+  }
+  // Streams arm their recv, listeners their accept, at the first read / accept: until then
+  // nothing is in flight, and a stream that is only handed to another thread can still move.
+  return 0;
+}
+
+void Ring::Remove(RingSource* s, Fd* fd) {
+  s->retired = true;
+  if (s->slot != nullptr) *s->slot = nullptr;
+  s->slot = nullptr;
+  uint64_t base = reinterpret_cast<uint64_t>(s);
+  bool cancelled = s->poll_armed || s->wpoll_armed || s->recv_armed || s->accept_armed;
+  if (s->poll_armed) Cancel(base | kOpPoll);
+  if (s->wpoll_armed) Cancel(base | kOpWritePoll);
+  if (s->recv_armed) Cancel(base | kOpRecv);
+  if (s->accept_armed) Cancel(base | kOpAccept);
+  s->accepted.clear();  // connections nobody took: closed (the peer sees a reset)
+  if (fd == nullptr) {
+    // Deregistered, not closed: the fd stays with its handle, which now uses plain syscalls.
+    // Bytes not yet sent cannot follow it (Busy() refuses moves that would lose them).
+    s->staged.clear();
+  } else if (s->queued_send() > 0 && s->serr == 0) {
+    // Bytes written before close() still go out: the source keeps the fd until they have.
+    s->owned = std::move(*fd);
+  }
+  // Otherwise the handle closes its fd as soon as this returns, as with epoll: the kernel's ops
+  // hold the file, not the number, so a reused number is never touched; their late CQEs touch
+  // only this source, which lives until the last of them. The cancels go in now rather than at
+  // the next turn, so that the socket is released (a listener's port, a UDP port) at close().
+  if (cancelled) io_uring_submit(&ring_);
+  MaybeFree(s);
+}
+
+bool Ring::Busy(RingSource* s) {
+  if (s->rtail > s->rhead || s->send_armed || s->queued_send() > 0 || s->accept_armed ||
+      s->accepted.size() > s->ahead) {
+    return true;
+  }
+  if (!s->recv_armed) return false;
+  // A recv armed by a read that was dropped: take it back synchronously. If the kernel had
+  // already delivered bytes (its CQE, not yet reaped, says so), they would be lost with the move.
+  uint64_t ud = reinterpret_cast<uint64_t>(s) | kOpRecv;
+  Flush();  // an SQE still in the SQ is not yet a request the kernel could cancel
+  io_uring_sync_cancel_reg reg{};
+  reg.addr = ud;
+  reg.fd = -1;
+  reg.timeout.tv_sec = 0;
+  reg.timeout.tv_nsec = 50 * 1000 * 1000;  // a bound; past it, the stream just stays (EBUSY)
+  int rc = io_uring_register_sync_cancel(&ring_, &reg);
+  unsigned head;
+  io_uring_cqe* cqe;
+  bool seen = false, data = false;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    if (cqe->user_data == ud) {
+      seen = true;
+      data = cqe->res != -ECANCELED;
+    }
+  }
+  if (data || (!seen && rc != 0)) return true;
+  // Cancelled: its CQE (reaped later) finds the source retired or re-armed state cleared.
+  s->recv_armed = false;
+  s->recv_stale++;
+  return false;
+}
+
+ssize_t Ring::Read(RingSource* s, uint8_t* data, size_t len) {
+  if (s->rtail > s->rhead) {
+    size_t n = std::min<size_t>(len, s->rtail - s->rhead);
+    memcpy(data, s->rbuf.get() + s->rhead, n);
+    s->rhead += static_cast<uint32_t>(n);
+    if (s->rhead == s->rtail) {
+      // Drained: the next recv starts at the front, armed now (it goes out with this turn's
+      // enter). Not at the next read: the reactor takes a short read for "drained" and waits for
+      // READABLE without reading again, so only an armed recv can bring that event. (A stream
+      // moved to another thread takes this recv back first: Busy().)
+      s->rhead = s->rtail = 0;
+      if (!s->eof && s->rerr == 0 && !s->recv_armed) ArmRecv(s);
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (s->rerr != 0) {
+    int e = s->rerr;
+    s->rerr = 0;
+    s->eof = true;  // reported once; then end of stream, as a reset socket reads after the error
+    return -e;
+  }
+  if (s->eof) return 0;
+  if (!s->recv_armed && !ArmRecv(s)) return -ENOMEM;
+  return -EAGAIN;
+}
+
+ssize_t Ring::Write(RingSource* s, const iovec* iov, int count) {
+  if (s->serr != 0) return -s->serr;
+  if (s->shut_wr) return -EPIPE;
+  size_t queued = s->queued_send();
+  if (queued >= kSendCap) {
+    s->want_writable = true;
+    return -EAGAIN;
+  }
+  size_t room = kSendCap - queued, want = 0, n = 0;
+  // Into `staged` unless nothing is in flight: `sending` must not move while the kernel reads it.
+  std::vector<uint8_t>& buf = s->send_armed ? s->staged : s->sending;
+  if (!s->send_armed && s->sent == s->sending.size()) {
+    s->sending.clear();
+    s->sent = 0;
+  }
+  for (int i = 0; i < count; i++) {
+    want += iov[i].iov_len;
+    size_t take = std::min(room - n, iov[i].iov_len);
+    const uint8_t* p = static_cast<const uint8_t*>(iov[i].iov_base);
+    buf.insert(buf.end(), p, p + take);
+    n += take;
+  }
+  if (n < want) s->want_writable = true;  // a short write: WRITABLE when a send frees room
+  StartSend(s);
+  return static_cast<ssize_t>(n);
+}
+
+int Ring::Accept(RingSource* s, Fd* out) {
+  if (s->accepted.size() > s->ahead) {
+    *out = std::move(s->accepted[s->ahead++]);
+    if (s->ahead == s->accepted.size()) {
+      s->accepted.clear();
+      s->ahead = 0;
+      if (!s->accept_armed && s->aerr == 0) ArmAccept(s);  // was stopped at the cap
+    }
+    return 0;
+  }
+  if (s->aerr != 0) {
+    int e = s->aerr;
+    s->aerr = 0;
+    return -e;
+  }
+  if (!s->accept_armed && !ArmAccept(s)) return -ENOMEM;
+  return -EAGAIN;
+}
+
+int Ring::Shutdown(RingSource* s, int how) {
+  // The write side waits for the bytes already written (they are still in the send buffer);
+  // the read side goes now.
+  bool wr = how == SHUT_WR || how == SHUT_RDWR;
+  if (wr && (s->send_armed || s->queued_send() > 0)) {
+    s->shut_wr = true;
+    if (how == SHUT_RDWR && ::shutdown(s->fd, SHUT_RD) < 0) return -errno;
+    return 0;
+  }
+  return ::shutdown(s->fd, how) < 0 ? -errno : 0;
+}
+
+// ---- The byte paths' entry points (ring.h) ------------------------------------------------------
+
+ssize_t RingRead(RingSource* s, uint8_t* data, size_t len) { return s->ring->Read(s, data, len); }
+ssize_t RingWritev(RingSource* s, const iovec* iov, int count) { return s->ring->Write(s, iov, count); }
+int RingAccept(RingSource* s, Fd* out) { return s->ring->Accept(s, out); }
+int RingShutdown(RingSource* s, int how) { return s->ring->Shutdown(s, how); }
+bool RingBusy(RingSource* s) { return s->ring->Busy(s); }
+int RingAdd(Ring* r, int fd, bool is_socket, uint32_t token, RingSource** io_slot, RingSource** poll_slot) {
+  return r->Add(fd, is_socket, token, io_slot, poll_slot);
+}
+void RingRemove(RingSource* s, Fd* fd) { s->ring->Remove(s, fd); }
+
+}  // namespace polled

@@ -1,0 +1,140 @@
+// The io_uring backend (Linux, liburing): readiness emulated over completions, so that the
+// reactor, its (token, bits) batches and every TypeScript future stay as they are.
+//
+// - The notifier (eventfd), the timer (timerfd), the loop watch and every handle the ring has no
+//   better path for (pipes, UDP sockets) are multishot IORING_OP_POLL_ADDs: their CQEs are the
+//   readiness epoll would report, and the existing syscall paths serve them.
+// - Streams (connected TCP / Unix): a recv into a buffer the addon owns, armed when a read finds
+//   nothing queued. Its CQE reports READABLE; read() then copies from that buffer (no syscall).
+//   write() copies into an addon-owned send buffer and queues an IORING_OP_SEND; past kSendCap
+//   bytes in flight it says EAGAIN, and the send CQE that frees room reports WRITABLE.
+// - Listeners: multishot accept; accepted fds queue in the source until accept() pops one.
+//
+// The kernel only ever touches memory this file owns, and a source's memory is freed only when
+// the final CQE of each of its ops has arrived (RingSource::ops): a dropped future, a closed
+// handle or a transferred JS buffer can never be written by the kernel.
+#pragma once
+
+#include <liburing.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "poller.h"
+
+namespace polled {
+
+// One registered handle. user_data of its ops is the source's address with the op in the low
+// 3 bits; a source lives (retired, if its handle is closed) until `ops` is 0, so a late CQE
+// always finds it, and never a handle or fd that reused its number.
+class RingSource {
+ public:
+  enum class Mode : uint8_t { kPoll, kStream, kListener };
+  RingSource(Ring* r, Mode m, int f, uint32_t t, RingSource** s) : ring(r), mode(m), fd(f), token(t), slot(s) {}
+
+  Ring* const ring;
+  const Mode mode;
+  const int fd;
+  const uint32_t token;
+  RingSource** slot;  // the Entry's pointer to this source; cleared when it stops using it
+  uint32_t ops = 0;   // ops submitted whose final CQE has not come
+  bool retired = false;
+  Fd owned;  // after the handle closed: the fd, closed with the source (never reused meanwhile)
+
+  bool poll_armed = false;   // kPoll: the multishot poll
+  bool wpoll_armed = false;  // kStream, connecting: a one-shot POLLOUT (connect's WRITABLE)
+
+  // kStream, receiving: rbuf[rhead, rtail) is queued for read(); recv writes at rtail.
+  std::unique_ptr<uint8_t[]> rbuf;
+  uint32_t rhead = 0, rtail = 0;
+  bool recv_armed = false, eof = false;
+  int rerr = 0;
+  uint32_t recv_stale = 0;  // recvs taken back by Busy() whose -ECANCELED CQE is still to come
+
+  // kStream, sending: `sending[sent..]` is in the kernel's hands (one SEND at a time, so bytes go
+  // out in order); `staged` collects writes meanwhile and is swapped in when the send is done.
+  std::vector<uint8_t> sending, staged;
+  size_t sent = 0;
+  bool send_armed = false, want_writable = false, shut_wr = false;
+  int serr = 0;  // a send's error, returned by every later write (as SO_ERROR would be)
+  size_t queued_send() const { return sending.size() - sent + staged.size(); }
+
+  // kListener: accepted[ahead..] wait for accept().
+  std::vector<Fd> accepted;
+  size_t ahead = 0;
+  bool accept_armed = false;
+  int aerr = 0;
+
+  RingSource* prev = nullptr;
+  RingSource* next = nullptr;
+};
+
+class Ring {
+ public:
+  // Recv buffer per stream: also the cap on bytes queued for a reader that does not read.
+  static constexpr uint32_t kRecvBuf = 16 * 1024;
+  // Bytes a stream may have written and not yet sent before write() says EAGAIN.
+  static constexpr size_t kSendCap = 64 * 1024;
+  // Accepted connections held for accept(); beyond, the multishot accept is cancelled and the
+  // kernel's backlog holds the rest, as it does for a readiness listener.
+  static constexpr size_t kAcceptCap = 1024;
+
+  Ring() = default;
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+  ~Ring();
+
+  int Open();
+  int fd() const { return ring_.ring_fd; }
+
+  int Wait(double timeout_ms, uint32_t* out, size_t batch);
+  void Flush();
+  int Notify();
+  int ArmTimer(double delay_ms);
+  int DisarmTimer();
+  int WatchLoop(int fd);
+  int UnwatchLoop();
+
+  // A source for `fd` under `token`: a stream or a listener (stored in *io_slot), or a polled
+  // fd (*poll_slot).
+  int Add(int fd, bool is_socket, uint32_t token, RingSource** io_slot, RingSource** poll_slot);
+  // The handle stops using `s`: its ops are cancelled and it is freed once their CQEs are in.
+  // `fd`, when given (the handle is closing), moves into the source and is closed with it.
+  void Remove(RingSource* s, Fd* fd);
+
+  ssize_t Read(RingSource* s, uint8_t* data, size_t len);
+  ssize_t Write(RingSource* s, const iovec* iov, int count);
+  int Accept(RingSource* s, Fd* out);
+  int Shutdown(RingSource* s, int how);
+  // Whether the source holds bytes or ops that would be lost if its fd moved to another thread.
+  // Tries to take back a recv a dropped read left armed (a synchronous cancel).
+  bool Busy(RingSource* s);
+
+ private:
+  io_uring_sqe* Sqe();
+  void Submit(RingSource* s, io_uring_sqe* sqe, uint64_t op);
+  void Cancel(uint64_t user_data);
+  bool ArmPoll(RingSource* s);
+  bool ArmRecv(RingSource* s);
+  void StartSend(RingSource* s);
+  bool ArmAccept(RingSource* s);
+  bool ArmFdPoll(int fd, uint64_t user_data, unsigned mask);
+  int Reap(uint32_t* out, size_t batch);
+  // One CQE: writes at most one (token, bits) pair at `out`; returns how many.
+  int Complete(uint64_t user_data, int32_t res, uint32_t flags, uint32_t* out);
+  int CompleteSource(RingSource* s, uint64_t op, int32_t res, bool more, uint32_t* out);
+  void MaybeFree(RingSource* s);
+
+  io_uring ring_{};
+  bool open_ = false;
+  bool closing_ = false;
+  Fd notify_fd_;
+  Fd timer_fd_;
+  int loop_fd_ = -1;
+  RingSource* sources_ = nullptr;  // every live source, retired ones included
+};
+
+}  // namespace polled
