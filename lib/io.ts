@@ -29,6 +29,17 @@ import { checkRange } from './validate';
 // assigns twice, so it is no constant field) is loaded and checked at every use of the hot path.
 const { ARG_HANDLE, ARG_LENGTH, ARG_OFFSET, ARG_RESULT, ARG_STATUS, ERROR, HANGUP, READABLE, READ_BUFFER, STATUS_DONE, WRITABLE, WRITE_BUFFER } = binding;
 
+/**
+ * What a write's EAGAIN clears: WRITABLE, and HANGUP too. A write is tried while either is set (a
+ * hung-up socket must be written to, to hear its EPIPE), but a hangup for reading (the peer shut
+ * its write side: EPOLLRDHUP) leaves the socket writable until its buffer fills. Then EAGAIN with
+ * HANGUP still set would be "ready" again at once, and the write would retry for ever without
+ * giving the thread back. After EAGAIN the socket is not hung up for writing, or the send would
+ * have failed; the next event says what it is now. (Reads lose nothing: a half-close also set
+ * READABLE, and the end of stream is read as 0.)
+ */
+const WRITE_DRAINED = WRITABLE | HANGUP;
+
 const EAGAIN = errno.EAGAIN;
 const EINTR = errno.EINTR;
 const EBADF = errno.EBADF;
@@ -270,7 +281,7 @@ export class IoResource {
         return n;
       }
       if (n === -EAGAIN) {
-        reactor.clearReadiness(src, WRITABLE, tick, cx);
+        reactor.clearReadiness(src, WRITE_DRAINED, tick, cx);
         continue;
       }
       if (n !== -EINTR) throw new IoError(-n, bufs === null ? 'write' : 'writev');
@@ -313,7 +324,7 @@ export class IoResource {
         return n;
       }
       if (n === -EAGAIN) {
-        this.rt.reactor.clearReadiness(src, WRITABLE, tick, null);
+        this.rt.reactor.clearReadiness(src, WRITE_DRAINED, tick, null);
         return 0;
       }
       if (n !== -EINTR) throw new IoError(-n, 'write');

@@ -287,6 +287,29 @@ describe('TcpListener / TcpStream', () => {
     );
   });
 
+  test('backpressure from a peer that shut its write side (a hangup for reading) and does not read: the writer pends, the thread stays free', async () => {
+    await run(
+      (function* (): Async<void> {
+        const [c, s, l] = yield* pair();
+        s.shutdown('write'); // c's next event carries the peer's half-close (EPOLLRDHUP)
+        expect(yield* c.read(Buffer.alloc(16))).toBe(0);
+        const big = randomBytes(32 << 20);
+        const writer = rt.spawn(c.writeAll(big));
+        // Were the writer to retry its EAGAIN on the hangup bit, it would never give the thread
+        // back, and this sleep would never end.
+        yield* sleep(100);
+        expect(writer.isFinished()).toBe(false);
+        const back = Buffer.alloc(big.length);
+        yield* s.readExact(back);
+        yield* writer;
+        expect(back.equals(big)).toBe(true);
+        c.close();
+        s.close();
+        l.close();
+      })(),
+    );
+  });
+
   test('connection refused is an IoError ECONNREFUSED from connect, and leaks no handle', async () => {
     const err = await run(
       (function* (): Async<unknown> {
