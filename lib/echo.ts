@@ -110,7 +110,8 @@ class EchoFuture extends IoOpFuture<number> {
           throw new Error('polled: echo future polled after completion');
         }
         const scratch = this.scratch;
-        const n = io.pollRead(cx, scratch, 0, scratch.length);
+        // Read, and write what was read straight back (`echo`): one crossing into the addon.
+        const n = io.pollRead(cx, scratch, 0, scratch.length, true);
         if (isPending(n)) {
           this.waker = cx.waker;
           return this.pend();
@@ -121,8 +122,9 @@ class EchoFuture extends IoOpFuture<number> {
           return this.total;
         }
         this.total += n;
-        // No suspension between the read and this write: `scratch` still holds exactly our bytes.
-        const done = io.writeNow(scratch, 0, n);
+        // Written back with the read, before anything could suspend: what the peer did not take
+        // is still in `scratch`, exactly our bytes.
+        const done = io.echoed;
         if (done < n) {
           // The peer's window is full: keep the rest before yielding the thread (and `scratch`).
           // Sized to what is left (at most one chunk), grown if a later stall leaves more.
@@ -134,6 +136,11 @@ class EchoFuture extends IoOpFuture<number> {
           this.flushLeft = n - done;
           this.state = EchoState.Flushing;
           this.unpark();
+        } else if (n < scratch.length && io.readDrained(cx)) {
+          // A short read drained the socket and all of it went back: the next read would only
+          // pend, so pend now (the waker is stored, as that read would have stored it).
+          this.waker = cx.waker;
+          return this.pend();
         }
       }
     } catch (err) {

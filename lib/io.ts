@@ -27,7 +27,7 @@ import { checkRange } from './validate';
 // The addon's numbers as constants of this module: V8 folds a module-level `const` into the code
 // that reads it, where a property of another module's exports object (which the CommonJS build
 // assigns twice, so it is no constant field) is loaded and checked at every use of the hot path.
-const { ARG_HANDLE, ARG_LENGTH, ARG_OFFSET, ARG_RESULT, ARG_STATUS, ERROR, HANGUP, READABLE, READ_BUFFER, STATUS_DONE, WRITABLE, WRITE_BUFFER } = binding;
+const { ARG_HANDLE, ARG_LENGTH, ARG_OFFSET, ARG_RESULT, ARG_STATUS, ARG_WRITE_BACK, ARG_WRITTEN, ERROR, HANGUP, READABLE, READ_BUFFER, STATUS_DONE, WRITABLE, WRITE_BUFFER } = binding;
 
 /**
  * What a write's EAGAIN clears: WRITABLE, and HANGUP too. A write is tried while either is set (a
@@ -44,8 +44,13 @@ const EAGAIN = errno.EAGAIN;
 const EINTR = errno.EINTR;
 const EBADF = errno.EBADF;
 
-/** The bound fast path's argument block (slots: lib/native.ts, from native/contract.h). */
+/**
+ * The bound fast path's argument block (slots: lib/native.ts, from native/contract.h), and its
+ * calls, held as this module's constants for the reason above: a call through `native.readBound`
+ * loads two properties first. (An addon function ignores its receiver.)
+ */
 const ioArgs = native.ioArgs;
+const { readBound, writeBound, echoBound } = native;
 
 /**
  * Which way the bytes of one syscall go. The values are the bound-buffer slots of a handle, so a
@@ -128,6 +133,8 @@ export class IoResource {
    * stream with any cannot move to another thread: those bytes would stay behind.
    */
   buffered = 0;
+  /** @internal Of the bytes the last echo read (`pollRead`'s `echo`) got, how many were written back. */
+  echoed = 0;
   /** @internal Set when the handle was moved to another thread rather than closed. */
   moved = false;
   /** @internal What this resource is, for the error after close: 'stream', 'listener', 'pipe', 'socket'. */
@@ -207,8 +214,8 @@ export class IoResource {
     ioArgs[ARG_HANDLE] = this.handle;
     ioArgs[ARG_OFFSET] = offset;
     ioArgs[ARG_LENGTH] = length;
-    if (dir === READ_BUFFER) native.readBound();
-    else native.writeBound();
+    if (dir === READ_BUFFER) readBound();
+    else writeBound();
     // `| 0`: a small integer, not a float64. Read from the Float64Array, the result would be a
     // double, boxed in a fresh HeapNumber wherever it is returned or stored (a budget counter, a
     // total): an allocation per operation. It is a byte count or -errno, and Linux moves at most
@@ -218,6 +225,48 @@ export class IoResource {
     // wrong with it.
     this.bound[dir] = null;
     return this.plainSyscall(dir, buf, offset, length);
+  }
+
+  /**
+   * `syscall(READ_BUFFER, ...)` for an echo read (`pollRead`'s `echo`): with `buf` bound, one
+   * `native.echoBound`, which also writes the bytes read straight back when the socket is
+   * writable; `ioArgs[ARG_WRITTEN]` then holds that write's answer for `wroteBack` (NaN: none
+   * was made, as on every other path here).
+   */
+  private echoSyscall(buf: Uint8Array, offset: number, length: number): number {
+    if (buf === this.bound[READ_BUFFER]) {
+      ioArgs[ARG_HANDLE] = this.handle;
+      ioArgs[ARG_OFFSET] = offset;
+      ioArgs[ARG_LENGTH] = length;
+      ioArgs[ARG_WRITE_BACK] = (this.src.readiness & (WRITABLE | HANGUP | ERROR)) !== 0 ? 1 : 0;
+      echoBound();
+      if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT] | 0;
+      this.bound[READ_BUFFER] = null; // detached or shrunk since: the general path says how
+    }
+    ioArgs[ARG_WRITTEN] = NaN;
+    return this.syscall(READ_BUFFER, buf, offset, length);
+  }
+
+  /**
+   * After an echo read of `n` bytes at `offset`: the bytes written back, as `writeNow` would
+   * return them, with the same readiness and budget bookkeeping (`tick`: read before the read).
+   * The addon's write answered, or else (not tried: not bound, or not writable; EINTR) this is
+   * `writeNow` itself.
+   */
+  private wroteBack(buf: Uint8Array, offset: number, n: number, tick: number): number {
+    const w = ioArgs[ARG_WRITTEN];
+    if (w >= 0) {
+      const k = w | 0;
+      consume(k);
+      if (k < n) this.rt.reactor.clearReadiness(this.src, WRITABLE, tick, null);
+      return k;
+    }
+    if (w === -EAGAIN) {
+      this.rt.reactor.clearReadiness(this.src, WRITE_DRAINED, tick, null);
+      return 0;
+    }
+    if (w !== w || w === -EINTR) return this.writeNow(buf, offset, n);
+    throw new IoError(-w | 0, 'write');
   }
 
   /** The general path: any buffer, looked up by the addon at this call. */
@@ -232,8 +281,13 @@ export class IoResource {
    * `PENDING` with `cx.waker` stored for READABLE (or woken at once when the task's budget is
    * spent); throws IoError. The body of `ReadFuture.poll`, and what hand-written futures that read
    * in a loop call directly (`echo`).
+   *
+   * `echo`: the bytes read are written straight back to this stream, as `writeNow(buf, offset,
+   * n)` would, and `echoed` says how many went (fewer than read, 0 included, when the send buffer
+   * filled: the caller keeps the rest). With `buf` bound both syscalls are one crossing into the
+   * addon (`native.echoBound`), a quarter of the user-space work of an echoed message saved.
    */
-  pollRead(cx: Context, buf: Uint8Array, offset: number, length: number): Poll<number> {
+  pollRead(cx: Context, buf: Uint8Array, offset: number, length: number, echo = false): Poll<number> {
     if (!this.open) throw new IoError(EBADF, 'read', this.closedDetail);
     if (!pollProceed(cx)) return PENDING;
     const reactor = this.rt.reactor;
@@ -241,11 +295,12 @@ export class IoResource {
     for (;;) {
       if (!reactor.isReady(src, READABLE, cx)) return PENDING;
       const tick = src.tick;
-      const n = this.syscall(READ_BUFFER, buf, offset, length);
+      const n = echo ? this.echoSyscall(buf, offset, length) : this.syscall(READ_BUFFER, buf, offset, length);
       if (n > 0) {
         consume(n);
         // A short read drained the socket: the next read would only say EAGAIN.
         if (n < length) reactor.clearReadiness(src, READABLE, tick, null);
+        if (echo) this.echoed = this.wroteBack(buf, offset, n, tick);
         return n;
       }
       if (n === 0) return 0;
@@ -286,6 +341,16 @@ export class IoResource {
       }
       if (n !== -EINTR) throw new IoError(-n, bufs === null ? 'write' : 'writev');
     }
+  }
+
+  /**
+   * @internal Would the next `pollRead` only pend? True when the kernel has reported nothing to
+   * read since the last read drained the socket; then `cx.waker` is stored for READABLE, as that
+   * read would have stored it. Lets a loop that just made a short read (`echo`) pend at once,
+   * without the call that would only say so.
+   */
+  readDrained(cx: Context): boolean {
+    return !this.rt.reactor.isReady(this.src, READABLE, cx);
   }
 
   /** A read into buf[offset, offset + length): `length` must be at least 1 (0 means end of stream). */

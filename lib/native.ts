@@ -83,7 +83,10 @@ export const ARG_LENGTH = 2;
 /** Bytes (0 = end of stream, for a read) or -errno, when the status is STATUS_DONE; NaN otherwise. */
 export const ARG_RESULT = 3;
 export const ARG_STATUS = 4;
-export const IO_ARG_COUNT = 5;
+/** `echoBound` only: in, nonzero to send the bytes read straight back; out, what that send returned (NaN: not tried). */
+export const ARG_WRITE_BACK = 5;
+export const ARG_WRITTEN = 6;
+export const IO_ARG_COUNT = 7;
 
 /** `ioArgs[ARG_STATUS]`: the call ran, and `ioArgs[ARG_RESULT]` is its answer (-EBADF for a dead handle). */
 export const STATUS_DONE = 0;
@@ -290,6 +293,14 @@ export interface NativeBinding {
    */
   readBound(): void;
   writeBound(): void;
+  /**
+   * `readBound` of the READ_BUFFER range and then, if it got n > 0 bytes and
+   * `ioArgs[ARG_WRITE_BACK]` is nonzero, a write of those same n bytes (bound[offset,
+   * offset+n)) to the same handle, in one call: echo's loop crosses into the addon once per
+   * message instead of twice. The read's answer is in ARG_STATUS / ARG_RESULT as for
+   * `readBound`; the write's bytes or -errno in `ioArgs[ARG_WRITTEN]` (NaN when no write was made).
+   */
+  echoBound(): void;
 
   // ---- The blocking pool (native/pool.h; lib/pool.ts) -----------------------------------------
   // Every submit takes the runtime's poller and a mailbox `key` (lib/remote.ts) that the job posts

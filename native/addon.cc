@@ -7,13 +7,14 @@
 // Each function gets its Instance as the callback's data pointer: no lookup per call.
 #include <node_api.h>
 
+#include "args.h"
 #include "bindings.h"
 #include "instance.h"
 
 namespace polled {
 
-thread_local Instance* t_sole_instance = nullptr;
-thread_local int t_instances = 0;
+thread_local Instance* t_sole_instance POLLED_TLS_FAST = nullptr;
+thread_local int t_instances POLLED_TLS_FAST = 0;
 
 namespace {
 
@@ -117,6 +118,7 @@ napi_value Init(napi_env env, napi_value exports) {
       POLLED_METHOD("bindBuffer", JsBindBuffer),
       POLLED_METHOD("readBound", JsReadBound),
       POLLED_METHOD("writeBound", JsWriteBound),
+      POLLED_METHOD("echoBound", JsEchoBound),
       // bind_udp.cc
       POLLED_METHOD("udpBind", JsUdpBind),
       POLLED_METHOD("udpConnect", JsUdpConnect),

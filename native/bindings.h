@@ -53,6 +53,7 @@ napi_value JsWritev(napi_env env, napi_callback_info info);
 napi_value JsBindBuffer(napi_env env, napi_callback_info info);
 napi_value JsReadBound(napi_env env, napi_callback_info info);
 napi_value JsWriteBound(napi_env env, napi_callback_info info);
+napi_value JsEchoBound(napi_env env, napi_callback_info info);
 // The ioArgs Float64Array (contract.h's kIoArgCount slots) on shared memory; sets inst->io_args and
 // inst->io_args_ref. Null with an exception pending when it cannot be made.
 napi_value MakeIoArgs(napi_env env, Instance* inst);

@@ -48,15 +48,18 @@ using BufferSlot = uint32_t;
 constexpr BufferSlot kReadBuffer = 0;
 constexpr BufferSlot kWriteBuffer = 1;
 
-// ---- ioArgs: the argument block of readBound / writeBound ---------------------------------------
+// ---- ioArgs: the argument block of readBound / writeBound / echoBound -----------------------------
 // A Float64Array of kIoArgCount numbers the addon makes on shared memory (bind_io.cc). JS stores
 // handle, offset and length, calls readBound() / writeBound(), then reads status and result.
+// echoBound also reads kArgWriteBack and, after a read that got bytes, writes kArgWritten.
 constexpr uint32_t kArgHandle = 0;  // in: the handle
 constexpr uint32_t kArgOffset = 1;  // in: where in the bound view the range starts
 constexpr uint32_t kArgLength = 2;  // in: how many bytes
 constexpr uint32_t kArgResult = 3;  // out: bytes (0 = end of stream for a read) or -errno; NaN unless done
 constexpr uint32_t kArgStatus = 4;  // out: one of the kStatus* values below
-constexpr uint32_t kIoArgCount = 5;
+constexpr uint32_t kArgWriteBack = 5;  // in (echoBound): nonzero to send the bytes read back at once
+constexpr uint32_t kArgWritten = 6;  // out (echoBound): bytes sent back or -errno; NaN when none was tried
+constexpr uint32_t kIoArgCount = 7;
 
 // ioArgs[kArgStatus]. A status of its own rather than a sentinel errno in the result: any errno
 // (-EFAULT included) can be a real answer of the syscall, while "not bound" never is.

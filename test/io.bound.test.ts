@@ -12,6 +12,8 @@ import {
   ARG_OFFSET,
   ARG_RESULT,
   ARG_STATUS,
+  ARG_WRITE_BACK,
+  ARG_WRITTEN,
   READ_BUFFER,
   STATUS_DONE,
   STATUS_NOT_BOUND,
@@ -19,7 +21,10 @@ import {
   native,
   type Handle,
 } from '../lib/native';
+import type { Async } from '../lib/future';
+import { TcpListener, TcpStream } from '../lib/net/tcp';
 import { Runtime } from '../lib/runtime';
+import { sleep } from '../lib/time';
 
 const E = os.constants.errno as Readonly<Record<string, number>>;
 const args = native.ioArgs;
@@ -143,6 +148,117 @@ describe('native bound buffers', () => {
     expect(readBound(r, 0, 8)).toBe(-E.EAGAIN);
     native.close(r);
     native.close(w);
+  });
+});
+
+describe('native echoBound: the read and the write of the bytes read back, in one call', () => {
+  let rt: Runtime;
+  beforeEach(() => {
+    rt = new Runtime();
+  });
+  afterEach(() => rt.close());
+
+  /** A connected loopback pair: [client, server side]. */
+  function pair(): [TcpStream, TcpStream] {
+    return rt.blockOn(
+      (function* (): Async<[TcpStream, TcpStream]> {
+        const l = yield* TcpListener.bind('127.0.0.1:0');
+        const acc = rt.spawn(l.accept());
+        const c = yield* TcpStream.connect(l.localAddr());
+        const [s] = yield* acc;
+        l.close();
+        return [c, s];
+      })(),
+    );
+  }
+
+  /** A millisecond in the runtime's wait, so that its poller runs (on io_uring, completions land then). */
+  function settle(): void {
+    rt.blockOn(sleep(1));
+  }
+
+  /** Until `n` bytes came (bounded): what the client reads back. */
+  function readBack(c: TcpStream, n: number): string {
+    const got = Buffer.alloc(n);
+    let have = 0;
+    for (let i = 0; i < 2000 && have < n; i++) {
+      const r = native.read(c.io.handle, got, have, n - have);
+      if (r > 0) have += r;
+      else settle();
+    }
+    return got.toString('latin1', 0, have);
+  }
+
+  /** One echoBound call: [read's result or NOT_BOUND, the write's answer (NaN: none made)]. */
+  function echoBound(h: Handle, offset: number, length: number, writeBack: boolean): [number | typeof NOT_BOUND, number] {
+    args[ARG_WRITE_BACK] = writeBack ? 1 : 0;
+    args[ARG_WRITTEN] = 12345; // stale values must be overwritten
+    const r = bound(() => native.echoBound(), h, offset, length);
+    return [r, args[ARG_WRITTEN]];
+  }
+
+  test('the bytes read go straight back; without write-back, or with nothing read, no write is made', () => {
+    const [c, s] = pair();
+    const dst = new Uint8Array(32);
+    expect(native.bindBuffer(s.io.handle, READ_BUFFER, dst.subarray(8))).toBe(0);
+    expect(native.write(c.io.handle, Buffer.from('hello'), 0, 5)).toBe(5);
+    let r: [number | typeof NOT_BOUND, number] = [-E.EAGAIN, NaN];
+    // Loopback delivers at once, but bounded: wait for the bytes to be readable.
+    for (let i = 0; i < 2000 && r[0] === -E.EAGAIN; i++) {
+      r = echoBound(s.io.handle, 2, 16, true);
+      if (r[0] === -E.EAGAIN) {
+        expect(r[1]).toBeNaN();
+        settle();
+      }
+    }
+    expect(r).toEqual([5, 5]);
+    expect(Buffer.from(dst.subarray(10, 15)).toString()).toBe('hello');
+    expect(readBack(c, 5)).toBe('hello');
+    // Write-back off: the read alone.
+    expect(native.write(c.io.handle, Buffer.from('abc'), 0, 3)).toBe(3);
+    for (let i = 0; i < 2000; i++) {
+      r = echoBound(s.io.handle, 0, 16, false);
+      if (r[0] !== -E.EAGAIN) break;
+      settle();
+    }
+    expect(r[0]).toBe(3);
+    expect(r[1]).toBeNaN();
+    settle();
+    expect(native.read(c.io.handle, Buffer.alloc(8), 0, 8)).toBe(-E.EAGAIN); // nothing came back
+    // Nothing to read: -EAGAIN, and no write.
+    r = echoBound(s.io.handle, 0, 16, true);
+    expect(r[0]).toBe(-E.EAGAIN);
+    expect(r[1]).toBeNaN();
+    c.close();
+    s.close();
+  });
+
+  test('not bound, out of the view, detached, or a stale handle: no syscall at all, and no write', () => {
+    const [c, s] = pair();
+    const h = s.io.handle;
+    expect(native.write(c.io.handle, Buffer.from('xyz'), 0, 3)).toBe(3);
+    settle();
+    let [r, w] = echoBound(h, 0, 8, true);
+    expect(r).toBe(NOT_BOUND);
+    expect(w).toBeNaN();
+    const dst = new Uint8Array(8);
+    expect(native.bindBuffer(h, READ_BUFFER, dst)).toBe(0);
+    [r, w] = echoBound(h, 4, 5, true);
+    expect(r).toBe(NOT_BOUND);
+    expect(w).toBeNaN();
+    [r, w] = echoBound(h, 0, 0, true); // a 0-byte read would say end of stream: never made
+    expect(r).toBe(NOT_BOUND);
+    expect(w).toBeNaN();
+    detach(dst);
+    [r, w] = echoBound(h, 0, 8, true);
+    expect(r).toBe(NOT_BOUND);
+    expect(w).toBeNaN();
+    expect(readBack(s, 3)).toBe('xyz'); // the bytes were never taken
+    s.close();
+    [r, w] = echoBound(h, 0, 8, true);
+    expect(r).toBe(-E.EBADF);
+    expect(w).toBeNaN();
+    c.close();
   });
 });
 
