@@ -185,13 +185,17 @@ napi_value JsEchoBound(napi_env env, napi_callback_info info) {
   volatile double* args = inst->io_args;
   args[kArgWritten] = NAN;
   if (!TakeBound(env, inst, kReadBuffer, 1, &e, &data, &len)) return nullptr;
+  // Taken before the read: the bound view may be on any shared memory, ioArgs' own included, so
+  // the bytes read may land on these slots; what JS asked for is what it stored before the call.
+  const bool write_back = args[kArgWriteBack] != 0;
   const ssize_t n = e->ring_io != nullptr ? RingRead(e->ring_io, data, len) : Read(e->raw_fd(), data, len);
-  args[kArgResult] = static_cast<double>(n);
-  if (n > 0 && args[kArgWriteBack] != 0) {
+  double written = NAN;
+  if (n > 0 && write_back) {
     const size_t k = static_cast<size_t>(n);
-    args[kArgWritten] = static_cast<double>(e->ring_io != nullptr ? RingWrite(e->ring_io, data, k)
-                                                                  : Write(e->raw_fd(), data, k, e->is_socket()));
+    written = static_cast<double>(e->ring_io != nullptr ? RingWrite(e->ring_io, data, k) : Write(e->raw_fd(), data, k, e->is_socket()));
   }
+  args[kArgResult] = static_cast<double>(n);
+  args[kArgWritten] = written;
   args[kArgStatus] = kStatusDone;
   return nullptr;
 }

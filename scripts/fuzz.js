@@ -393,7 +393,7 @@ async function fuzz(opts) {
   }
   // errno constants and names come from Node (errors.ts); the ioArgs slots from the contract.
   const E = errors.errno;
-  const { ARG_HANDLE, ARG_OFFSET, ARG_LENGTH, ARG_RESULT, ARG_STATUS, IO_ARG_COUNT, STATUS_DONE, STATUS_NOT_BOUND, READ_BUFFER } = contract;
+  const { ARG_HANDLE, ARG_OFFSET, ARG_LENGTH, ARG_RESULT, ARG_STATUS, ARG_WRITE_BACK, ARG_WRITTEN, IO_ARG_COUNT, STATUS_DONE, STATUS_NOT_BOUND, READ_BUFFER } = contract;
   const ioArgs = native.ioArgs instanceof Float64Array ? native.ioArgs : null;
   // The UDP calls' datagram records (bind_udp.cc): 64 records of 9 numbers, on shared memory.
   const udpMeta = native.udpMeta instanceof Uint32Array ? native.udpMeta : null;
@@ -1308,7 +1308,8 @@ async function fuzz(opts) {
   };
 
   // `udp`: udpRecvBound / udpSendBound (bind_udp.cc), on UDP sockets, where a range of 0 bytes is allowed.
-  const boundSlot = (slot, udp = false) => ({
+  // `echo`: echoBound, readBound's twin that also writes the bytes read back (ARG_WRITE_BACK / ARG_WRITTEN).
+  const boundSlot = (slot, udp = false, echo = false) => ({
     weight: 2,
     gen(ctx) {
       stats.boundCalls++;
@@ -1362,7 +1363,12 @@ async function fuzz(opts) {
       ioArgs[ARG_LENGTH] = n;
       ioArgs[ARG_RESULT] = 0.25; // values no call leaves: the call must replace both
       ioArgs[ARG_STATUS] = 0.25;
-      cur.pre.push(`ioArgs = [${describe(hv)}, ${describe(off)}, ${describe(n)}, 0.25, 0.25]`);
+      if (echo) {
+        ctx.writeBack = rng.pick([0, 1, 1, 1, NaN, 0.5, -1]);
+        ioArgs[ARG_WRITE_BACK] = ctx.writeBack;
+        ioArgs[ARG_WRITTEN] = 0.25; // replaced by every echoBound: NaN, or the write's answer
+      }
+      cur.pre.push(`ioArgs = [${describe(hv)}, ${describe(off)}, ${describe(n)}, 0.25, 0.25${echo ? `, ${describe(ctx.writeBack)}, 0.25` : ''}]`);
       return rng.chance(0.05) ? [randomValue()] : [];
     },
     check(out, args, ctx) {
@@ -1370,6 +1376,16 @@ async function fuzz(opts) {
       const [h, off, n] = ctx.io;
       const status = ioArgs[ARG_STATUS];
       const r = ioArgs[ARG_RESULT];
+      if (echo) {
+        // The write back is made exactly after a read that got bytes, when asked (nonzero, NaN
+        // included: NaN != 0); its answer is bytes (at most those read) or -errno.
+        const w = ioArgs[ARG_WRITTEN];
+        const tried = status === STATUS_DONE && r > 0 && ctx.writeBack !== 0;
+        if (tried) {
+          integer(w);
+          if (w > r) fail(`echoBound wrote back ${w} bytes of the ${r} read`);
+        } else if (!Number.isNaN(w)) fail(`echoBound: ARG_WRITTEN ${describe(w)} without a write back (status ${status}, result ${describe(r)}, writeBack ${describe(ctx.writeBack)})`);
+      }
       if (status === 0.25 || r === 0.25) fail('left ioArgs\' status or result as it was');
       if (status !== STATUS_DONE && status !== STATUS_NOT_BOUND) fail(`status ${describe(status)}: neither STATUS_DONE nor STATUS_NOT_BOUND`);
       const i = info.get(Object.is(h, -0) ? NaN : h);
@@ -1389,7 +1405,7 @@ async function fuzz(opts) {
       }
       if (status !== STATUS_DONE) fail(`STATUS_NOT_BOUND although the bound ${describe(b.view)} covers [${off}, ${off + n})`);
       integer(r);
-      if (r > n) fail(`${udp ? (slot === 0 ? 'udpRecvBound' : 'udpSendBound') : slot === 0 ? 'readBound' : 'writeBound'} did ${r} bytes for a range of ${n}`);
+      if (r > n) fail(`${udp ? (slot === 0 ? 'udpRecvBound' : 'udpSendBound') : slot === 0 ? (echo ? 'echoBound' : 'readBound') : 'writeBound'} did ${r} bytes for a range of ${n}`);
       return undefined;
     },
   });
@@ -1846,6 +1862,7 @@ async function fuzz(opts) {
   });
   if (ioArgs) {
     SPEC.readBound = boundSlot(0);
+    SPEC.echoBound = boundSlot(0, false, true);
     SPEC.writeBound = boundSlot(1);
     SPEC.udpRecvBound = boundSlot(0, true);
     SPEC.udpSendBound = boundSlot(1, true);
