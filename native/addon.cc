@@ -7,14 +7,13 @@
 // Each function gets its Instance as the callback's data pointer: no lookup per call.
 #include <node_api.h>
 
-#include "args.h"
 #include "bindings.h"
 #include "instance.h"
 
 namespace polled {
 
-thread_local Instance* t_sole_instance POLLED_TLS_FAST = nullptr;
-thread_local int t_instances POLLED_TLS_FAST = 0;
+thread_local Instance* t_sole_instance = nullptr;
+thread_local int t_instances = 0;
 
 namespace {
 

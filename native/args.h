@@ -40,17 +40,12 @@ struct Args {
 // count guards the odd one (the addon initialised twice in one env), where the callback's data
 // pointer must decide.
 //
-// POLLED_TLS_FAST: on Linux the initial-exec model, which reads the variable at a fixed offset from
-// the thread pointer instead of calling __tls_get_addr (a dlopen'ed object's default, general
-// dynamic): a dozen instructions on every bound call. It takes a few bytes of the static TLS space
-// glibc keeps spare for objects loaded later; two pointers fit in it easily.
-#if defined(__linux__)
-#define POLLED_TLS_FAST __attribute__((tls_model("initial-exec")))
-#else
-#define POLLED_TLS_FAST
-#endif
-extern thread_local Instance* t_sole_instance POLLED_TLS_FAST;
-extern thread_local int t_instances POLLED_TLS_FAST;
+// (Not the initial-exec TLS model, which would spare a __tls_get_addr call of about a dozen
+// instructions per bound call: it makes the whole object's TLS segment static, and the kqueue
+// build, which links libkqueue's 13 KiB of thread-locals in, then fails to load with "cannot
+// allocate memory in static TLS block"; every other addon in the process competes for that space.)
+extern thread_local Instance* t_sole_instance;
+extern thread_local int t_instances;
 
 // Only the Instance, for calls that take no JS arguments (readBound / writeBound): from the
 // thread-local when it is the only one, which spares a napi_get_cb_info (about 35 of the ~450
