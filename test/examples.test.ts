@@ -1,6 +1,7 @@
 // The README's examples run as written.
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
+import { nodeEcho } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 
@@ -82,7 +83,6 @@ describe('examples/echo-server.ts handles its own errors', () => {
 
   test('a client that resets its connection is not reported: stderr stays empty, the server keeps serving', async () => {
     const { spawn } = await import('node:child_process');
-    const net = await import('node:net');
     const server = spawn(process.execPath, [run, file, '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     server.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -96,19 +96,7 @@ describe('examples/echo-server.ts handles its own errors', () => {
         });
         server.on('exit', (code) => reject(new Error(`echo-server exited early (${code}): ${out}${stderr}`)));
       });
-      const echo = (msg: string, reset: boolean): Promise<string> =>
-        new Promise((resolve, reject) => {
-          let got = '';
-          const s = net.connect(port, '127.0.0.1', () => s.write(msg));
-          s.on('data', (d) => {
-            got += d.toString();
-            if (got.length < msg.length) return;
-            if (reset) s.resetAndDestroy();
-            else s.end();
-          });
-          s.on('close', () => resolve(got));
-          s.on('error', reject);
-        });
+      const echo = (msg: string, reset: boolean): Promise<string> => nodeEcho(port, msg, reset);
       // The server is writing a large reply when the client resets: its write fails (ECONNRESET / EPIPE).
       for (let i = 0; i < 5; i++) await echo('x'.repeat(64 * 1024), true);
       expect(await echo('still there', false)).toBe('still there');

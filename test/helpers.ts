@@ -1,6 +1,7 @@
 // What the test files share: a fresh Runtime per test (with an optional socket-leak check), a
 // no-op Context for polling by hand, and small utilities.
 import { createHash } from 'node:crypto';
+import * as net from 'node:net';
 import { noopContext, type Async, type Pending } from '../lib/future';
 import { native } from '../lib/native';
 import type { Stream } from '../lib/net/stream';
@@ -65,4 +66,23 @@ export function* readToEnd(s: Stream, chunk = 64 * 1024): Async<Buffer> {
     if (n === 0) return Buffer.concat(parts);
     parts.push(Buffer.from(buf.subarray(0, n)));
   }
+}
+
+/**
+ * A node:net client of an echo server on 127.0.0.1:`port`: sends `msg`, and once it has all come
+ * back ends the connection (or, with `reset`, resets it: SO_LINGER 0) and resolves with what came.
+ */
+export function nodeEcho(port: number, msg: string, reset: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const s = net.connect(port, '127.0.0.1', () => s.write(msg));
+    s.on('data', (d) => {
+      got += d.toString();
+      if (got.length < msg.length) return;
+      if (reset) s.resetAndDestroy();
+      else s.end();
+    });
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+  });
 }

@@ -4,7 +4,6 @@
 // In-process with a callback on both runtimes and both drivers; the default ('warn') and 'exit'
 // in child processes running the built package.
 import { execFile } from 'node:child_process';
-import * as net from 'node:net';
 import { EchoServer } from '../lib/echo';
 import type { SocketAddress } from '../lib/net';
 import { CancelledError } from '../lib/errors';
@@ -16,6 +15,7 @@ import { sleep, yieldNow } from '../lib/time';
 import { TimerRuntime } from '../lib/timer-runtime';
 import type { UnhandledTaskInfo } from '../lib/unhandled';
 import { ROOT, requireBuild } from './fixtures/servers';
+import { nodeEcho } from './helpers';
 
 function* fail(msg: string): Async<never> {
   yield* yieldNow();
@@ -298,19 +298,7 @@ test('the echo server (polled/echo): clients that reset mid-reply are not report
     const server = rt.blockOn(EchoServer.bind('127.0.0.1:0'));
     const main = rt.spawn(server);
     const port = (server.localAddr() as SocketAddress).port;
-    const echo = (msg: string, reset: boolean): Promise<string> =>
-      new Promise((resolve, reject) => {
-        let got = '';
-        const s = net.connect(port, '127.0.0.1', () => s.write(msg));
-        s.on('data', (d) => {
-          got += d.toString();
-          if (got.length < msg.length) return;
-          if (reset) s.resetAndDestroy();
-          else s.end();
-        });
-        s.on('close', () => resolve(got));
-        s.on('error', reject);
-      });
+    const echo = (msg: string, reset: boolean): Promise<string> => nodeEcho(port, msg, reset);
     for (let i = 0; i < 5; i++) await echo('x'.repeat(256 * 1024), true);
     expect(await echo('still serving', false)).toBe('still serving');
     server.stop(0);
