@@ -38,6 +38,12 @@ export interface PollObserver {
   poll(task: Task<unknown>): void;
 }
 
+/** What the executor tells of every wake while a runtime's metrics are on (lib/observe.ts). */
+export interface WakeObserver {
+  /** `task` was just queued (or set aside until the next look at the kernel). */
+  woken(task: Task<unknown>): void;
+}
+
 const NO_HOOKS: ExecutorHooks = { onWork() {}, enter: (f) => f() };
 
 export class Executor implements Scheduler {
@@ -59,16 +65,19 @@ export class Executor implements Scheduler {
   private failures: Task<unknown>[] = [];
   /** @internal Whoever times and counts each poll (lib/observe.ts), or null: then a poll is just `task.run()`. */
   observer: PollObserver | null = null;
+  /** @internal Whoever counts wakes (lib/observe.ts), or null: one field read per wake while off. */
+  wakeObserver: WakeObserver | null = null;
 
   constructor(private readonly hooks: ExecutorHooks = NO_HOOKS) {}
 
   schedule(task: Task<unknown>): void {
     if (task === this.current && yielded()) {
       this.deferred.push(task);
-      return;
+    } else {
+      this.queue.push(task);
+      if (!this.running && this.queue.length === 1) this.hooks.onWork();
     }
-    this.queue.push(task);
-    if (!this.running && this.queue.length === 1) this.hooks.onWork();
+    if (this.wakeObserver !== null) this.wakeObserver.woken(task);
   }
 
   failedUnobserved(task: Task<unknown>): void {

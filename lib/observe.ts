@@ -168,14 +168,16 @@ type Wrapped = { target: object; key: string };
  * wrapper off again.
  */
 export class RuntimeObserver {
-  private readonly clock: () => number;
-  private readonly injectedClock: boolean;
+  /** The injected clock (tests), or null: then `performance.now()`, called directly (a closure around it is not inlined everywhere). */
+  private readonly injected: (() => number) | null;
   private readonly longPollMs: number;
   private readonly onLongPoll: ((w: LongPollWarning) => void) | null;
   private readonly spawnSites: boolean;
   /** @internal */
   ring: TraceRing | null = null;
   private readonly wrapped: Wrapped[] = [];
+  /** The observed executor (read on every wake and poll: a field of its own, not through `rt`). */
+  private readonly ex: Executor;
   readonly startedAt: number;
   /** Where a wake happening now comes from. */
   private source: WakeSource = WakeSource.External;
@@ -204,19 +206,20 @@ export class RuntimeObserver {
   registered = 0;
   fired = 0;
   longPolls = 0;
-  readonly wakes = [0, 0, 0, 0, 0, 0];
-  readonly pollHist = new Array<number>(POLL_BUCKETS).fill(0);
-  readonly batchHist = new Array<number>(BATCH_BUCKETS).fill(0);
+  // Typed arrays: no elements-kind transitions (a count past 2^31 is no longer a Smi), no holes.
+  readonly wakes = new Float64Array(6);
+  readonly pollHist = new Float64Array(POLL_BUCKETS);
+  readonly batchHist = new Float64Array(BATCH_BUCKETS);
 
   constructor(
     private readonly rt: Observable,
     options: MetricsOptions,
   ) {
+    this.ex = rt.executor;
     const clock = options.clock;
     if (clock !== undefined && typeof clock !== 'function') throw new TypeError(`metrics.clock must be a function returning ms, got ${describe(clock)}`);
     // `performance` is imported, not the global: Node's global one is a lazy getter, costly per read.
-    this.clock = clock ?? (() => performance.now());
-    this.injectedClock = clock !== undefined;
+    this.injected = clock ?? null;
     const lp = options.longPollMs;
     if (lp !== undefined && lp !== false && (typeof lp !== 'number' || Number.isNaN(lp))) throw new TypeError(`metrics.longPollMs must be a number of ms or false, got ${describe(lp)}`);
     if (typeof lp === 'number' && lp <= 0) throw new RangeError(`metrics.longPollMs must be greater than 0, got ${lp}`);
@@ -234,12 +237,17 @@ export class RuntimeObserver {
 
   /** Start (or restart, emptied) the trace ring. */
   startTrace(t: TraceOptions): void {
-    this.ring = makeRing(t, this.injectedClock ? 0 : performance.timeOrigin, this.rt.label);
+    this.ring = makeRing(t, this.injected !== null ? 0 : performance.timeOrigin, this.rt.label);
   }
 
   /** Now, on the observer's clock. */
   now(): number {
     return this.clock();
+  }
+
+  private clock(): number {
+    const c = this.injected;
+    return c === null ? performance.now() : c();
   }
 
   private wrap<O extends object, K extends keyof O & string>(target: O, key: K, f: O[K]): void {
@@ -254,10 +262,6 @@ export class RuntimeObserver {
     const ex = this.rt.executor;
     const proto = Object.getPrototypeOf(ex) as Executor;
     for (const t of ex.tasks) this.adopt(t, this.clock(), null);
-    this.wrap(ex, 'schedule', (task: Task<unknown>) => {
-      proto.schedule.call(ex, task);
-      this.onWake(task);
-    });
     this.wrap(ex, 'spawn', (task: Task<unknown>) => {
       this.spawned++;
       this.adopt(task, this.clock(), this.spawnSites ? captureSite() : null);
@@ -286,7 +290,7 @@ export class RuntimeObserver {
       try {
         return proto.run.call(ex, maxPolls, maxMs, look);
       } finally {
-        if (!this.rt.executor.isRunning && !blockingOf(this.rt)) this.runEndedAt = this.recent >= 0 ? this.recent : this.clock();
+        if (!this.ex.isRunning && !blockingOf(this.rt)) this.runEndedAt = this.recent >= 0 ? this.recent : this.clock();
         this.recent = -1; // the thread goes back to its driver
       }
     });
@@ -346,7 +350,8 @@ export class RuntimeObserver {
     });
     const reactor = park.reactor;
     if (reactor !== undefined) this.wrapReactor(reactor);
-    this.rt.executor.observer = this;
+    ex.observer = this;
+    ex.wakeObserver = this;
     recordPendingLeaves(true);
   }
 
@@ -384,8 +389,9 @@ export class RuntimeObserver {
 
   /** Take every wrapper off: the runtime is as if it had never been observed. */
   close(): void {
-    if (this.rt.executor.observer !== this) return;
-    this.rt.executor.observer = null;
+    if (this.ex.observer !== this) return;
+    this.ex.observer = null;
+    this.ex.wakeObserver = null;
     for (const { target, key } of this.wrapped.reverse()) delete (target as Record<string, unknown>)[key];
     this.wrapped.length = 0;
     recordPendingLeaves(false);
@@ -398,10 +404,11 @@ export class RuntimeObserver {
     return st;
   }
 
-  private onWake(task: Task<unknown>): void {
+  /** A wake (`Executor.wakeObserver`): counted by source, the run-queue depth's maximum, the task's wake time. */
+  woken(task: Task<unknown>): void {
     const src = this.source;
     this.wakes[src]++;
-    const depth = this.rt.executor.queued;
+    const depth = this.ex.queued;
     if (depth > this.maxDepth) this.maxDepth = depth;
     const st = task.stats;
     let now = this.phaseNow;
@@ -430,7 +437,7 @@ export class RuntimeObserver {
       st.wokenAt = -1;
     }
     const ring = this.ring;
-    if (ring !== null) ring.pollBegin(t0, task.id, task.name, this.rt.executor.queued);
+    if (ring !== null) ring.pollBegin(t0, task.id, task.name, this.ex.queued);
     const prevWaits = st.nWaits;
     st.nWaits = 0;
     const prevSink = setPendingSink(st);
@@ -485,7 +492,7 @@ export interface LongPollOptions {
  * recording. What the warning alone costs (bench: `--observe longpoll`).
  */
 export class LongPollObserver {
-  private readonly clock: () => number;
+  private readonly injected: (() => number) | null;
   private readonly thresholdMs: number;
   private readonly onLongPoll: ((w: LongPollWarning) => void) | null;
   private readonly wrapped: Array<'spawn' | 'run'> = [];
@@ -499,7 +506,7 @@ export class LongPollObserver {
     options: LongPollOptions,
   ) {
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError(`longPoll.clock must be a function returning ms, got ${describe(options.clock)}`);
-    this.clock = options.clock ?? (() => performance.now());
+    this.injected = options.clock ?? null;
     const ms = options.thresholdMs ?? 100;
     if (typeof ms !== 'number' || Number.isNaN(ms)) throw new TypeError(`longPoll.thresholdMs must be a number of ms, got ${describe(ms)}`);
     if (ms <= 0) throw new RangeError(`longPoll.thresholdMs must be greater than 0, got ${ms}`);
@@ -540,6 +547,11 @@ export class LongPollObserver {
         this.warn(task, d);
       }
     }
+  }
+
+  private clock(): number {
+    const c = this.injected;
+    return c === null ? performance.now() : c();
   }
 
   private warn(task: Task<unknown>, d: number): void {
@@ -598,8 +610,8 @@ function siteOf(st: TaskStats | null): string | undefined {
   return undefined;
 }
 
-function histogram(bounds: number[], counts: number[]): Histogram {
-  return { bounds, counts: counts.slice() };
+function histogram(bounds: number[], counts: ArrayLike<number>): Histogram {
+  return { bounds, counts: Array.from(counts) };
 }
 
 const POLL_BOUNDS = Array.from({ length: POLL_BUCKETS }, (_, i) => (i === POLL_BUCKETS - 1 ? Infinity : 2 ** i));
@@ -609,7 +621,7 @@ const BATCH_BOUNDS = Array.from({ length: BATCH_BUCKETS }, (_, i) => (i === 0 ? 
 export function metricsOf(rt: Observable, obs: RuntimeObserver | null): RuntimeMetrics {
   const ex = rt.executor;
   const reactor = rt.park.reactor;
-  const w = obs?.wakes ?? [0, 0, 0, 0, 0, 0];
+  const w: ArrayLike<number> = obs?.wakes ?? [0, 0, 0, 0, 0, 0];
   return {
     enabled: obs !== null,
     uptimeMs: obs !== null ? obs.now() - obs.startedAt : 0,

@@ -57,7 +57,8 @@ describe('an unobserved runtime', () => {
     try {
       expect(rt.isObserved).toBe(false);
       expect(rt.executor.observer).toBeNull();
-      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('schedule');
+      expect(rt.executor.wakeObserver).toBeNull();
+      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('spawn');
       expect(FutureBase.prototype.next).toBe(before);
       const m = rt.metrics();
       expect(m.enabled).toBe(false);
@@ -71,12 +72,14 @@ describe('an unobserved runtime', () => {
     const before = FutureBase.prototype.next;
     const rt = new TimerRuntime({ metrics: true });
     try {
-      expect(Object.getOwnPropertyNames(rt.executor)).toContain('schedule');
+      expect(Object.getOwnPropertyNames(rt.executor)).toContain('spawn');
+      expect(rt.executor.wakeObserver).not.toBeNull();
       expect(FutureBase.prototype.next).not.toBe(before);
       rt.unobserve();
       expect(rt.executor.observer).toBeNull();
-      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('schedule');
-      expect(rt.executor.schedule).toBe(Executor.prototype.schedule);
+      expect(rt.executor.wakeObserver).toBeNull();
+      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('spawn');
+      expect(rt.executor.spawn).toBe(Executor.prototype.spawn);
       expect(FutureBase.prototype.next).toBe(before);
     } finally {
       rt.close();
@@ -314,7 +317,7 @@ describe('the long-poll warning alone (longPoll option)', () => {
     const rt = new TimerRuntime({ longPoll: { clock: clock.now, onLongPoll: (w) => warnings.push(w) } });
     try {
       expect(rt.isObserved).toBe(false);
-      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('schedule');
+      expect(rt.executor.wakeObserver).toBeNull();
       rt.blockOn(
         (function* (): Async<void> {
           yield* join(spawn(new Busy(() => clock.advance(99)), 'quick'), spawn(new Busy(() => clock.advance(150)), 'hog'));
