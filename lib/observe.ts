@@ -27,7 +27,7 @@
  * instructions per message. None of it is on by default.
  */
 import { performance } from 'node:perf_hooks';
-import type { Executor } from './executor';
+import type { Executor, LongPollCheck } from './executor';
 import { GenFuture, recordPendingLeaves, setPendingSink, type Future } from './future';
 import type { Park } from './park';
 import type { Reactor } from './reactor';
@@ -487,17 +487,18 @@ export interface LongPollOptions {
 }
 
 /**
- * The long-poll warning without the rest of the metrics: a clock read per poll and a comparison,
- * and the spawn site recorded per spawn; no counters, no wake or batch wrappers, no leaf
- * recording. What the warning alone costs (bench: `--observe longpoll`).
+ * The long-poll warning without the rest of the metrics: the executor reads the clock after each
+ * poll (`Executor.longPoll`; the end of one poll is the start of the next, and a timed run's first
+ * poll starts at the run's own start reading) and compares; the spawn site is recorded per spawn.
+ * No counters, no wrapper around the poll, the run or the wakes, no leaf recording. What the
+ * warning alone costs (bench: `--observe longpoll`).
  */
-export class LongPollObserver {
+export class LongPollObserver implements LongPollCheck {
   private readonly injected: (() => number) | null;
-  private readonly thresholdMs: number;
+  readonly realClock: boolean;
+  readonly thresholdMs: number;
   private readonly onLongPoll: ((w: LongPollWarning) => void) | null;
-  private readonly wrapped: Array<'spawn' | 'run'> = [];
-  /** The end of the last poll while the executor's run goes on (the next poll starts there), else -1. */
-  private recent = -1;
+  private readonly wrapped: Array<'spawn'> = [];
   /** @internal */
   longPolls = 0;
 
@@ -507,6 +508,7 @@ export class LongPollObserver {
   ) {
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError(`longPoll.clock must be a function returning ms, got ${describe(options.clock)}`);
     this.injected = options.clock ?? null;
+    this.realClock = this.injected === null;
     const ms = options.thresholdMs ?? 100;
     if (typeof ms !== 'number' || Number.isNaN(ms)) throw new TypeError(`longPoll.thresholdMs must be a number of ms, got ${describe(ms)}`);
     if (ms <= 0) throw new RangeError(`longPoll.thresholdMs must be greater than 0, got ${ms}`);
@@ -519,49 +521,26 @@ export class LongPollObserver {
       task.stats = new TaskStats(0, captureSite());
       proto.spawn.call(ex, task);
     };
-    ex.run = (maxPolls?: number, maxMs?: number, look?: (() => void) | null) => {
-      this.recent = -1;
-      try {
-        return proto.run.call(ex, maxPolls, maxMs, look);
-      } finally {
-        this.recent = -1;
-      }
-    };
-    this.wrapped.push('spawn', 'run');
-    ex.observer = this;
+    this.wrapped.push('spawn');
+    // The executor times each poll itself (Executor.longPoll): no wrapper around the poll or the run.
+    ex.longPoll = this;
   }
 
-  poll(task: Task<unknown>): void {
-    const last = this.recent;
-    const t0 = last >= 0 ? last : this.clock();
-    try {
-      task.run();
-    } finally {
-      const t1 = this.clock();
-      const d = t1 - t0;
-      // Between two polls of one run only the executor's loop runs (and its zero-timeout look):
-      // this poll's end is the next one's start. Not after printing a warning, which takes time.
-      this.recent = t1;
-      if (d >= this.thresholdMs) {
-        this.recent = -1;
-        this.warn(task, d);
-      }
-    }
-  }
-
-  private clock(): number {
+  /** Now, in ms (`LongPollCheck`: read by the executor after every poll). */
+  now(): number {
     const c = this.injected;
     return c === null ? performance.now() : c();
   }
 
-  private warn(task: Task<unknown>, d: number): void {
+  /** A poll of `thresholdMs` or more (`LongPollCheck`). */
+  warn(task: Task<unknown>, d: number): void {
     this.longPolls++;
     warnLongPoll(task, d, this.thresholdMs, this.onLongPoll);
   }
 
   close(): void {
-    if (this.executor.observer !== this) return;
-    this.executor.observer = null;
+    if (this.executor.longPoll !== this) return;
+    this.executor.longPoll = null;
     for (const k of this.wrapped.reverse()) delete (this.executor as unknown as Record<string, unknown>)[k];
     this.wrapped.length = 0;
   }
