@@ -3,28 +3,35 @@
  *
  * polled knows exactly where every task is: which leaf future each one returned `PENDING` from,
  * how long each poll took, who woke it. This module collects that, and costs nothing while it is
- * off: an unobserved runtime's executor checks one field per poll (`executor.observer`) and
- * nothing else is touched. Observing *adds* itself to the runtime's objects rather than testing
- * flags on the hot path:
+ * off: an unobserved runtime's executor tests one field per wake (`executor.wakeObserver`) and per
+ * poll (`executor.observer`, and a local for `executor.longPoll`), and nothing else is touched.
+ * Observing *adds* itself to the runtime's objects rather than testing flags on the hot path:
  *
- * - the executor calls `RuntimeObserver.poll(task)` instead of `task.run()`: the poll is timed,
- *   counted per task and in a histogram, checked against the long-poll threshold, traced;
- * - the executor's `schedule` / `spawn` / `retire`, the park's `wait` / `dispatch`, the timer
- *   queue's `fire` and the reactor's `dispatch` / `register` get instance-level wrappers that
- *   count, and that say where a wake comes from (a wake inside the reactor's dispatch is from an
- *   fd, inside a poll from a channel or sync primitive, ...);
+ * - the executor calls `RuntimeObserver.poll(task)` instead of `task.run()`: the poll is timed
+ *   (one clock read per poll: the end of one poll is the start of the next, and the first poll
+ *   of a batch starts at the batch's reading), counted per task and in a histogram (bucket by
+ *   `Math.clz32`), checked against the long-poll threshold, traced; counters are fields and
+ *   typed arrays, nothing is allocated per poll;
+ * - the executor's `schedule` tells `RuntimeObserver.woken(task)` of each wake (counted by the
+ *   source in effect: a wake inside the reactor's dispatch is from an fd, inside a poll from a
+ *   channel or sync primitive, ...);
+ * - the executor's `spawn` / `retire` / `run`, the park's `wait` / `dispatch`, the timer queue's
+ *   `fire` and the reactor's `dispatch` / `register` get instance-level wrappers (once per task,
+ *   batch or run, not per poll) that count and set the wake source;
  * - `FutureBase.next` (each step of `yield* leaf`) notes the leaves that return PENDING in the
  *   polled task's list (lib/future.ts `recordPendingLeaves`), which is what the dump shows.
  *
  * Turn it on with the runtime option `metrics: true` (or an object of `MetricsOptions`), with
  * `runtime.observe(...)` later, or for every runtime with `POLLED_METRICS=1`; `trace` (or
  * `POLLED_TRACE=out.json`) adds the trace. `longPoll: true` is the long-poll warning alone
- * (`LongPollObserver`: one clock read per poll, nothing else). Durations come from
- * `performance.now()` unless a `clock` is injected (tests).
+ * (`LongPollObserver`: the executor reads the clock after each poll, nothing else). Durations
+ * come from `performance.now()` unless a `clock` is injected (tests).
  *
- * What it costs on the echo benchmark (README, "Seeing inside"): off, nothing measurable; metrics,
- * +18–25 % user-space instructions per message; the trace, +46–48 %; the warning alone, about 200
- * instructions per message. None of it is on by default.
+ * What it costs on the echo benchmark (README, "Seeing inside"; callgrind, user-space
+ * instructions per message, JIT compilation left out): off, nothing measurable; metrics +490 to
+ * +520 (≈ 2.7 % of the CPU per message); the trace +1,200 to +1,300; the warning alone +180 to
+ * +340, most of it the one `performance.now()` per poll (≈ 190 instructions with its brand check,
+ * ≈ 1 % of the CPU per message on its own), so it is not on by default.
  */
 import { performance } from 'node:perf_hooks';
 import type { Executor, LongPollCheck } from './executor';
