@@ -1,6 +1,7 @@
 // Seeing inside a runtime (lib/observe.ts, lib/trace.ts): metrics counted exactly, the task dump
 // naming the leaf every task waits on, long-poll warnings, and the bounded trace. Durations come
 // from an injected clock, so nothing here depends on wall time.
+import { performance as nodePerformance } from 'node:perf_hooks';
 import { join, select } from '../lib/combinators';
 import { spawn } from '../lib/context';
 import { FutureBase, PENDING, type Async, type Context, type Poll } from '../lib/future';
@@ -332,6 +333,26 @@ describe('the long-poll warning alone (longPoll option)', () => {
     }
     expect(rt.executor.observer).toBeNull();
     expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('spawn');
+  });
+
+  test('on the real clock, one reading per poll: a timed run starts its first poll at its own reading', () => {
+    // performance.now() made a hand-moved clock: the executor's slice and the check read the same one.
+    let t = 5000;
+    const spies = [...new Set([globalThis.performance, nodePerformance])].map((p) => jest.spyOn(p, 'now').mockImplementation(() => t));
+    const warnings: LongPollWarning[] = [];
+    const rt = new TimerRuntime({ longPoll: { onLongPoll: (w) => warnings.push(w) } });
+    try {
+      rt.blockOn(
+        (function* (): Async<void> {
+          yield* join(spawn(new Busy(() => (t += 99)), 'quick'), spawn(new Busy(() => (t += 150)), 'hog'), spawn(new Busy(() => (t += 99)), 'quick too'));
+        })(),
+      );
+    } finally {
+      for (const s of spies) s.mockRestore();
+      rt.close();
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ name: 'hog', durationMs: 150, thresholdMs: 100 });
   });
 
   test('bad options are typed errors', () => {
