@@ -38,6 +38,26 @@ export interface PollObserver {
   poll(task: Task<unknown>): void;
 }
 
+/**
+ * The long-poll warning on its own (lib/observe.ts `LongPollObserver`): the executor times each
+ * poll itself, one clock read per poll (a poll's end is the next one's start), and calls `warn`
+ * for a poll of `thresholdMs` or more.
+ */
+export interface LongPollCheck {
+  readonly thresholdMs: number;
+  /** True when `now()` is `performance.now()` (not a clock injected by a test): a timed run's start reading serves. */
+  readonly realClock: boolean;
+  /** Now, in ms. */
+  now(): number;
+  warn(task: Task<unknown>, durationMs: number): void;
+}
+
+/** What the executor tells of every wake while a runtime's metrics are on (lib/observe.ts). */
+export interface WakeObserver {
+  /** `task` was just queued (or set aside until the next look at the kernel). */
+  woken(task: Task<unknown>): void;
+}
+
 const NO_HOOKS: ExecutorHooks = { onWork() {}, enter: (f) => f() };
 
 export class Executor implements Scheduler {
@@ -59,16 +79,21 @@ export class Executor implements Scheduler {
   private failures: Task<unknown>[] = [];
   /** @internal Whoever times and counts each poll (lib/observe.ts), or null: then a poll is just `task.run()`. */
   observer: PollObserver | null = null;
+  /** @internal Whoever counts wakes (lib/observe.ts), or null: one field read per wake while off. */
+  wakeObserver: WakeObserver | null = null;
+  /** @internal The long-poll check (lib/observe.ts), or null: one local test per poll while off. */
+  longPoll: LongPollCheck | null = null;
 
   constructor(private readonly hooks: ExecutorHooks = NO_HOOKS) {}
 
   schedule(task: Task<unknown>): void {
     if (task === this.current && yielded()) {
       this.deferred.push(task);
-      return;
+    } else {
+      this.queue.push(task);
+      if (!this.running && this.queue.length === 1) this.hooks.onWork();
     }
-    this.queue.push(task);
-    if (!this.running && this.queue.length === 1) this.hooks.onWork();
+    if (this.wakeObserver !== null) this.wakeObserver.woken(task);
   }
 
   failedUnobserved(task: Task<unknown>): void {
@@ -120,6 +145,9 @@ export class Executor implements Scheduler {
     const timed = maxMs !== Infinity;
     const start = timed ? performance.now() : 0;
     const queue = this.queue;
+    const lp = this.longPoll;
+    /** The long-poll check's reading at the end of the last poll (or of the last look): the next poll's start. */
+    let mark = lp === null ? 0 : timed && lp.realClock ? start : lp.now();
     try {
       this.runs++;
       // Those set aside by the last run: the driver has looked at the kernel since.
@@ -131,6 +159,7 @@ export class Executor implements Scheduler {
           if (look !== null) {
             look();
             this.runs++;
+            if (lp !== null) mark = lp.now();
           }
           this.releaseDeferred();
           continue;
@@ -144,6 +173,13 @@ export class Executor implements Scheduler {
         else this.observer.poll(task);
         this.current = null;
         polls++;
+        if (lp !== null) {
+          const t = lp.now();
+          if (t - mark >= lp.thresholdMs) {
+            lp.warn(task, t - mark);
+            mark = lp.now(); // printing the warning took time too
+          } else mark = t;
+        }
         if (timed && ((polls & 63) === 0 || yielded()) && performance.now() - start >= maxMs) break;
       }
     } finally {

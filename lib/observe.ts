@@ -3,31 +3,38 @@
  *
  * polled knows exactly where every task is: which leaf future each one returned `PENDING` from,
  * how long each poll took, who woke it. This module collects that, and costs nothing while it is
- * off: an unobserved runtime's executor checks one field per poll (`executor.observer`) and
- * nothing else is touched. Observing *adds* itself to the runtime's objects rather than testing
- * flags on the hot path:
+ * off: an unobserved runtime's executor tests one field per wake (`executor.wakeObserver`) and per
+ * poll (`executor.observer`, and a local for `executor.longPoll`), and nothing else is touched.
+ * Observing *adds* itself to the runtime's objects rather than testing flags on the hot path:
  *
- * - the executor calls `RuntimeObserver.poll(task)` instead of `task.run()`: the poll is timed,
- *   counted per task and in a histogram, checked against the long-poll threshold, traced;
- * - the executor's `schedule` / `spawn` / `retire`, the park's `wait` / `dispatch`, the timer
- *   queue's `fire` and the reactor's `dispatch` / `register` get instance-level wrappers that
- *   count, and that say where a wake comes from (a wake inside the reactor's dispatch is from an
- *   fd, inside a poll from a channel or sync primitive, ...);
+ * - the executor calls `RuntimeObserver.poll(task)` instead of `task.run()`: the poll is timed
+ *   (one clock read per poll: the end of one poll is the start of the next, and the first poll
+ *   of a batch starts at the batch's reading), counted per task and in a histogram (bucket by
+ *   `Math.clz32`), checked against the long-poll threshold, traced; counters are fields and
+ *   typed arrays, nothing is allocated per poll;
+ * - the executor's `schedule` tells `RuntimeObserver.woken(task)` of each wake (counted by the
+ *   source in effect: a wake inside the reactor's dispatch is from an fd, inside a poll from a
+ *   channel or sync primitive, ...);
+ * - the executor's `spawn` / `retire` / `run`, the park's `wait` / `dispatch`, the timer queue's
+ *   `fire` and the reactor's `dispatch` / `register` get instance-level wrappers (once per task,
+ *   batch or run, not per poll) that count and set the wake source;
  * - `FutureBase.next` (each step of `yield* leaf`) notes the leaves that return PENDING in the
  *   polled task's list (lib/future.ts `recordPendingLeaves`), which is what the dump shows.
  *
  * Turn it on with the runtime option `metrics: true` (or an object of `MetricsOptions`), with
  * `runtime.observe(...)` later, or for every runtime with `POLLED_METRICS=1`; `trace` (or
  * `POLLED_TRACE=out.json`) adds the trace. `longPoll: true` is the long-poll warning alone
- * (`LongPollObserver`: one clock read per poll, nothing else). Durations come from
- * `performance.now()` unless a `clock` is injected (tests).
+ * (`LongPollObserver`: the executor reads the clock after each poll, nothing else). Durations
+ * come from `performance.now()` unless a `clock` is injected (tests).
  *
- * What it costs on the echo benchmark (README, "Seeing inside"): off, nothing measurable; metrics,
- * +18–25 % user-space instructions per message; the trace, +46–48 %; the warning alone, about 200
- * instructions per message. None of it is on by default.
+ * What it costs on the echo benchmark (README, "Seeing inside"; callgrind, user-space
+ * instructions per message, JIT compilation left out): off, nothing measurable; metrics +490 to
+ * +520 (≈ 2.7 % of the CPU per message); the trace +1,200 to +1,300; the warning alone +180 to
+ * +340, most of it the one `performance.now()` per poll (≈ 190 instructions with its brand check,
+ * ≈ 1 % of the CPU per message on its own), so it is not on by default.
  */
 import { performance } from 'node:perf_hooks';
-import type { Executor } from './executor';
+import type { Executor, LongPollCheck } from './executor';
 import { GenFuture, recordPendingLeaves, setPendingSink, type Future } from './future';
 import type { Park } from './park';
 import type { Reactor } from './reactor';
@@ -168,14 +175,16 @@ type Wrapped = { target: object; key: string };
  * wrapper off again.
  */
 export class RuntimeObserver {
-  private readonly clock: () => number;
-  private readonly injectedClock: boolean;
+  /** The injected clock (tests), or null: then `performance.now()`, called directly (a closure around it is not inlined everywhere). */
+  private readonly injected: (() => number) | null;
   private readonly longPollMs: number;
   private readonly onLongPoll: ((w: LongPollWarning) => void) | null;
   private readonly spawnSites: boolean;
   /** @internal */
   ring: TraceRing | null = null;
   private readonly wrapped: Wrapped[] = [];
+  /** The observed executor (read on every wake and poll: a field of its own, not through `rt`). */
+  private readonly ex: Executor;
   readonly startedAt: number;
   /** Where a wake happening now comes from. */
   private source: WakeSource = WakeSource.External;
@@ -204,19 +213,20 @@ export class RuntimeObserver {
   registered = 0;
   fired = 0;
   longPolls = 0;
-  readonly wakes = [0, 0, 0, 0, 0, 0];
-  readonly pollHist = new Array<number>(POLL_BUCKETS).fill(0);
-  readonly batchHist = new Array<number>(BATCH_BUCKETS).fill(0);
+  // Typed arrays: no elements-kind transitions (a count past 2^31 is no longer a Smi), no holes.
+  readonly wakes = new Float64Array(6);
+  readonly pollHist = new Float64Array(POLL_BUCKETS);
+  readonly batchHist = new Float64Array(BATCH_BUCKETS);
 
   constructor(
     private readonly rt: Observable,
     options: MetricsOptions,
   ) {
+    this.ex = rt.executor;
     const clock = options.clock;
     if (clock !== undefined && typeof clock !== 'function') throw new TypeError(`metrics.clock must be a function returning ms, got ${describe(clock)}`);
     // `performance` is imported, not the global: Node's global one is a lazy getter, costly per read.
-    this.clock = clock ?? (() => performance.now());
-    this.injectedClock = clock !== undefined;
+    this.injected = clock ?? null;
     const lp = options.longPollMs;
     if (lp !== undefined && lp !== false && (typeof lp !== 'number' || Number.isNaN(lp))) throw new TypeError(`metrics.longPollMs must be a number of ms or false, got ${describe(lp)}`);
     if (typeof lp === 'number' && lp <= 0) throw new RangeError(`metrics.longPollMs must be greater than 0, got ${lp}`);
@@ -234,12 +244,17 @@ export class RuntimeObserver {
 
   /** Start (or restart, emptied) the trace ring. */
   startTrace(t: TraceOptions): void {
-    this.ring = makeRing(t, this.injectedClock ? 0 : performance.timeOrigin, this.rt.label);
+    this.ring = makeRing(t, this.injected !== null ? 0 : performance.timeOrigin, this.rt.label);
   }
 
   /** Now, on the observer's clock. */
   now(): number {
     return this.clock();
+  }
+
+  private clock(): number {
+    const c = this.injected;
+    return c === null ? performance.now() : c();
   }
 
   private wrap<O extends object, K extends keyof O & string>(target: O, key: K, f: O[K]): void {
@@ -254,10 +269,6 @@ export class RuntimeObserver {
     const ex = this.rt.executor;
     const proto = Object.getPrototypeOf(ex) as Executor;
     for (const t of ex.tasks) this.adopt(t, this.clock(), null);
-    this.wrap(ex, 'schedule', (task: Task<unknown>) => {
-      proto.schedule.call(ex, task);
-      this.onWake(task);
-    });
     this.wrap(ex, 'spawn', (task: Task<unknown>) => {
       this.spawned++;
       this.adopt(task, this.clock(), this.spawnSites ? captureSite() : null);
@@ -286,7 +297,7 @@ export class RuntimeObserver {
       try {
         return proto.run.call(ex, maxPolls, maxMs, look);
       } finally {
-        if (!this.rt.executor.isRunning && !blockingOf(this.rt)) this.runEndedAt = this.recent >= 0 ? this.recent : this.clock();
+        if (!this.ex.isRunning && !blockingOf(this.rt)) this.runEndedAt = this.recent >= 0 ? this.recent : this.clock();
         this.recent = -1; // the thread goes back to its driver
       }
     });
@@ -346,7 +357,8 @@ export class RuntimeObserver {
     });
     const reactor = park.reactor;
     if (reactor !== undefined) this.wrapReactor(reactor);
-    this.rt.executor.observer = this;
+    ex.observer = this;
+    ex.wakeObserver = this;
     recordPendingLeaves(true);
   }
 
@@ -384,8 +396,9 @@ export class RuntimeObserver {
 
   /** Take every wrapper off: the runtime is as if it had never been observed. */
   close(): void {
-    if (this.rt.executor.observer !== this) return;
-    this.rt.executor.observer = null;
+    if (this.ex.observer !== this) return;
+    this.ex.observer = null;
+    this.ex.wakeObserver = null;
     for (const { target, key } of this.wrapped.reverse()) delete (target as Record<string, unknown>)[key];
     this.wrapped.length = 0;
     recordPendingLeaves(false);
@@ -398,10 +411,11 @@ export class RuntimeObserver {
     return st;
   }
 
-  private onWake(task: Task<unknown>): void {
+  /** A wake (`Executor.wakeObserver`): counted by source, the run-queue depth's maximum, the task's wake time. */
+  woken(task: Task<unknown>): void {
     const src = this.source;
     this.wakes[src]++;
-    const depth = this.rt.executor.queued;
+    const depth = this.ex.queued;
     if (depth > this.maxDepth) this.maxDepth = depth;
     const st = task.stats;
     let now = this.phaseNow;
@@ -430,7 +444,7 @@ export class RuntimeObserver {
       st.wokenAt = -1;
     }
     const ring = this.ring;
-    if (ring !== null) ring.pollBegin(t0, task.id, task.name, this.rt.executor.queued);
+    if (ring !== null) ring.pollBegin(t0, task.id, task.name, this.ex.queued);
     const prevWaits = st.nWaits;
     st.nWaits = 0;
     const prevSink = setPendingSink(st);
@@ -480,17 +494,18 @@ export interface LongPollOptions {
 }
 
 /**
- * The long-poll warning without the rest of the metrics: a clock read per poll and a comparison,
- * and the spawn site recorded per spawn; no counters, no wake or batch wrappers, no leaf
- * recording. What the warning alone costs (bench: `--observe longpoll`).
+ * The long-poll warning without the rest of the metrics: the executor reads the clock after each
+ * poll (`Executor.longPoll`; the end of one poll is the start of the next, and a timed run's first
+ * poll starts at the run's own start reading) and compares; the spawn site is recorded per spawn.
+ * No counters, no wrapper around the poll, the run or the wakes, no leaf recording. What the
+ * warning alone costs (bench: `--observe longpoll`).
  */
-export class LongPollObserver {
-  private readonly clock: () => number;
-  private readonly thresholdMs: number;
+export class LongPollObserver implements LongPollCheck {
+  private readonly injected: (() => number) | null;
+  readonly realClock: boolean;
+  readonly thresholdMs: number;
   private readonly onLongPoll: ((w: LongPollWarning) => void) | null;
-  private readonly wrapped: Array<'spawn' | 'run'> = [];
-  /** The end of the last poll while the executor's run goes on (the next poll starts there), else -1. */
-  private recent = -1;
+  private readonly wrapped: Array<'spawn'> = [];
   /** @internal */
   longPolls = 0;
 
@@ -499,7 +514,8 @@ export class LongPollObserver {
     options: LongPollOptions,
   ) {
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError(`longPoll.clock must be a function returning ms, got ${describe(options.clock)}`);
-    this.clock = options.clock ?? (() => performance.now());
+    this.injected = options.clock ?? null;
+    this.realClock = this.injected === null;
     const ms = options.thresholdMs ?? 100;
     if (typeof ms !== 'number' || Number.isNaN(ms)) throw new TypeError(`longPoll.thresholdMs must be a number of ms, got ${describe(ms)}`);
     if (ms <= 0) throw new RangeError(`longPoll.thresholdMs must be greater than 0, got ${ms}`);
@@ -512,44 +528,26 @@ export class LongPollObserver {
       task.stats = new TaskStats(0, captureSite());
       proto.spawn.call(ex, task);
     };
-    ex.run = (maxPolls?: number, maxMs?: number, look?: (() => void) | null) => {
-      this.recent = -1;
-      try {
-        return proto.run.call(ex, maxPolls, maxMs, look);
-      } finally {
-        this.recent = -1;
-      }
-    };
-    this.wrapped.push('spawn', 'run');
-    ex.observer = this;
+    this.wrapped.push('spawn');
+    // The executor times each poll itself (Executor.longPoll): no wrapper around the poll or the run.
+    ex.longPoll = this;
   }
 
-  poll(task: Task<unknown>): void {
-    const last = this.recent;
-    const t0 = last >= 0 ? last : this.clock();
-    try {
-      task.run();
-    } finally {
-      const t1 = this.clock();
-      const d = t1 - t0;
-      // Between two polls of one run only the executor's loop runs (and its zero-timeout look):
-      // this poll's end is the next one's start. Not after printing a warning, which takes time.
-      this.recent = t1;
-      if (d >= this.thresholdMs) {
-        this.recent = -1;
-        this.warn(task, d);
-      }
-    }
+  /** Now, in ms (`LongPollCheck`: read by the executor after every poll). */
+  now(): number {
+    const c = this.injected;
+    return c === null ? performance.now() : c();
   }
 
-  private warn(task: Task<unknown>, d: number): void {
+  /** A poll of `thresholdMs` or more (`LongPollCheck`). */
+  warn(task: Task<unknown>, d: number): void {
     this.longPolls++;
     warnLongPoll(task, d, this.thresholdMs, this.onLongPoll);
   }
 
   close(): void {
-    if (this.executor.observer !== this) return;
-    this.executor.observer = null;
+    if (this.executor.longPoll !== this) return;
+    this.executor.longPoll = null;
     for (const k of this.wrapped.reverse()) delete (this.executor as unknown as Record<string, unknown>)[k];
     this.wrapped.length = 0;
   }
@@ -598,8 +596,8 @@ function siteOf(st: TaskStats | null): string | undefined {
   return undefined;
 }
 
-function histogram(bounds: number[], counts: number[]): Histogram {
-  return { bounds, counts: counts.slice() };
+function histogram(bounds: number[], counts: ArrayLike<number>): Histogram {
+  return { bounds, counts: Array.from(counts) };
 }
 
 const POLL_BOUNDS = Array.from({ length: POLL_BUCKETS }, (_, i) => (i === POLL_BUCKETS - 1 ? Infinity : 2 ** i));
@@ -609,7 +607,7 @@ const BATCH_BOUNDS = Array.from({ length: BATCH_BUCKETS }, (_, i) => (i === 0 ? 
 export function metricsOf(rt: Observable, obs: RuntimeObserver | null): RuntimeMetrics {
   const ex = rt.executor;
   const reactor = rt.park.reactor;
-  const w = obs?.wakes ?? [0, 0, 0, 0, 0, 0];
+  const w: ArrayLike<number> = obs?.wakes ?? [0, 0, 0, 0, 0, 0];
   return {
     enabled: obs !== null,
     uptimeMs: obs !== null ? obs.now() - obs.startedAt : 0,

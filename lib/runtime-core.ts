@@ -110,7 +110,7 @@ export abstract class RuntimeCore implements RuntimeContext {
   /**
    * Start observing: count (`metrics()`), record what tasks wait on (`dumpTasks()`), warn about
    * long polls, and with `trace` keep the last events (`trace`). Observing again replaces the
-   * options and starts the counters afresh. Costs a few clock reads per poll while on.
+   * options and starts the counters afresh. Costs one clock read per poll (and one per batch) while on.
    */
   observe(options: MetricsOptions = {}): void {
     if (options === null || typeof options !== 'object') throw new TypeError(`observe(options) needs an object, got ${String(options)}`);

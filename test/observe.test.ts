@@ -1,6 +1,7 @@
 // Seeing inside a runtime (lib/observe.ts, lib/trace.ts): metrics counted exactly, the task dump
 // naming the leaf every task waits on, long-poll warnings, and the bounded trace. Durations come
 // from an injected clock, so nothing here depends on wall time.
+import { performance as nodePerformance } from 'node:perf_hooks';
 import { join, select } from '../lib/combinators';
 import { spawn } from '../lib/context';
 import { FutureBase, PENDING, type Async, type Context, type Poll } from '../lib/future';
@@ -57,7 +58,8 @@ describe('an unobserved runtime', () => {
     try {
       expect(rt.isObserved).toBe(false);
       expect(rt.executor.observer).toBeNull();
-      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('schedule');
+      expect(rt.executor.wakeObserver).toBeNull();
+      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('spawn');
       expect(FutureBase.prototype.next).toBe(before);
       const m = rt.metrics();
       expect(m.enabled).toBe(false);
@@ -71,12 +73,14 @@ describe('an unobserved runtime', () => {
     const before = FutureBase.prototype.next;
     const rt = new TimerRuntime({ metrics: true });
     try {
-      expect(Object.getOwnPropertyNames(rt.executor)).toContain('schedule');
+      expect(Object.getOwnPropertyNames(rt.executor)).toContain('spawn');
+      expect(rt.executor.wakeObserver).not.toBeNull();
       expect(FutureBase.prototype.next).not.toBe(before);
       rt.unobserve();
       expect(rt.executor.observer).toBeNull();
-      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('schedule');
-      expect(rt.executor.schedule).toBe(Executor.prototype.schedule);
+      expect(rt.executor.wakeObserver).toBeNull();
+      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('spawn');
+      expect(rt.executor.spawn).toBe(Executor.prototype.spawn);
       expect(FutureBase.prototype.next).toBe(before);
     } finally {
       rt.close();
@@ -314,7 +318,7 @@ describe('the long-poll warning alone (longPoll option)', () => {
     const rt = new TimerRuntime({ longPoll: { clock: clock.now, onLongPoll: (w) => warnings.push(w) } });
     try {
       expect(rt.isObserved).toBe(false);
-      expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('schedule');
+      expect(rt.executor.wakeObserver).toBeNull();
       rt.blockOn(
         (function* (): Async<void> {
           yield* join(spawn(new Busy(() => clock.advance(99)), 'quick'), spawn(new Busy(() => clock.advance(150)), 'hog'));
@@ -329,6 +333,26 @@ describe('the long-poll warning alone (longPoll option)', () => {
     }
     expect(rt.executor.observer).toBeNull();
     expect(Object.getOwnPropertyNames(rt.executor)).not.toContain('spawn');
+  });
+
+  test('on the real clock, one reading per poll: a timed run starts its first poll at its own reading', () => {
+    // performance.now() made a hand-moved clock: the executor's slice and the check read the same one.
+    let t = 5000;
+    const spies = [...new Set([globalThis.performance, nodePerformance])].map((p) => jest.spyOn(p, 'now').mockImplementation(() => t));
+    const warnings: LongPollWarning[] = [];
+    const rt = new TimerRuntime({ longPoll: { onLongPoll: (w) => warnings.push(w) } });
+    try {
+      rt.blockOn(
+        (function* (): Async<void> {
+          yield* join(spawn(new Busy(() => (t += 99)), 'quick'), spawn(new Busy(() => (t += 150)), 'hog'), spawn(new Busy(() => (t += 99)), 'quick too'));
+        })(),
+      );
+    } finally {
+      for (const s of spies) s.mockRestore();
+      rt.close();
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ name: 'hog', durationMs: 150, thresholdMs: 100 });
   });
 
   test('bad options are typed errors', () => {
