@@ -151,16 +151,21 @@ const SERVERS = [
 ];
 
 // A before/after comparison in one interleaved run: POLLED_BASELINE=<another checkout of polled,
-// built> adds its echo server as two more entries, base-embedded and base-block. Such a run is
-// partial (see resultPaths): the committed latest.* show this tree only.
+// built> adds its echo server as more entries: base-embedded and base-block, and, on io_uring
+// (a baseline that has --io), base-uring and base-uring-block. Such a run is partial (see
+// resultPaths): the committed latest.* show this tree only.
 const BASELINE = process.env.POLLED_BASELINE ? path.resolve(process.env.POLLED_BASELINE) : null;
 if (BASELINE !== null) {
   const script = path.join(BASELINE, 'bench', 'servers', 'polled-echo.js');
-  for (const driver of ['embedded', 'block']) {
+  const hasIo = () => fs.readFileSync(script, 'utf8').includes("arg('io'");
+  for (const [name, driver, io] of [['base-embedded', 'embedded'], ['base-block', 'block'],
+    ['base-uring', 'embedded', 'uring'], ['base-uring-block', 'block', 'uring']]) {
     SERVERS.push({
-      name: `base-${driver}`, group: `base-${driver}`, kind: 'polled',
-      available: () => (fs.existsSync(script) ? true : `POLLED_BASELINE: no ${script}`),
-      cmd: (port) => [process.execPath, script, '--driver', driver, '--host', HOST, '--port', String(port)],
+      name, group: name, kind: 'polled',
+      available: () => (!fs.existsSync(script) ? `POLLED_BASELINE: no ${script}`
+        : io && !hasIo() ? 'POLLED_BASELINE: its polled-echo.js has no --io' : true),
+      cmd: (port) => [process.execPath, script, '--driver', driver, ...(io ? ['--io', io] : []),
+        '--host', HOST, '--port', String(port)],
     });
   }
 }
