@@ -19,14 +19,16 @@ import type { Context } from './future';
 /** Operations per task poll, as in tokio. */
 export const BUDGET = 128;
 /**
- * Bytes moved per task poll, read and written together. Measured (bench/fairness.js: 100 small
- * connections beside 10 bulk ones echoing 1 MiB messages, 2-vCPU VM): at 128 KiB the small
- * connections got 53,000–60,000 msgs/s at a p99 of 8–11 ms, at 256 KiB 34,000–42,000 at
- * 11–14 ms, for 5–15 % more bulk MB/s; the old effective figure (2 MiB) starved them (p99 50 ms
- * to 1 s). Bulk alone costs the kernel more per byte the more often a poll moves on to another
- * connection: 64–256 KiB all lose 15–20 % of bulk MB per server CPU-second against 2 MiB.
+ * Bytes moved per task poll, read and written together: 256 KiB, the most the fairness issue
+ * allows. Measured (bench/fairness.js: 100 small connections beside 10 bulk ones echoing 1 MiB
+ * messages, 2-vCPU VM, one interleaved run of 3 reps, 2026-12-02, echo reading 64 KiB at a
+ * time): at 128 KiB the small connections got 105,774–120,815 msgs/s at a p99 of 1.3–2.5 ms and
+ * the bulk ones 0.58–0.67× the C server's MB/s; at 256 KiB 84,440–93,763 msgs/s at 1.6–1.9 ms,
+ * and 0.70–0.82× C's bulk. (An earlier measurement, with 16 KiB reads and twice the per-message
+ * work, put 128 KiB at a p99 of 8–11 ms and 256 KiB at 11–14 ms.) The old effective figure
+ * (2 MiB) starved the small ones (p99 50 ms to 1 s).
  */
-export const BYTE_BUDGET = 128 * 1024;
+export const BYTE_BUDGET = 256 * 1024;
 
 let remaining = BUDGET;
 let bytesLeft = BYTE_BUDGET;
