@@ -285,7 +285,8 @@ export class IoResource {
    * `echo`: the bytes read are written straight back to this stream, as `writeNow(buf, offset,
    * n)` would, and `echoed` says how many went (fewer than read, 0 included, when the send buffer
    * filled: the caller keeps the rest). With `buf` bound both syscalls are one crossing into the
-   * addon (`native.echoBound`), a quarter of the user-space work of an echoed message saved.
+   * addon (`native.echoBound`): that saved about 340 of 1,770 user-space instructions per echoed
+   * message (callgrind).
    */
   pollRead(cx: Context, buf: Uint8Array, offset: number, length: number, echo = false): Poll<number> {
     if (!this.open) throw new IoError(EBADF, 'read', this.closedDetail);
