@@ -27,7 +27,8 @@ constexpr uint64_t kUdNotify = 1;
 constexpr uint64_t kUdTimer = 2;
 constexpr uint64_t kUdLoop = 3;
 constexpr uint64_t kOpMask = 7;
-constexpr uint64_t kOpPoll = 1, kOpWritePoll = 2, kOpRecv = 3, kOpSend = 4, kOpAccept = 5, kOpRecvMulti = 6;
+constexpr uint64_t kOpPoll = 1, kOpWritePoll = 2, kOpRecv = 3, kOpSend = 4, kOpAccept = 5, kOpRecvMulti = 6,
+                   kOpNop = 7;
 
 constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLPRI | POLLRDHUP;
 
@@ -487,6 +488,8 @@ int Ring::CompleteSource(RingSource* s, uint64_t op, int32_t res, bool more, uin
       // accept() re-arms. The multishot has ended (no F_MORE) on such an error.
       s->aerr = -res;
       return Emit(out, s->token, kReadable);
+    case kOpNop:  // Read(): an end of stream already queued, reported again
+      return Emit(out, s->token, kReadable);
     default:
       return 0;
   }
@@ -742,7 +745,17 @@ ssize_t Ring::Read(RingSource* s, uint8_t* data, size_t len) {
       // moved to another thread takes this recv back first: Busy().) A multishot recv stays
       // armed; one cancelled at the cap is re-armed once the reader is below it.
       s->rhead = s->rtail = 0;
-      if (WantRecv(s)) ArmRecv(s);
+      if (WantRecv(s)) {
+        ArmRecv(s);
+      } else if (s->held() == 0 && (s->eof || s->rerr != 0) && !s->retired && !closing_) {
+        // A multishot's end of stream (or error) came in the same batch as its last bytes: this
+        // short read looks like "drained" to the reactor, which now waits for a READABLE that no
+        // recv will bring. A NOP's CQE brings it, and the next read returns the end.
+        if (io_uring_sqe* sqe = Sqe()) {
+          io_uring_prep_nop(sqe);
+          Submit(s, sqe, kOpNop);
+        }
+      }
     }
     return static_cast<ssize_t>(n);
   }
