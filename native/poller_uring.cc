@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 
@@ -26,7 +27,8 @@ constexpr uint64_t kUdNotify = 1;
 constexpr uint64_t kUdTimer = 2;
 constexpr uint64_t kUdLoop = 3;
 constexpr uint64_t kOpMask = 7;
-constexpr uint64_t kOpPoll = 1, kOpWritePoll = 2, kOpRecv = 3, kOpSend = 4, kOpAccept = 5;
+constexpr uint64_t kOpPoll = 1, kOpWritePoll = 2, kOpRecv = 3, kOpSend = 4, kOpAccept = 5, kOpRecvMulti = 6,
+                   kOpNop = 7;
 
 constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLPRI | POLLRDHUP;
 
@@ -62,6 +64,14 @@ int ForcedFailure() {
   if (strcmp(v, "EOPNOTSUPP") == 0) return EOPNOTSUPP;
   int n = atoi(v);
   return n > 0 ? n : EINVAL;
+}
+
+// POLLED_URING_RECV=multishot: stream reads through one multishot recv per stream into the
+// ring's provided buffers, instead of a single-shot recv per read into the stream's own buffer.
+// Read once per ring, at setup. An experiment until measured (issue 22).
+bool MultishotRecv() {
+  const char* v = getenv("POLLED_URING_RECV");
+  return v != nullptr && strcmp(v, "multishot") == 0;
 }
 
 }  // namespace
@@ -111,8 +121,56 @@ int Ring::Open() {
   if (!ArmFdPoll(notify_fd_.get(), kUdNotify, POLLIN) || !ArmFdPoll(timer_fd_.get(), kUdTimer, POLLIN)) {
     return -ENOMEM;
   }
+  // Asked for and not possible (a kernel before 5.19): the setup fails saying why, rather than a
+  // measurement of multishot that silently measured single-shot.
+  if (MultishotRecv() && (rc = SetupBufRing()) < 0) return rc;
   rc = io_uring_submit(&ring_);
   return rc < 0 ? rc : 0;
+}
+
+// The provided-buffer ring, set up by hand (liburing 2.3 has io_uring_register_buf_ring, not
+// io_uring_setup_buf_ring): descriptor memory page-aligned, registered under kBufGroup, then
+// every buffer added.
+int Ring::SetupBufRing() {
+  size_t len = kBufCount * sizeof(io_uring_buf);
+  void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (mem == MAP_FAILED) return -errno;
+  bufmem_.ring = mem;
+  bufmem_.ring_len = len;
+  bufmem_.data.reset(new (std::nothrow) uint8_t[static_cast<size_t>(kBufCount) * kBufSize]);
+  if (bufmem_.data == nullptr) return -ENOMEM;
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uint64_t>(mem);
+  reg.ring_entries = kBufCount;
+  reg.bgid = kBufGroup;
+  int rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (rc < 0) return rc;
+  br_ = static_cast<io_uring_buf_ring*>(mem);
+  bufs_ = bufmem_.data.get();
+  io_uring_buf_ring_init(br_);
+  int mask = io_uring_buf_ring_mask(kBufCount);
+  for (uint32_t i = 0; i < kBufCount; i++) {
+    io_uring_buf_ring_add(br_, bufs_ + static_cast<size_t>(i) * kBufSize, kBufSize, static_cast<unsigned short>(i), mask,
+                          static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(br_, static_cast<int>(kBufCount));
+  return 0;
+}
+
+Ring::BufMem::~BufMem() {
+  if (ring != nullptr) munmap(ring, ring_len);
+}
+
+void Ring::ReturnBuf(uint32_t bid) {
+  io_uring_buf_ring_add(br_, bufs_ + static_cast<size_t>(bid) * kBufSize, kBufSize, static_cast<unsigned short>(bid),
+                        io_uring_buf_ring_mask(kBufCount), 0);
+  io_uring_buf_ring_advance(br_, 1);
+}
+
+void Ring::ReleaseChunks(RingSource* s) {
+  for (size_t i = s->chead; i < s->chunks.size(); i++) ReturnBuf(s->chunks[i].bid);
+  s->chunks.clear();
+  s->chead = 0;
 }
 
 Ring::~Ring() {
@@ -216,8 +274,27 @@ bool Ring::ArmPoll(RingSource* s) {
   return true;
 }
 
+bool Ring::WantRecv(const RingSource* s) const {
+  return !closing_ && !s->retired && !s->recv_armed && !s->eof && s->rerr == 0 && s->rtail == s->rhead &&
+         s->held() < kBufCap;
+}
+
 bool Ring::ArmRecv(RingSource* s) {
   if (closing_ || s->retired) return false;
+  if (br_ != nullptr && !s->starved) {
+    // One multishot recv for as long as the reader keeps up: each arrival is a CQE with the
+    // bytes in a provided buffer, and nothing to re-arm.
+    io_uring_sqe* sqe = Sqe();
+    if (sqe == nullptr) return false;
+    io_uring_prep_recv_multishot(sqe, s->fd, nullptr, 0, 0);
+    io_uring_sqe_set_flags(sqe, IOSQE_BUFFER_SELECT);
+    sqe->buf_group = kBufGroup;
+    Submit(s, sqe, kOpRecvMulti);
+    s->recv_armed = true;
+    s->recv_multi = true;
+    s->recv_cancel = false;
+    return true;
+  }
   if (s->rbuf == nullptr) {
     // Once per stream, on its first read: a stream nobody reads costs no buffer.
     s->rbuf.reset(new (std::nothrow) uint8_t[kRecvBuf]);
@@ -228,6 +305,7 @@ bool Ring::ArmRecv(RingSource* s) {
   io_uring_prep_recv(sqe, s->fd, s->rbuf.get() + s->rtail, kRecvBuf - s->rtail, 0);
   Submit(s, sqe, kOpRecv);
   s->recv_armed = true;
+  s->recv_multi = false;
   return true;
 }
 
@@ -319,7 +397,8 @@ int Ring::Complete(uint64_t ud, int32_t res, uint32_t flags, uint32_t* out) {
   }
   RingSource* s = reinterpret_cast<RingSource*>(ud & ~kOpMask);
   if (!more) s->ops--;
-  int n = CompleteSource(s, ud & kOpMask, res, more, out);
+  int n = (ud & kOpMask) == kOpRecvMulti ? CompleteRecvMulti(s, res, flags, more, out)
+                                         : CompleteSource(s, ud & kOpMask, res, more, out);
   if (s->retired || closing_) n = 0;  // nobody listens for a closed handle's token
   MaybeFree(s);                       // may free `s`
   return n;
@@ -348,6 +427,7 @@ int Ring::CompleteSource(RingSource* s, uint64_t op, int32_t res, bool more, uin
       s->recv_armed = false;
       if (res > 0) {
         s->rtail += static_cast<uint32_t>(res);
+        s->starved = false;  // the next recv tries the provided buffers again
         return Emit(out, s->token, kReadable);
       }
       if (res == 0) {
@@ -408,9 +488,74 @@ int Ring::CompleteSource(RingSource* s, uint64_t op, int32_t res, bool more, uin
       // accept() re-arms. The multishot has ended (no F_MORE) on such an error.
       s->aerr = -res;
       return Emit(out, s->token, kReadable);
+    case kOpNop:  // Read(): an end of stream already queued, reported again
+      return Emit(out, s->token, kReadable);
     default:
       return 0;
   }
+}
+
+// A multishot recv's CQE: F_MORE while it goes on; without, it has ended (cancelled at the cap or
+// with the handle, ENOBUFS, end of stream, an error, or the kernel's own reasons) and the stream
+// re-arms when its reader can take more.
+int Ring::CompleteRecvMulti(RingSource* s, int32_t res, uint32_t flags, bool more, uint32_t* out) {
+  bool has_buf = (flags & IORING_CQE_F_BUFFER) != 0;
+  uint32_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
+  if (!more) {
+    if (res == -ECANCELED && s->recv_stale > 0) {
+      s->recv_stale--;  // taken back by Busy(): a later recv may be armed by now
+      if (has_buf) ReturnBuf(bid);
+      return 0;
+    }
+    s->recv_armed = false;
+    s->recv_cancel = false;
+  }
+  if (res > 0 && has_buf) {
+    if (s->retired || closing_) {
+      ReturnBuf(bid);  // nobody will read it
+      return 0;
+    }
+    s->chunks.push_back({bid, 0, static_cast<uint32_t>(res)});
+    if (more && s->held() >= kBufCap && !s->recv_cancel) {
+      // The reader is not keeping up: stop taking shared buffers for it. CQEs already on their
+      // way still queue here; its next read re-arms (Read, WantRecv).
+      Cancel(reinterpret_cast<uint64_t>(s) | kOpRecvMulti);
+      s->recv_cancel = true;
+    } else if (!more && WantRecv(s)) {
+      ArmRecv(s);
+    }
+    return Emit(out, s->token, kReadable);
+  }
+  if (has_buf) ReturnBuf(bid);
+  if (more) return 0;
+  if (res > 0) {  // bytes without a buffer: not something the kernel posts; go on
+    if (WantRecv(s)) ArmRecv(s);
+    return 0;
+  }
+  if (res == 0) {
+    s->eof = true;
+    return Emit(out, s->token, kReadable);
+  }
+  if (res == -ECANCELED) {
+    // Cancelled at the cap: if the reader drained meanwhile, its read found the recv still armed
+    // and did not re-arm; do it now. (A closed handle's or a closing ring's: WantRecv says no.)
+    if (WantRecv(s)) ArmRecv(s);
+    return 0;
+  }
+  if (res == -ENOBUFS) {
+    // The shared ring ran dry. This stream goes on with a single-shot recv into its own buffer
+    // (so no stream waits on buffers that readers elsewhere may never give back), and back to
+    // the provided buffers once that recv has brought data.
+    s->starved = true;
+    if (WantRecv(s)) ArmRecv(s);
+    return 0;
+  }
+  if (res == -EAGAIN || res == -EINTR) {
+    if (WantRecv(s)) ArmRecv(s);
+    return 0;
+  }
+  s->rerr = -res;
+  return Emit(out, s->token, kReadable);
 }
 
 void Ring::MaybeFree(RingSource* s) {
@@ -514,8 +659,9 @@ void Ring::Remove(RingSource* s, Fd* fd) {
   bool cancelled = s->poll_armed || s->wpoll_armed || s->recv_armed || s->accept_armed;
   if (s->poll_armed) Cancel(base | kOpPoll);
   if (s->wpoll_armed) Cancel(base | kOpWritePoll);
-  if (s->recv_armed) Cancel(base | kOpRecv);
+  if (s->recv_armed) Cancel(base | (s->recv_multi ? kOpRecvMulti : kOpRecv));
   if (s->accept_armed) Cancel(base | kOpAccept);
+  ReleaseChunks(s);  // bytes nobody will read: their buffers go back to the ring now
   s->accepted.clear();  // connections nobody took: closed (the peer sees a reset)
   if (fd == nullptr) {
     // Deregistered, not closed: the fd stays with its handle, which now uses plain syscalls.
@@ -534,14 +680,14 @@ void Ring::Remove(RingSource* s, Fd* fd) {
 }
 
 bool Ring::Busy(RingSource* s) {
-  if (s->rtail > s->rhead || s->send_armed || s->queued_send() > 0 || s->accept_armed ||
+  if (s->rtail > s->rhead || s->held() > 0 || s->send_armed || s->queued_send() > 0 || s->accept_armed ||
       s->accepted.size() > s->ahead) {
     return true;
   }
   if (!s->recv_armed) return false;
   // A recv armed by a read that was dropped: take it back synchronously. If the kernel had
   // already delivered bytes (its CQE, not yet reaped, says so), they would be lost with the move.
-  uint64_t ud = reinterpret_cast<uint64_t>(s) | kOpRecv;
+  uint64_t ud = reinterpret_cast<uint64_t>(s) | (s->recv_multi ? kOpRecvMulti : kOpRecv);
   Flush();  // an SQE still in the SQ is not yet a request the kernel could cancel
   io_uring_sync_cancel_reg reg{};
   reg.addr = ud;
@@ -555,7 +701,7 @@ bool Ring::Busy(RingSource* s) {
   io_uring_for_each_cqe(&ring_, head, cqe) {
     if (cqe->user_data == ud) {
       seen = true;
-      data = cqe->res != -ECANCELED;
+      data |= cqe->res != -ECANCELED;  // a multishot's data CQEs come before its final one
     }
   }
   if (data || (!seen && rc != 0)) return true;
@@ -566,17 +712,50 @@ bool Ring::Busy(RingSource* s) {
 }
 
 ssize_t Ring::Read(RingSource* s, uint8_t* data, size_t len) {
-  if (s->rtail > s->rhead) {
-    size_t n = std::min<size_t>(len, s->rtail - s->rhead);
-    memcpy(data, s->rbuf.get() + s->rhead, n);
-    s->rhead += static_cast<uint32_t>(n);
+  size_t n = 0;
+  // The provided buffers first (they are older than rbuf's bytes), each given back to the ring
+  // once copied out; a part of one left over stays queued for the next read.
+  while (n < len && s->chead < s->chunks.size()) {
+    RingSource::Chunk& c = s->chunks[s->chead];
+    size_t k = std::min<size_t>(len - n, c.len);
+    memcpy(data + n, bufs_ + static_cast<size_t>(c.bid) * kBufSize + c.off, k);
+    n += k;
+    c.off += static_cast<uint32_t>(k);
+    c.len -= static_cast<uint32_t>(k);
+    if (c.len == 0) {
+      ReturnBuf(c.bid);
+      s->chead++;
+    }
+  }
+  if (s->chead == s->chunks.size() && s->chead > 0) {
+    s->chunks.clear();
+    s->chead = 0;
+  }
+  if (n < len && s->rtail > s->rhead) {
+    size_t k = std::min<size_t>(len - n, s->rtail - s->rhead);
+    memcpy(data + n, s->rbuf.get() + s->rhead, k);
+    s->rhead += static_cast<uint32_t>(k);
+    n += k;
+  }
+  if (n > 0) {
     if (s->rhead == s->rtail) {
       // Drained: the next recv starts at the front, armed now (it goes out with this turn's
       // enter). Not at the next read: the reactor takes a short read for "drained" and waits for
       // READABLE without reading again, so only an armed recv can bring that event. (A stream
-      // moved to another thread takes this recv back first: Busy().)
+      // moved to another thread takes this recv back first: Busy().) A multishot recv stays
+      // armed; one cancelled at the cap is re-armed once the reader is below it.
       s->rhead = s->rtail = 0;
-      if (!s->eof && s->rerr == 0 && !s->recv_armed) ArmRecv(s);
+      if (WantRecv(s)) {
+        ArmRecv(s);
+      } else if (s->held() == 0 && (s->eof || s->rerr != 0) && !s->retired && !closing_) {
+        // A multishot's end of stream (or error) came in the same batch as its last bytes: this
+        // short read looks like "drained" to the reactor, which now waits for a READABLE that no
+        // recv will bring. A NOP's CQE brings it, and the next read returns the end.
+        if (io_uring_sqe* sqe = Sqe()) {
+          io_uring_prep_nop(sqe);
+          Submit(s, sqe, kOpNop);
+        }
+      }
     }
     return static_cast<ssize_t>(n);
   }

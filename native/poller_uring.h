@@ -6,6 +6,9 @@
 //   readiness epoll would report, and the existing syscall paths serve them.
 // - Streams (connected TCP / Unix): a recv into a buffer the addon owns, armed when a read finds
 //   nothing queued. Its CQE reports READABLE; read() then copies from that buffer (no syscall).
+//   With POLLED_URING_RECV=multishot (an experiment, read at ring setup): one multishot recv per
+//   stream into a provided-buffer ring the ring's streams share, capped per stream (kBufCap), and
+//   the single-shot recv as the fallback when that ring runs dry (ENOBUFS).
 //   write() copies into an addon-owned send buffer and queues an IORING_OP_SEND; past kSendCap
 //   bytes in flight it says EAGAIN, and the send CQE that frees room reports WRITABLE.
 // - Listeners: multishot accept; accepted fds queue in the source until accept() pops one.
@@ -54,6 +57,20 @@ class RingSource {
   int rerr = 0;
   uint32_t recv_stale = 0;  // recvs taken back by Busy() whose -ECANCELED CQE is still to come
 
+  // kStream, multishot recv (POLLED_URING_RECV=multishot): the CQEs' provided buffers, queued in
+  // arrival order for read() and given back to the ring once their bytes are copied out. They
+  // are older than anything in rbuf, which only a single-shot recv fills (the fallback when the
+  // shared ring ran dry: ENOBUFS).
+  struct Chunk {
+    uint32_t bid, off, len;
+  };
+  std::vector<Chunk> chunks;
+  size_t chead = 0;
+  bool recv_multi = false;   // the armed recv is the multishot one
+  bool recv_cancel = false;  // it is being cancelled: this stream holds kBufCap buffers
+  bool starved = false;      // its multishot ended with ENOBUFS: the next recv is single-shot
+  size_t held() const { return chunks.size() - chead; }
+
   // kStream, sending: `sending[sent..]` is in the kernel's hands (one SEND at a time, so bytes go
   // out in order); `staged` collects writes meanwhile and is swapped in when the send is done.
   std::vector<uint8_t> sending, staged;
@@ -81,6 +98,13 @@ class Ring {
   // Accepted connections held for accept(); beyond, the multishot accept is cancelled and the
   // kernel's backlog holds the rest, as it does for a readiness listener.
   static constexpr size_t kAcceptCap = 1024;
+  // The provided-buffer ring of the multishot recv, shared by every stream of this ring: kBufCount
+  // buffers of kBufSize bytes. A stream holding kBufCap of them (its reader does not read) has its
+  // multishot cancelled, so that it cannot drain the ring for the others; its next read re-arms.
+  static constexpr uint32_t kBufCount = 1024;  // a power of two
+  static constexpr uint32_t kBufSize = 4096;
+  static constexpr size_t kBufCap = 4;
+  static constexpr uint16_t kBufGroup = 0;
 
   Ring() = default;
   Ring(const Ring&) = delete;
@@ -119,6 +143,12 @@ class Ring {
   void Cancel(uint64_t user_data);
   bool ArmPoll(RingSource* s);
   bool ArmRecv(RingSource* s);
+  // Whether a stream with nothing armed should have a recv: its reader can take more.
+  bool WantRecv(const RingSource* s) const;
+  int CompleteRecvMulti(RingSource* s, int32_t res, uint32_t flags, bool more, uint32_t* out);
+  int SetupBufRing();
+  void ReturnBuf(uint32_t bid);
+  void ReleaseChunks(RingSource* s);
   void StartSend(RingSource* s);
   bool ArmAccept(RingSource* s);
   bool ArmFdPoll(int fd, uint64_t user_data, unsigned mask);
@@ -127,6 +157,18 @@ class Ring {
   int Complete(uint64_t user_data, int32_t res, uint32_t flags, uint32_t* out);
   int CompleteSource(RingSource* s, uint64_t op, int32_t res, bool more, uint32_t* out);
   void MaybeFree(RingSource* s);
+
+  // The provided buffers' memory: the ring of descriptors (page-aligned, mmap'd) and the buffers.
+  // Members, so freed after ~Ring's io_uring_queue_exit: the kernel is done with them by then.
+  struct BufMem {
+    void* ring = nullptr;
+    size_t ring_len = 0;
+    std::unique_ptr<uint8_t[]> data;
+    ~BufMem();
+  };
+  BufMem bufmem_;
+  io_uring_buf_ring* br_ = nullptr;  // non-null: multishot recv is on
+  uint8_t* bufs_ = nullptr;
 
   io_uring ring_{};
   bool open_ = false;

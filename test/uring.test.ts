@@ -101,12 +101,23 @@ describe('choosing the backend', () => {
   });
 });
 
-describeRing('io_uring streams and listeners', () => {
+// Both ways a ring reads a stream (POLLED_URING_RECV, read by the addon at ring setup): a
+// single-shot recv per read into the stream's own buffer, or one multishot recv per stream into
+// the ring's shared provided buffers.
+describeRing.each(['single-shot', 'multishot'])('io_uring streams and listeners (%s recv)', (recv) => {
   let rt: Runtime;
   let handles: number;
   beforeEach(() => {
     handles = native.handleCount();
-    rt = new Runtime({ io: 'uring' });
+    const saved = process.env.POLLED_URING_RECV;
+    if (recv === 'multishot') process.env.POLLED_URING_RECV = 'multishot';
+    else delete process.env.POLLED_URING_RECV;
+    try {
+      rt = new Runtime({ io: 'uring' });
+    } finally {
+      if (saved === undefined) delete process.env.POLLED_URING_RECV;
+      else process.env.POLLED_URING_RECV = saved;
+    }
     expect(rt.io).toBe('uring');
   });
   afterEach(() => {
@@ -178,6 +189,57 @@ describeRing('io_uring streams and listeners', () => {
       })(),
     ).promise();
     expect(r[0]).toBe('TimeoutError');
+  });
+
+  test('streams whose readers stop cannot starve the others of receive buffers; what each held is read back in order', async () => {
+    // 300 streams each read 1 byte (arming their recv), then nobody reads them while their peers
+    // send 32 KiB each: more than the shared provided-buffer ring holds (1024 x 4 KiB), so the
+    // per-stream cap stops their multishot recvs and some meet ENOBUFS. A fresh stream must
+    // still echo, and every held stream must then read its bytes back whole, in order.
+    const N = 300;
+    const SIZE = 32 << 10;
+    const ok = await rt.spawn(
+      (function* (): Async<boolean> {
+        const l = yield* TcpListener.bind('127.0.0.1:0');
+        const pairs: [TcpStream, TcpStream][] = [];
+        const sent: Buffer[] = [];
+        const first: Buffer[] = [];
+        for (let i = 0; i < N; i++) {
+          const acc = rt.spawn(l.accept());
+          const c = yield* TcpStream.connect(l.localAddr());
+          const [s] = yield* acc;
+          pairs.push([c, s]);
+          sent.push(randomBytes(SIZE));
+        }
+        const firsts = pairs.map(([, s], i) => {
+          first.push(Buffer.alloc(1));
+          return rt.spawn(s.readExact(first[i]));
+        });
+        for (let i = 0; i < N; i++) yield* pairs[i][0].writeAll(sent[i]);
+        for (const f of firsts) yield* f;
+        yield* sleep(50); // the kernel hands the rest to the recvs meanwhile, up to each cap
+        const [c, s, l2] = yield* pair();
+        const msg = randomBytes(1 << 20);
+        const w = rt.spawn(c.writeAll(msg));
+        const back = Buffer.alloc(msg.length);
+        yield* s.readExact(back);
+        yield* w;
+        c.close();
+        s.close();
+        l2.close();
+        let same = back.equals(msg);
+        for (let i = 0; i < N; i++) {
+          const rest = Buffer.alloc(SIZE - 1);
+          yield* pairs[i][1].readExact(rest);
+          same &&= first[i][0] === sent[i][0] && rest.equals(sent[i].subarray(1));
+          pairs[i][0].close();
+          pairs[i][1].close();
+        }
+        l.close();
+        return same;
+      })(),
+    ).promise();
+    expect(ok).toBe(true);
   });
 
   test('connections the multishot accept took wait in the listener for the next accept()', async () => {
