@@ -249,24 +249,17 @@ export class IoResource {
 
   /**
    * After an echo read of `n` bytes at `offset`: the bytes written back, as `writeNow` would
-   * return them, with the same readiness and budget bookkeeping (`tick`: read before the read).
-   * The addon's write answered, or else (not tried: not bound, or not writable; EINTR) this is
-   * `writeNow` itself.
+   * return them (`tick`: read before the read). The addon's write answered (`nowWritten` does
+   * the bookkeeping), or else (not tried: not bound, or not writable; EINTR) this is `writeNow`
+   * itself.
    */
   private wroteBack(buf: Uint8Array, offset: number, n: number, tick: number): number {
     const w = ioArgs[ARG_WRITTEN];
-    if (w >= 0) {
-      const k = w | 0;
-      consume(k);
-      if (k < n) this.rt.reactor.clearReadiness(this.src, WRITABLE, tick, null);
-      return k;
+    if (w === w) {
+      const k = this.nowWritten(w | 0, n, tick);
+      if (k >= 0) return k;
     }
-    if (w === -EAGAIN) {
-      this.rt.reactor.clearReadiness(this.src, WRITE_DRAINED, tick, null);
-      return 0;
-    }
-    if (w !== w || w === -EINTR) return this.writeNow(buf, offset, n);
-    throw new IoError(-w | 0, 'write');
+    return this.writeNow(buf, offset, n);
   }
 
   /** The general path: any buffer, looked up by the addon at this call. */
@@ -382,19 +375,29 @@ export class IoResource {
     if (length === 0 || (src.readiness & (WRITABLE | HANGUP | ERROR)) === 0) return 0;
     for (;;) {
       const tick = src.tick;
-      const n = this.syscall(WRITE_BUFFER, buf, offset, length);
-      if (n >= 0) {
-        // Bytes moved count against the task's budget, as a write future's do (coop.ts).
-        consume(n);
-        if (n < length) this.rt.reactor.clearReadiness(src, WRITABLE, tick, null);
-        return n;
-      }
-      if (n === -EAGAIN) {
-        this.rt.reactor.clearReadiness(src, WRITE_DRAINED, tick, null);
-        return 0;
-      }
-      if (n !== -EINTR) throw new IoError(-n, 'write');
+      const k = this.nowWritten(this.syscall(WRITE_BUFFER, buf, offset, length), length, tick);
+      if (k >= 0) return k;
     }
+  }
+
+  /**
+   * What a write of `length` bytes that answered `n` (bytes or -errno) means for `writeNow`
+   * (and for the addon's write back, `wroteBack`): the bytes written, counted against the task's
+   * budget as a write future's are (coop.ts), with WRITABLE cleared after a short write and
+   * WRITE_DRAINED after EAGAIN (then 0); -1 for EINTR (try again); throws IoError otherwise.
+   */
+  private nowWritten(n: number, length: number, tick: number): number {
+    if (n >= 0) {
+      consume(n);
+      if (n < length) this.rt.reactor.clearReadiness(this.src, WRITABLE, tick, null);
+      return n;
+    }
+    if (n === -EAGAIN) {
+      this.rt.reactor.clearReadiness(this.src, WRITE_DRAINED, tick, null);
+      return 0;
+    }
+    if (n === -EINTR) return -1;
+    throw new IoError(-n, 'write');
   }
 
   writev(bufs: readonly Uint8Array[]): WritevFuture {
