@@ -163,9 +163,12 @@ describe('toDuplex', () => {
     stop = true;
     let got = 0;
     d.on('data', (b: Buffer) => (got += b.length));
+    // Listened for before the writer's end is awaited: the peer's FIN can be read, and 'end'
+    // emitted, while that await resolves (a listener added after would wait for ever).
+    const ended = new Promise((r) => d.on('end', r));
     d.resume();
     await writer.promise();
-    await new Promise((r) => d.on('end', r));
+    await ended;
     expect(got).toBe(sent);
     d.destroy();
     c.close();
