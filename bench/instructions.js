@@ -6,7 +6,7 @@
 // from one run.
 //
 //   npm run bench:instructions [-- --servers polled-embedded,polled-block,polled-embedded-gen,polled-block-gen,c-epoll]
-//                               [--conns 100] [--size 64] [--warmup 15] [--duration 8] [--top 25]
+//                               [--conns 100] [--size 64] [--warmup 15] [--duration 8] [--top 25] [--cache]
 //   POLLED_BASELINE=<another built checkout> npm run bench:instructions   (adds base-* entries)
 //
 // For each server: start it under `valgrind --tool=callgrind`, run the load generator (not under
@@ -21,6 +21,14 @@
 // The window edges are taken by the server at its next check of callgrind's command file, a few
 // milliseconds after loadgen's marker, at both ends alike; under valgrind the server echoes a few
 // thousand messages a second, so that costs well under 1 % of the count.
+//
+// `--cache`: callgrind also simulates the caches (`--cache-sim=yes`, sized as this CPU's), and the
+// table gains first-level data misses (D1: reads + writes) and last-level misses (LL: data and
+// code) per message, with the top functions ranked by their D1 misses. Where instructions per
+// message hardly move between 100 and 1000 connections but user time per message triples, the
+// misses say why: every connection's objects are touched once per message, and 1000 of them do
+// not fit in the first levels. The simulation sees user space only: the kernel's own traffic,
+// which evicts these lines too, is not in it, so real misses are more.
 //
 // Results: printed, and written to bench/results/runs/instructions-<stamp>.{json,md}; `--save`
 // (a full default run only) also writes bench/results/instructions.{json,md}, the committed figures.
@@ -42,7 +50,7 @@ const GEN = ['embedded', 'block'].map((driver) => ({
 // the hot functions' own counts agree within about 2 % between runs of one build; the total can
 // still move by up to 20 % with a late recompilation in the window (its compiler rows show it),
 // so compare the top functions, or take the lower of two runs.
-const OPTS = { servers: 'polled-embedded,polled-block,polled-embedded-gen,polled-block-gen,c-epoll', conns: 100, size: 64, warmup: 15, duration: 8, top: 25, save: false };
+const OPTS = { servers: 'polled-embedded,polled-block,polled-embedded-gen,polled-block-gen,c-epoll', conns: 100, size: 64, warmup: 15, duration: 8, top: 25, save: false, cache: false };
 
 function parse(argv) {
   const a = { ...OPTS, partial: [] };
@@ -54,6 +62,7 @@ function parse(argv) {
     else if (k === '--duration') a.duration = num();
     else if (k === '--top') a.top = num();
     else if (k === '--save') a.save = true;
+    else if (k === '--cache') a.cache = true;
     else return false;
     return true;
   });
@@ -68,18 +77,30 @@ function need(cmd) {
   }
 }
 
-/** The instructions (Ir) in a callgrind dump: its "summary:" or "totals:" line. */
-function totalIr(file) {
+/**
+ * The events a callgrind dump counts ("events:" line: Ir alone, or with --cache-sim Ir Dr Dw
+ * I1mr D1mr D1mw ILmr DLmr DLmw), and their totals ("summary:" or "totals:" line), by name.
+ */
+function totals(file) {
   const text = fs.readFileSync(file, 'utf8');
-  const m = /^(?:totals|summary):\s+(\d+)/m.exec(text);
-  if (!m) throw new Error(`no totals in ${file}`);
-  return Number(m[1]);
+  const ev = /^events:\s+(.*)$/m.exec(text);
+  const m = /^(?:totals|summary):\s+([\d ]+)$/m.exec(text);
+  if (!ev || !m) throw new Error(`no totals in ${file}`);
+  const names = ev[1].trim().split(/\s+/);
+  const vals = m[1].trim().split(/\s+/).map(Number);
+  return Object.fromEntries(names.map((n, i) => [n, vals[i] ?? 0]));
+}
+
+/** First-level data misses and last-level misses (data and code) of an event vector (0 without --cache-sim). */
+function misses(ev) {
+  return { d1: (ev.D1mr ?? 0) + (ev.D1mw ?? 0), ll: (ev.ILmr ?? 0) + (ev.DLmr ?? 0) + (ev.DLmw ?? 0) };
 }
 
 /**
  * Self cost per function, read from the dump itself (callgrind_annotate would count the frames
  * on the stack when the counters were zeroed as if they had run the whole window). A cost line
- * after `calls=` is the call's inclusive cost and belongs to the callee: skipped.
+ * after `calls=` is the call's inclusive cost and belongs to the callee: skipped. Each function's
+ * cost: { ir, d1 } (d1: first-level data misses, 0 without --cache-sim).
  */
 function selfCosts(file) {
   const names = new Map();
@@ -90,18 +111,29 @@ function selfCosts(file) {
     if (m[2] !== undefined) names.set(m[1], m[2]);
     return names.get(m[1]) ?? v;
   };
+  // A cost line is the position (one column: the line) and then the events in the order of the
+  // "events:" line; trailing zeros may be left off.
+  let col = { Ir: 1 };
   let fn = '?';
   let skipNext = false;
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    if (line.startsWith('fn=')) fn = name(line.slice(3));
+    if (line.startsWith('events:')) col = Object.fromEntries(line.slice(7).trim().split(/\s+/).map((n, i) => [n, i + 1]));
+    else if (line.startsWith('fn=')) fn = name(line.slice(3));
     else if (line.startsWith('cfn=')) name(line.slice(4));
     else if (line.startsWith('calls=')) skipNext = true;
     else if (/^[\d+*-]/.test(line)) {
       if (skipNext) skipNext = false;
       else {
         const parts = line.trim().split(/\s+/);
-        const ir = parts.length > 1 ? Number(parts[1]) : 0;
-        if (ir > 0) byFn.set(fn, (byFn.get(fn) ?? 0) + ir);
+        const at = (k) => (col[k] !== undefined && parts.length > col[k] ? Number(parts[col[k]]) : 0);
+        const ir = at('Ir');
+        const d1 = at('D1mr') + at('D1mw');
+        if (ir > 0 || d1 > 0) {
+          const c = byFn.get(fn) ?? { ir: 0, d1: 0 };
+          c.ir += ir;
+          c.d1 += d1;
+          byFn.set(fn, c);
+        }
       }
     }
   }
@@ -121,8 +153,11 @@ function perfMap(pid) {
   return rows;
 }
 
-/** Top functions by self cost: [{ ir, fn }]; JIT code named through the perf map when there is one. */
-function topFunctions(file, n, map) {
+/**
+ * Top functions by self cost (`by`: 'ir' instructions, 'd1' first-level data misses): [{ ir, d1,
+ * fn }]; JIT code named through the perf map when there is one.
+ */
+function topFunctions(file, n, map, by = 'ir') {
   const lookup = (addr) => {
     let lo = 0, hi = map.length - 1, found = null;
     while (lo <= hi) {
@@ -135,12 +170,15 @@ function topFunctions(file, n, map) {
     return found && addr < found[1] ? found[2] : null;
   };
   const merged = new Map();
-  for (const [fn, ir] of selfCosts(file)) {
+  for (const [fn, c] of selfCosts(file)) {
     const m = /^0x([0-9a-f]+)$/.exec(fn);
     const label = m ? `JS ${lookup(parseInt(m[1], 16)) ?? `(unnamed JIT code ${fn})`}` : fn;
-    merged.set(label, (merged.get(label) ?? 0) + ir);
+    const sum = merged.get(label) ?? { ir: 0, d1: 0 };
+    sum.ir += c.ir;
+    sum.d1 += c.d1;
+    merged.set(label, sum);
   }
-  return [...merged].map(([fn, ir]) => ({ ir, fn })).sort((x, y) => y.ir - x.ir).slice(0, n);
+  return [...merged].map(([fn, c]) => ({ ir: c.ir, d1: c.d1, fn })).sort((x, y) => y[by] - x[by]).slice(0, n);
 }
 
 function control(flag, pid) {
@@ -155,7 +193,8 @@ async function measure(entry, a, dir) {
       const argv = entry.cmd(port);
       // Node: name its JIT code (a perf map, read below).
       if (argv[0] === process.execPath) argv.splice(1, 0, '--perf-basic-prof');
-      return ['valgrind', '--tool=callgrind', '--quiet', `--callgrind-out-file=${outFile}`, ...argv];
+      const sim = a.cache ? ['--cache-sim=yes'] : [];
+      return ['valgrind', '--tool=callgrind', '--quiet', ...sim, `--callgrind-out-file=${outFile}`, ...argv];
     },
   };
   const srv = await run.startServer(wrapped, { pin: false, timeoutMs: 180_000 });
@@ -184,31 +223,49 @@ async function measure(entry, a, dir) {
     const dumps = fs.readdirSync(dir).filter((f) => f.startsWith(`${entry.name}.out.`)).sort();
     if (dumps.length === 0) throw new Error(`${entry.name}: callgrind wrote no dump`);
     const dump = path.join(dir, dumps[dumps.length - 1]);
-    const ir = totalIr(dump);
+    const ev = totals(dump);
+    const ir = ev.Ir;
     const map = perfMap(srv.pid);
     const top = topFunctions(dump, a.top, map);
+    const row = { name: entry.name, msgs: json.msgs, window_s: json.window_s, ir, ir_per_msg: ir / json.msgs, top };
+    if (a.cache) {
+      const { d1, ll } = misses(ev);
+      Object.assign(row, { d1_per_msg: d1 / json.msgs, ll_per_msg: ll / json.msgs, topMisses: topFunctions(dump, a.top, map, 'd1') });
+    }
     try { fs.unlinkSync(`/tmp/perf-${srv.pid}.map`); } catch {}
-    return { name: entry.name, msgs: json.msgs, window_s: json.window_s, ir, ir_per_msg: ir / json.msgs, top };
+    return row;
   } finally {
     await run.stopServer(srv.child, 30_000);
   }
 }
 
 function markdown(a, rows, stamp) {
+  const fmt = (x) => Math.round(x).toLocaleString('en-US');
+  const cache = a.cache === true;
   const lines = [
-    `# Instructions per echoed message (callgrind), ${stamp}`,
+    `# Instructions per echoed message (callgrind${cache ? ', cache simulation' : ''}), ${stamp}`,
     '',
     `${a.conns} connections × ${a.size} B, ping-pong; warm-up ${a.warmup} s, window ${a.duration} s (under valgrind). ` +
-      'User-space instructions of every server thread ÷ messages echoed in the window. `npm run bench:instructions`.',
+      'User-space instructions of every server thread ÷ messages echoed in the window. `npm run bench:instructions`' +
+      (cache ? ' `-- --cache`: D1 = first-level data misses (reads + writes), LL = last-level misses (data and code), user space only.' : '.'),
     '',
-    '| server | instructions / msg | msgs in window |',
-    '| --- | --: | --: |',
-    ...rows.map((r) => `| ${r.name} | ${Math.round(r.ir_per_msg).toLocaleString('en-US')} | ${r.msgs.toLocaleString('en-US')} |`),
+    cache ? '| server | instructions / msg | D1 misses / msg | LL misses / msg | msgs in window |' : '| server | instructions / msg | msgs in window |',
+    cache ? '| --- | --: | --: | --: | --: |' : '| --- | --: | --: |',
+    ...rows.map((r) =>
+      cache
+        ? `| ${r.name} | ${fmt(r.ir_per_msg)} | ${r.d1_per_msg.toFixed(1)} | ${r.ll_per_msg.toFixed(2)} | ${fmt(r.msgs)} |`
+        : `| ${r.name} | ${fmt(r.ir_per_msg)} | ${fmt(r.msgs)} |`,
+    ),
     '',
   ];
+  const name = (t) => `\`${t.fn.replace(/\|/g, '\\|')}\``;
   for (const r of rows) {
     lines.push(`## ${r.name}: top functions (self, per message)`, '', '| per msg | share | function |', '| --: | --: | --- |');
-    for (const t of r.top) lines.push(`| ${(t.ir / r.msgs).toFixed(1)} | ${((100 * t.ir) / r.ir).toFixed(1)} % | \`${t.fn.replace(/\|/g, '\\|')}\` |`);
+    for (const t of r.top) lines.push(`| ${(t.ir / r.msgs).toFixed(1)} | ${((100 * t.ir) / r.ir).toFixed(1)} % | ${name(t)} |`);
+    lines.push('');
+    if (!cache) continue;
+    lines.push(`## ${r.name}: top functions by D1 misses (self, per message)`, '', '| D1 misses / msg | instructions / msg | function |', '| --: | --: | --- |');
+    for (const t of r.topMisses) lines.push(`| ${(t.d1 / r.msgs).toFixed(2)} | ${(t.ir / r.msgs).toFixed(1)} | ${name(t)} |`);
     lines.push('');
   }
   return lines.join('\n');
@@ -242,13 +299,13 @@ async function main() {
   const json = JSON.stringify({ stamp, options: a, rows }, null, 1);
   fs.writeFileSync(`${base}.json`, json);
   fs.writeFileSync(`${base}.md`, md);
-  const isDefault = a.servers === OPTS.servers && a.conns === OPTS.conns && a.size === OPTS.size;
+  const isDefault = a.servers === OPTS.servers && a.conns === OPTS.conns && a.size === OPTS.size && !a.cache;
   if (a.save && isDefault && !process.env.POLLED_BASELINE) {
     fs.writeFileSync(path.join(run.RESULTS, 'instructions.json'), json);
     fs.writeFileSync(path.join(run.RESULTS, 'instructions.md'), md);
     console.error('instructions: saved bench/results/instructions.{json,md}');
   } else if (a.save) {
-    console.error('instructions: --save ignored: only a default run (every default server, 100 × 64 B, no POLLED_BASELINE) is committed');
+    console.error('instructions: --save ignored: only a default run (every default server, 100 × 64 B, no --cache, no POLLED_BASELINE) is committed');
   }
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -105,53 +105,73 @@ function checkReadLength(length: number, what: string): void {
 }
 
 export class IoResource {
+  // The fields every message touches come first, so that they share the object's first cache
+  // line (V8 lays fields out in the order the constructor first stores them); the rare ones
+  // follow. Every field is assigned in the constructor, in this order, and none by an
+  // initializer or a parameter property: the order is then the same whether a compiler emits
+  // class fields as definitions (useDefineForClassFields) or as assignments (tsconfig.json).
+  readonly rt: Runtime;
+  readonly handle: Handle;
   readonly src: IoSource;
-  private open = true;
+  private open: boolean;
   /**
-   * Bound buffers, per direction (indexed by READ_BUFFER / WRITE_BUFFER). The general
-   * `native.read(handle, buf, offset, length)` converts four JS arguments and looks the Uint8Array
-   * up on every call, which costs more than everything else the runtime does per message. Loops
-   * read into (and write from) the same buffer every time, so a buffer used twice in a row for
-   * one direction is bound to the handle (`bindBuffer`), and later calls with it pass only
-   * integers, through `native.ioArgs`. A caller that uses a fresh buffer each time never binds
-   * and pays one comparison more. `bound[dir]` is the buffer bound now, `seen[dir]` the last one
-   * used. The addon looks a bound buffer's memory up again at every call (JavaScript may have
-   * detached or shrunk it since), except for a view on a SharedArrayBuffer, whose memory can be
-   * neither: its pointer is taken once, at bind, and a call on it costs no lookup at all.
+   * Bound buffers, per direction. The general `native.read(handle, buf, offset, length)` converts
+   * four JS arguments and looks the Uint8Array up on every call, which costs more than everything
+   * else the runtime does per message. Loops read into (and write from) the same buffer every
+   * time, so a buffer used twice in a row for one direction is bound to the handle (`bindBuffer`),
+   * and later calls with it pass only integers, through `native.ioArgs`. A caller that uses a
+   * fresh buffer each time never binds and pays one comparison more. `boundRead` / `boundWrite`
+   * is the buffer bound now, `seenRead` / `seenWrite` the last one used. The addon looks a bound
+   * buffer's memory up again at every call (JavaScript may have detached or shrunk it since),
+   * except for a view on a SharedArrayBuffer, whose memory can be neither: its pointer is taken
+   * once, at bind, and a call on it costs no lookup at all. (Fields rather than a pair per
+   * direction in an array: see IoSource in lib/reactor.ts.)
    */
-  private readonly bound: [Uint8Array | null, Uint8Array | null] = [null, null];
-  private readonly seen: [Uint8Array | null, Uint8Array | null] = [null, null];
+  private boundRead: Uint8Array | null;
+  /** @internal Of the bytes the last echo read (`pollRead`'s `echo`) got, how many were written back. */
+  echoed: number;
   /**
    * @internal Read and write futures of this resource that have been polled and are not finished
    * or dropped (they wait for readiness or their turn): a stream with any cannot move to another
    * thread (`lib/thread-channel.ts`).
    */
-  inFlight = 0;
+  inFlight: number;
+  private boundWrite: Uint8Array | null;
+  private seenRead: Uint8Array | null;
+  private seenWrite: Uint8Array | null;
   /**
    * @internal Bytes of this stream held in user space: read from the kernel and not yet consumed
    * from a `BufReader`, or written to a `BufWriter` and not yet flushed (`lib/bufio.ts`). A
    * stream with any cannot move to another thread: those bytes would stay behind.
    */
-  buffered = 0;
-  /** @internal Of the bytes the last echo read (`pollRead`'s `echo`) got, how many were written back. */
-  echoed = 0;
+  buffered: number;
   /** @internal Set when the handle was moved to another thread rather than closed. */
-  moved = false;
+  moved: boolean;
   /** @internal What this resource is, for the error after close: 'stream', 'listener', 'pipe', 'socket'. */
-  noun = 'socket';
+  noun: string;
   /** @internal The socket that owns this resource: it names an operation for the task dump (`describeOp`). */
-  owner: { describeOp(op: string): string } | null = null;
+  owner: { describeOp(op: string): string } | null;
 
-  constructor(
-    readonly rt: Runtime,
-    readonly handle: Handle,
-  ) {
+  constructor(rt: Runtime, handle: Handle) {
+    this.rt = rt;
+    this.handle = handle;
     try {
       this.src = rt.reactor.register(handle);
     } catch (err) {
-      native.close(handle);
+      native.close(handle); // nothing else owns it yet
       throw err;
     }
+    this.open = true;
+    this.boundRead = null;
+    this.echoed = 0;
+    this.inFlight = 0;
+    this.boundWrite = null;
+    this.seenRead = null;
+    this.seenWrite = null;
+    this.buffered = 0;
+    this.moved = false;
+    this.noun = 'socket';
+    this.owner = null;
   }
 
   get isOpen(): boolean {
@@ -205,12 +225,7 @@ export class IoResource {
    * allocated per call.
    */
   syscall(dir: Direction, buf: Uint8Array, offset: number, length: number): number {
-    if (buf !== this.bound[dir]) {
-      const seen = this.seen[dir];
-      this.seen[dir] = buf;
-      if (buf !== seen || native.bindBuffer(this.handle, dir, buf) !== 0) return this.plainSyscall(dir, buf, offset, length);
-      this.bound[dir] = buf;
-    }
+    if (buf !== (dir === READ_BUFFER ? this.boundRead : this.boundWrite) && !this.bind(dir, buf)) return this.plainSyscall(dir, buf, offset, length);
     ioArgs[ARG_HANDLE] = this.handle;
     ioArgs[ARG_OFFSET] = offset;
     ioArgs[ARG_LENGTH] = length;
@@ -223,8 +238,29 @@ export class IoResource {
     if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT] | 0;
     // STATUS_NOT_BOUND: detached or shrunk since it was bound. The general path reports what is
     // wrong with it.
-    this.bound[dir] = null;
+    this.unbind(dir);
     return this.plainSyscall(dir, buf, offset, length);
+  }
+
+  /**
+   * `buf` is not the buffer bound for `dir`: bind it if it was also the last one used (true), or
+   * remember it as that (false: the general path serves this call).
+   */
+  private bind(dir: Direction, buf: Uint8Array): boolean {
+    const reading = dir === READ_BUFFER;
+    const seen = reading ? this.seenRead : this.seenWrite;
+    if (reading) this.seenRead = buf;
+    else this.seenWrite = buf;
+    if (buf !== seen || native.bindBuffer(this.handle, dir, buf) !== 0) return false;
+    if (reading) this.boundRead = buf;
+    else this.boundWrite = buf;
+    return true;
+  }
+
+  /** The addon said the buffer bound for `dir` no longer fits (detached or shrunk): forget it. */
+  private unbind(dir: Direction): void {
+    if (dir === READ_BUFFER) this.boundRead = null;
+    else this.boundWrite = null;
   }
 
   /**
@@ -234,14 +270,14 @@ export class IoResource {
    * was made, as on every other path here).
    */
   private echoSyscall(buf: Uint8Array, offset: number, length: number): number {
-    if (buf === this.bound[READ_BUFFER]) {
+    if (buf === this.boundRead) {
       ioArgs[ARG_HANDLE] = this.handle;
       ioArgs[ARG_OFFSET] = offset;
       ioArgs[ARG_LENGTH] = length;
       ioArgs[ARG_WRITE_BACK] = (this.src.readiness & (WRITABLE | HANGUP | ERROR)) !== 0 ? 1 : 0;
       echoBound();
       if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT] | 0;
-      this.bound[READ_BUFFER] = null; // detached or shrunk since: the general path says how
+      this.boundRead = null; // detached or shrunk since: the general path says how
     }
     ioArgs[ARG_WRITTEN] = NaN;
     return this.syscall(READ_BUFFER, buf, offset, length);

@@ -26,7 +26,9 @@ export class WakerSet {
   /** Hold `w` (replacing a waker of the same task). */
   add(w: Waker): void {
     const f = this.first;
-    if (f === null || f.willWake(w)) {
+    // `f === w` first: a task that pends again stores the same waker, and the identity test
+    // reads neither waker (willWake looks inside both).
+    if (f === null || f === w || f.willWake(w)) {
       this.first = w;
       return;
     }

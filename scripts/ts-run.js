@@ -20,7 +20,10 @@ require.extensions['.ts'] = function (module, filename) {
   const src = fs.readFileSync(filename, 'utf8');
   const out = ts.transpileModule(src, {
     fileName: filename,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, sourceMap: false },
+    // As tsconfig.json compiles lib/ (useDefineForClassFields: false: a constructor's parameter
+    // properties are assigned before the field initializers, which may use them), so that an
+    // example runs the library exactly as the build does.
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, useDefineForClassFields: false, esModuleInterop: true, sourceMap: false },
   });
   module._compile(out.outputText, filename);
 };
