@@ -1,8 +1,8 @@
 'use strict';
 // io_uring stream reads, single-shot against multishot (issue 22), measured interleaved: for each
 // rep, each cell (driver × connections) runs the polled-uring echo server once with
-// POLLED_URING_RECV unset (a single-shot recv per read into the stream's own buffer) and once with
-// POLLED_URING_RECV=multishot (one multishot recv per stream into the ring's provided buffers),
+// POLLED_URING_RECV=single (a single-shot recv per read into the stream's own buffer) and once with
+// it unset (the default: one multishot recv per stream into the ring's provided buffers),
 // in alternating order, against the same loadgen (server on CPU 0, loadgen on CPU 1). Prints the
 // server's CPU µs per message (median, min–max) per cell and mode.
 //
@@ -95,7 +95,7 @@ async function main() {
   buildNative();
   const base = { ...process.env };
   delete base.POLLED_URING_RECV;
-  const modes = { single: base, multishot: { ...base, POLLED_URING_RECV: 'multishot' } };
+  const modes = { single: { ...base, POLLED_URING_RECV: 'single' }, multishot: base };
   const cells = [];
   for (const n of conns) {
     for (const d of drivers) cells.push({ name: `polled-uring-${d}`, n, polled: d });

@@ -43,12 +43,26 @@ export function checkIoBackend(io: unknown): IoBackend {
   return v as IoBackend;
 }
 
-/** A new poller for `io`: its handle and what it is. Throws IoError. */
+/**
+ * How a ring reads streams (`POLLED_URING_RECV`, read by the addon when a ring is set up):
+ * 'multishot' (the default, unset or empty: one multishot recv per stream into the ring's shared
+ * provided buffers; on Linux before 6.0, where the kernel has none, single-shot) or 'single' (a
+ * single-shot recv per read into the stream's own buffer). Returns the value; a TypeError for
+ * anything else.
+ */
+export function checkUringRecv(): string {
+  const v = process.env.POLLED_URING_RECV ?? '';
+  if (v === '' || v === 'single' || v === 'multishot') return v;
+  throw new TypeError(`POLLED_URING_RECV must be 'multishot' (the default) or 'single', got ${JSON.stringify(v)}`);
+}
+
+/** A new poller for `io`: its handle and what it is. Throws IoError (TypeError for a bad POLLED_URING_RECV). */
 export function createPoller(io: IoBackend): { poller: number; kind: IoKind } {
   if (io === 'uring' || io === 'auto') {
+    const recv = checkUringRecv();
     const p = native.pollerCreate(POLLER_URING);
     if (p >= 0) return { poller: p, kind: 'uring' };
-    const why = uringUnavailable(-p);
+    const why = recv === 'multishot' && -p === errno.EOPNOTSUPP ? "POLLED_URING_RECV=multishot: the kernel's io_uring has no multishot recv (needs Linux 6.0 or later)" : uringUnavailable(-p);
     if (io === 'uring') throw new IoError(-p, 'io_uring_setup', why);
     process.stderr.write(`polled: io 'auto': ${why}; using ${native.backend}\n`);
   }

@@ -4,11 +4,11 @@
 // - The notifier (eventfd), the timer (timerfd), the loop watch and every handle the ring has no
 //   better path for (pipes, UDP sockets) are multishot IORING_OP_POLL_ADDs: their CQEs are the
 //   readiness epoll would report, and the existing syscall paths serve them.
-// - Streams (connected TCP / Unix): a recv into a buffer the addon owns, armed when a read finds
-//   nothing queued. Its CQE reports READABLE; read() then copies from that buffer (no syscall).
-//   With POLLED_URING_RECV=multishot (an experiment, read at ring setup): one multishot recv per
-//   stream into a provided-buffer ring the ring's streams share, capped per stream (kBufCap), and
-//   the single-shot recv as the fallback when that ring runs dry (ENOBUFS).
+// - Streams (connected TCP / Unix): one multishot recv per stream into a provided-buffer ring
+//   the ring's streams share, capped per stream (kBufCap). Each CQE reports READABLE; read() then
+//   copies from those buffers (no syscall). The fallback, when that ring runs dry (ENOBUFS), and
+//   the mode with POLLED_URING_RECV=single (read at ring setup) or on Linux before 6.0: a
+//   single-shot recv into a buffer the stream owns, armed when a read finds nothing queued.
 //   write() copies into an addon-owned send buffer and queues an IORING_OP_SEND; past kSendCap
 //   bytes in flight it says EAGAIN, and the send CQE that frees room reports WRITABLE.
 // - Listeners: multishot accept; accepted fds queue in the source until accept() pops one.
@@ -57,7 +57,7 @@ class RingSource {
   int rerr = 0;
   uint32_t recv_stale = 0;  // recvs taken back by Busy() whose -ECANCELED CQE is still to come
 
-  // kStream, multishot recv (POLLED_URING_RECV=multishot): the CQEs' provided buffers, queued in
+  // kStream, multishot recv (the default; not with POLLED_URING_RECV=single): the CQEs' provided buffers, queued in
   // arrival order for read() and given back to the ring once their bytes are copied out. They
   // are older than anything in rbuf, which only a single-shot recv fills (the fallback when the
   // shared ring ran dry: ENOBUFS).

@@ -78,6 +78,21 @@ describe('choosing the backend', () => {
     expect(() => new Runtime()).toThrow(/POLLED_IO must be/);
   });
 
+  test("a wrong POLLED_URING_RECV is a TypeError for 'uring' and 'auto' (checked before any ring is set up); readiness ignores it", () => {
+    const saved = process.env.POLLED_URING_RECV;
+    process.env.POLLED_URING_RECV = 'multi';
+    try {
+      expect(() => new Runtime({ io: 'uring' })).toThrow(/POLLED_URING_RECV must be 'multishot' \(the default\) or 'single', got "multi"/);
+      expect(() => new Runtime({ io: 'auto' })).toThrow(TypeError);
+      const rt = new Runtime({ io: 'readiness' });
+      expect(rt.io).toBe(native.backend);
+      rt.close();
+    } finally {
+      if (saved === undefined) delete process.env.POLLED_URING_RECV;
+      else process.env.POLLED_URING_RECV = saved;
+    }
+  });
+
   test("a forced setup failure (POLLED_URING_FAIL, read by the addon): 'uring' throws an IoError saying why, 'auto' falls back with one line on stderr", async () => {
     // A child process: the variable must be in the real environment, which the addon reads.
     const script = `
@@ -101,16 +116,16 @@ describe('choosing the backend', () => {
   });
 });
 
-// Both ways a ring reads a stream (POLLED_URING_RECV, read by the addon at ring setup): a
-// single-shot recv per read into the stream's own buffer, or one multishot recv per stream into
-// the ring's shared provided buffers.
-describeRing.each(['single-shot', 'multishot'])('io_uring streams and listeners (%s recv)', (recv) => {
+// Both ways a ring reads a stream (POLLED_URING_RECV, read by the addon at ring setup): one
+// multishot recv per stream into the ring's shared provided buffers (the default: unset), or a
+// single-shot recv per read into the stream's own buffer (POLLED_URING_RECV=single).
+describeRing.each(['multishot', 'single-shot'])('io_uring streams and listeners (%s recv)', (recv) => {
   let rt: Runtime;
   let handles: number;
   beforeEach(() => {
     handles = native.handleCount();
     const saved = process.env.POLLED_URING_RECV;
-    if (recv === 'multishot') process.env.POLLED_URING_RECV = 'multishot';
+    if (recv === 'single-shot') process.env.POLLED_URING_RECV = 'single';
     else delete process.env.POLLED_URING_RECV;
     try {
       rt = new Runtime({ io: 'uring' });
