@@ -13,6 +13,11 @@
 // small one, so that the small one's window lies inside the bulk one's (recorded as `covered`;
 // a run where it does not is flagged). Server pinned to CPU 0, both load generators to CPU 1.
 //
+// Then, on the same server process, the bulk load alone (the same 10 connections, the small
+// window's length): its MB/s and the server's CPU per MB say what the bulk path itself costs, so
+// that a mixed-run bulk figure below C's can be read as the CPU the small connections got (C's
+// starve) rather than as a slower bulk path.
+//
 // Interleaved: for each rep, each server (order rotated per rep), a fresh server process. Three
 // reps with min and max shown, because the failure this cell looks for is bimodal: most runs
 // fair, and some where one bulk connection holds the thread for seconds.
@@ -123,6 +128,9 @@ async function one(entry, rep, a, pin) {
     }
     const b = bulk.json;
     const s = small.json;
+    const alone = await runLoadgen(pin.loadgen, args(BULK, a.duration), limit);
+    const al = alone.code === 0 && alone.json && alone.json.ok ? alone.json : null;
+    const aloneCpuS = al && al.server && al.server.cpu_s != null ? al.server.cpu_s : null;
     // Both processes start together; each loads the server from the end of its connect + prime
     // (the warm-up is load too) and measures after its warm-up. Covered: the bulk load was on
     // for the whole of the small window.
@@ -137,6 +145,10 @@ async function one(entry, rep, a, pin) {
       small_conn_msgs: s.conn_msgs, small_setup_s: s.connect_s + s.prime_s,
       bulk_mb_per_s: b.mb_per_s, bulk_p99_us: b.lat_us.p99, bulk_conn_msgs: b.conn_msgs, bulk_setup_s: b.connect_s + b.prime_s,
       server_cpu_pct: srvCpu, loadgen_cpu_pct: { small: s.loadgen_cpu_pct, bulk: b.loadgen_cpu_pct },
+      bulk_alone_mb_per_s: al ? al.mb_per_s : null,
+      // Server CPU ms per MB echoed (one direction), bulk alone.
+      bulk_alone_cpu_ms_per_mb: al && aloneCpuS !== null && al.mb_per_s > 0 ? (1000 * aloneCpuS) / (al.mb_per_s * al.window_s) : null,
+      bulk_alone_error: al ? null : (alone.json && alone.json.error) || alone.stderr || `exit ${alone.code}`,
       machine: s.machine || null, other_cpu_pct: other,
       small: s, bulk: b,
     };
@@ -170,35 +182,44 @@ function markdown(meta, runs, groups) {
   L.push(`${meta.reps} interleaved rep(s) · small window ${meta.duration_s} s (bulk ${meta.duration_s + BULK_TAIL_S} s) after ${meta.warmup_s} s warm-up · ` +
     `bulk: ${BULK.connections} × ${BULK.size / 1048576} MiB, pipeline ${BULK.pipeline} · small: ${SMALL.connections} × ${SMALL.size} B ping-pong · wall ${meta.wall_s} s`, '');
   L.push(`Targets (issue 23), every rep: small p99 ≤ ${TARGET.p99_ms} ms, small msgs/s ≥ ${fmtNum(TARGET.msgs_per_s)}, bulk MB/s ≥ ${TARGET.bulk_vs_c}× C's in the same rep.`, '');
-  L.push('| server | small msgs/s median | min – max | small p99 ms median | min – max | bulk MB/s median | min – max | bulk ÷ C | small setup s max | other CPU % max | targets |');
-  L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
+  L.push('| server | small msgs/s median | min – max | small p99 ms median | min – max | bulk MB/s median | min – max | bulk ÷ C | bulk alone MB/s median | bulk alone ÷ C | bulk alone CPU ms/MB | small setup s max | other CPU % max | targets |');
+  L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
   for (const g of groups) {
     const rs = runs.filter((r) => r.group === g && r.ok);
     const all = runs.filter((r) => r.group === g);
     const v = all.map((r) => verdict(r, runs));
     const target = g === 'c-epoll' || g === 'node:net' ? '(reference)' : v.every((x) => x.pass) ? 'met' : `missed in ${v.filter((x) => !x.pass).length}/${v.length}`;
     const vsC = median(v.map((x) => x.bulk_vs_c));
+    const aloneVsC = median(rs.map((r) => {
+      const c = runs.find((x) => x.ok && x.group === 'c-epoll' && x.rep === r.rep);
+      return c && c.bulk_alone_mb_per_s && r.bulk_alone_mb_per_s ? r.bulk_alone_mb_per_s / c.bulk_alone_mb_per_s : null;
+    }).filter((x) => x !== null));
+    const aloneMb = median(rs.map((r) => r.bulk_alone_mb_per_s).filter((x) => x !== null));
+    const aloneCpu = median(rs.map((r) => r.bulk_alone_cpu_ms_per_mb).filter((x) => x !== null));
     L.push(`| ${g} | ${fmtNum(median(rs.map((r) => r.small_msgs_per_s)))} | ${range(rs.map((r) => r.small_msgs_per_s), fmtNum)} | ` +
       `${rs.length ? ms(median(rs.map((r) => r.small_p99_us))) : '–'} | ${range(rs.map((r) => r.small_p99_us), ms)} | ` +
       `${fmtNum(median(rs.map((r) => r.bulk_mb_per_s)))} | ${range(rs.map((r) => r.bulk_mb_per_s), fmtNum)} | ${vsC === null ? '–' : `${vsC.toFixed(2)}×`} | ` +
+      `${aloneMb == null ? '–' : fmtNum(aloneMb)} | ${aloneVsC == null ? '–' : `${aloneVsC.toFixed(2)}×`} | ${aloneCpu == null ? '–' : aloneCpu.toFixed(3)} | ` +
       `${rs.length ? Math.max(...rs.map((r) => r.small_setup_s)).toFixed(2) : '–'} | ${rs.length ? fmtNum(Math.max(...rs.map((r) => r.other_cpu_pct ?? 0))) : '–'} | ${target} |`);
   }
   L.push('', 'Every run:', '');
-  L.push('| rep | server | small msgs/s | small p50 ms | small p99 ms | small max ms | small conns starved | bulk MB/s | server CPU % | other CPU % | machine busy % | covered | targets |');
-  L.push('|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|');
+  L.push('| rep | server | small msgs/s | small p50 ms | small p99 ms | small max ms | small conns starved | bulk MB/s | bulk alone MB/s | server CPU % | other CPU % | machine busy % | covered | targets |');
+  L.push('|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|');
   for (const r of runs) {
     if (!r.ok) {
-      L.push(`| ${r.rep + 1} | ${r.group} | FAILED: ${String(r.error).slice(0, 200).replace(/\|/g, '/')} ||||||||||||`);
+      L.push(`| ${r.rep + 1} | ${r.group} | FAILED: ${String(r.error).slice(0, 200).replace(/\|/g, '/')} |||||||||||||`);
       continue;
     }
     const v = verdict(r, runs);
     const ref = r.group === 'c-epoll' || r.group === 'node:net';
     L.push(`| ${r.rep + 1} | ${r.group} | ${fmtNum(r.small_msgs_per_s)} | ${ms(r.small_p50_us)} | ${ms(r.small_p99_us)} | ${ms(r.small_max_us)} | ${r.small_conn_msgs.starved} | ` +
-      `${fmtNum(r.bulk_mb_per_s)} | ${fmtNum(r.server_cpu_pct)} | ${fmtNum(r.other_cpu_pct)}${r.other_cpu_pct > 10 ? ' ⚠' : ''} | ${r.machine ? fmtNum(r.machine.busy_pct) : '–'}${r.machine && r.machine.busy_pct > meta.cpus * 100 - 10 ? ' ⚠' : ''} | ${r.covered ? 'yes' : 'no ⚠'} | ` +
+      `${fmtNum(r.bulk_mb_per_s)} | ${r.bulk_alone_mb_per_s == null ? '–' : fmtNum(r.bulk_alone_mb_per_s)} | ${fmtNum(r.server_cpu_pct)} | ${fmtNum(r.other_cpu_pct)}${r.other_cpu_pct > 10 ? ' ⚠' : ''} | ${r.machine ? fmtNum(r.machine.busy_pct) : '–'}${r.machine && r.machine.busy_pct > meta.cpus * 100 - 10 ? ' ⚠' : ''} | ${r.covered ? 'yes' : 'no ⚠'} | ` +
       `${ref ? '' : v.pass ? 'met' : v.why.join(', ')} |`);
   }
   L.push('', '`other CPU %`: machine busy − softirq − server − both load generators, over the small window (% of one CPU); above 10 the run shared the machine. ' +
     'It misses other processes\' own loopback traffic, which the kernel counts as softirq: `machine busy %` near 100 × CPUs means no slack was left (⚠ within 10 of all CPUs). ' +
+    '`bulk alone`: the same bulk load on the same server right after, with no small connections (MB/s; server CPU ms per MB echoed): what the bulk path costs by itself, ' +
+    'so that a mixed bulk figure below C\'s is read against it (C starves the small connections, so its bulk keeps the whole CPU). ' +
     '`covered`: the bulk load ran for the whole small window. `small setup s`: connect + one verified echo per small connection, under the bulk load already running (accepts that wait show here).', '');
   return L.join('\n');
 }
@@ -223,7 +244,7 @@ async function main() {
       runs.push(r);
       console.error(r.ok
         ? `rep ${rep + 1}/${a.reps} ${s.name}: small ${fmtNum(r.small_msgs_per_s)} msgs/s p99 ${ms(r.small_p99_us)} ms (setup ${r.small_setup_s.toFixed(2)} s), ` +
-          `bulk ${fmtNum(r.bulk_mb_per_s)} MB/s, server ${fmtNum(r.server_cpu_pct)} %, other ${fmtNum(r.other_cpu_pct)} %${r.covered ? '' : ', NOT covered'}`
+          `bulk ${fmtNum(r.bulk_mb_per_s)} MB/s (alone ${r.bulk_alone_mb_per_s == null ? `failed: ${r.bulk_alone_error}` : fmtNum(r.bulk_alone_mb_per_s)}), server ${fmtNum(r.server_cpu_pct)} %, other ${fmtNum(r.other_cpu_pct)} %${r.covered ? '' : ', NOT covered'}`
         : `rep ${rep + 1}/${a.reps} ${s.name}: FAILED ${r.error}`);
     }
   }
