@@ -50,7 +50,7 @@ export function checkIoBackend(io: unknown): IoBackend {
  * single-shot recv per read into the stream's own buffer). Returns the value; a TypeError for
  * anything else.
  */
-export function checkUringRecv(): string {
+function checkUringRecv(): string {
   const v = process.env.POLLED_URING_RECV ?? '';
   if (v === '' || v === 'single' || v === 'multishot') return v;
   throw new TypeError(`POLLED_URING_RECV must be 'multishot' (the default) or 'single', got ${JSON.stringify(v)}`);

@@ -277,7 +277,7 @@ export class IoResource {
       ioArgs[ARG_WRITE_BACK] = (this.src.readiness & (WRITABLE | HANGUP | ERROR)) !== 0 ? 1 : 0;
       echoBound();
       if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT] | 0;
-      this.boundRead = null; // detached or shrunk since: the general path says how
+      this.unbind(READ_BUFFER); // detached or shrunk since: the general path says how
     }
     ioArgs[ARG_WRITTEN] = NaN;
     return this.syscall(READ_BUFFER, buf, offset, length);

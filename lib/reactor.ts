@@ -60,7 +60,6 @@ function waitersFor(src: IoSource, dir: number): WakerSet {
   return dir === READABLE ? src.readers : src.writers;
 }
 
-
 export class Reactor {
   private readonly sources: Array<IoSource | undefined> = [];
   private readonly generations: number[] = [];

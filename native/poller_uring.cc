@@ -143,7 +143,8 @@ int Ring::Open() {
   if (mode == RecvMode::kMultishotAsked && !KernelAtLeast(6, 0)) return -EOPNOTSUPP;
   if (mode != RecvMode::kSingle && (rc = SetupBufRing()) < 0) {
     if (mode == RecvMode::kMultishotAsked) return rc;
-    rc = 0;  // the default: single-shot reads it is
+    // The default: single-shot reads it is (br_ stays null), without the buffers' 4 MiB.
+    bufmem_.data.reset();
   }
   rc = io_uring_submit(&ring_);
   return rc < 0 ? rc : 0;
