@@ -51,6 +51,9 @@ export function isPending(v: unknown): v is Pending {
 /** The generator type of an "async fn": it yields only `PENDING` and returns `T`. */
 export type Async<T> = Generator<Pending, T, unknown>;
 
+/** @internal `new Waker(SELF_WAKE)`: a subclass that is its own wake target (see `Waker`). */
+export const SELF_WAKE: unique symbol = Symbol('polled.selfWake');
+
 /** Something that can be woken: a task, or a combinator that fans a wake out. */
 export interface Wake {
   wakeByRef(): void;
@@ -62,7 +65,21 @@ export interface Wake {
  * (readiness from the reactor, a timer, a channel send, another thread's `notify()`).
  */
 export class Waker {
-  constructor(private readonly target: Wake) {}
+  /** What a wake reaches: the `Wake` given, or the waker itself for a subclass that is its own target (a `Task`). */
+  private readonly target: Wake;
+
+  /**
+   * `target`: what waking this waker wakes. `SELF_WAKE` (internal) is for a subclass that
+   * overrides `wakeByRef` and is its own target: a `Task` is its own waker, as a Rust waker is a
+   * pointer to its task, so that a wake touches no object between the reactor and the task.
+   */
+  constructor(target: Wake | typeof SELF_WAKE) {
+    if (target === SELF_WAKE) {
+      // Its own target must wake something else than this very method, or a wake recurses forever.
+      if (this.wakeByRef === Waker.prototype.wakeByRef) throw new TypeError('polled: new Waker(SELF_WAKE) is for a subclass that overrides wakeByRef');
+      this.target = this;
+    } else this.target = target;
+  }
   /** Wake the task. (Rust's `wake(self)` consumes the waker; in JS it stays usable.) */
   wake(): void {
     this.target.wakeByRef();

@@ -1,9 +1,11 @@
 /**
  * Tasks: a future the executor owns and polls until it completes.
  *
- * `spawn(fut)` wraps `fut` in a `Task`, gives it one `Waker` (inside one `Context`, both made
- * once and reused for every poll) and schedules it. The waker's only job is to put the task back
- * on the executor's run queue; the task's state machine makes that safe whatever the timing:
+ * `spawn(fut)` wraps `fut` in a `Task`, gives it one `Waker` inside one `Context`, the same for
+ * every poll, and schedules it. Both are the task object itself (a Rust waker is likewise a
+ * pointer to its task's header): a `Task` is a `Waker` whose wake reaches the task, and a
+ * `Context` whose `waker` is the task. The waker's only job is to put the task back on the
+ * executor's run queue; the task's state machine makes that safe whatever the timing:
  *
  * ```text
  *            wake                 executor pops          poll → PENDING
@@ -25,7 +27,7 @@
  * `abort()`, `isFinished()` and a Promise view for ordinary Node code.
  */
 import { CancelledError } from './errors';
-import { CancelFuture, Context, FutureBase, PENDING, Waker, isPending, noopContext, type Future, type Poll, type Wake } from './future';
+import { CancelFuture, FutureBase, PENDING, SELF_WAKE, Waker, isPending, noopContext, type Context, type Future, type Poll } from './future';
 import type { TaskStats } from './observe';
 import { WakerSet } from './wakers';
 
@@ -62,16 +64,22 @@ const enum Outcome {
 
 let nextId = 1;
 
-export class Task<T> implements Wake {
+export class Task<T> extends Waker implements Context {
+  // A task is its own Waker and its own Context (`cx`), as a Rust waker is a pointer to its
+  // task: waking it, or storing its waker, touches this object and no other. With a thousand
+  // connections every object between the reactor's token and the task is a cache miss per
+  // message (`npm run bench:instructions -- --cache`); a separate Waker and Context were two.
+  //
   // What every poll and wake touches comes first, so that it shares the object's first cache
-  // line (V8 lays fields out in the order the constructor first stores them); the rest is for
-  // completion, joining and the task dump. Every field is assigned in the constructor, in this
-  // order, and none by an initializer or a parameter property: the order is then the same
-  // whether a compiler emits class fields as definitions or as assignments (see IoResource).
+  // line (V8 lays fields out in the order the constructor first stores them: Waker's `target`,
+  // then these); the rest is for completion, joining and the task dump. Every field is assigned
+  // in the constructor, in this order, and none by an initializer or a parameter property: the
+  // order is then the same whether a compiler emits class fields as definitions or as
+  // assignments (see IoResource).
   private future: Future<T>;
   private readonly scheduler: Scheduler;
-  /** The one Context (and Waker) of every poll of this task. */
-  readonly cx: Context;
+  /** Context's one field: the waker of every poll of this task, which is the task itself. */
+  readonly waker: Waker;
   state: TaskState;
   private abortRequested: boolean;
   /** Cancelled, but a `finally` block is still awaiting: keep polling until it ends. */
@@ -91,9 +99,10 @@ export class Task<T> implements Wake {
   stats: TaskStats | null;
 
   constructor(future: Future<T>, scheduler: Scheduler, name?: string) {
+    super(SELF_WAKE);
     this.future = future;
     this.scheduler = scheduler;
-    this.cx = new Context(new Waker(this));
+    this.waker = this;
     this.state = TaskState.Idle;
     this.abortRequested = false;
     this.cleaning = false;
@@ -108,8 +117,18 @@ export class Task<T> implements Wake {
     this.stats = null;
   }
 
-  /** The waker's target: put this task back on the run queue, if that is what its state calls for. */
-  wakeByRef(): void {
+  /** The one Context (and Waker) of every poll of this task: the task itself. */
+  get cx(): Context {
+    return this;
+  }
+
+  /** Wake the task (it is its own waker): back on the run queue, if that is what its state calls for. */
+  override wake(): void {
+    this.wakeByRef();
+  }
+
+  /** Put this task back on the run queue, if that is what its state calls for. */
+  override wakeByRef(): void {
     switch (this.state) {
       case TaskState.Idle:
         this.state = TaskState.Scheduled;
@@ -130,7 +149,7 @@ export class Task<T> implements Wake {
     this.state = TaskState.Running;
     let v: Poll<T>;
     try {
-      v = this.future.poll(this.cx);
+      v = this.future.poll(this);
     } catch (err) {
       if (this.cleaning) this.finish(Outcome.Cancelled, undefined, undefined);
       else this.finish(Outcome.Error, undefined, err);

@@ -1,6 +1,6 @@
 // Tasks and the executor: the state machine, wakes in every state, abort, errors, fan-out.
 import { CancelledError } from '../lib/errors';
-import { FutureBase, PENDING, type Async, type Context, type Poll, type Waker } from '../lib/future';
+import { FutureBase, PENDING, SELF_WAKE, Waker, noopWaker, type Async, type Context, type Poll } from '../lib/future';
 import { TimerRuntime } from '../lib/timer-runtime';
 import { eachTimerRuntime } from './core-helpers';
 import { TaskState } from '../lib/task';
@@ -77,6 +77,39 @@ describe('tasks', () => {
     states.push(rt.executor.queued);
     expect(states).toEqual([0]);
     h.abort();
+  });
+
+  test('a task is its own Waker and Context: every poll sees the same one, and a clone wakes the same task', () => {
+    const g = new Gate<number>();
+    const seen: Context[] = [];
+    g.onPoll = (cx) => {
+      seen.push(cx);
+      if (g.polls === 1) cx.waker.wake();
+    };
+    const h = rt.spawn(g);
+    rt.enter(() => rt.executor.run()); // by hand, inside rt (timers go to its queue)
+    expect(g.polls).toBe(2);
+    expect(seen[1]).toBe(seen[0]);
+    const w = seen[0].waker;
+    expect(w).toBe(seen[0]); // nothing between the waker and its task: the task itself
+    const twin = w.clone();
+    expect(twin).not.toBe(w);
+    expect(w.willWake(twin) && twin.willWake(w)).toBe(true);
+    expect(w.willWake(new Gate<number>().waker ?? noopWaker)).toBe(false);
+    twin.wakeByRef();
+    expect(rt.executor.queued).toBe(1);
+    rt.enter(() => rt.executor.run());
+    expect(g.polls).toBe(3);
+    h.abort();
+  });
+
+  test('new Waker(SELF_WAKE) is refused for a class that does not wake something of its own', () => {
+    class Loop extends Waker {
+      constructor() {
+        super(SELF_WAKE);
+      }
+    }
+    expect(() => new Loop()).toThrow(TypeError);
   });
 
   test('a wake after the task is done does nothing', () => {
