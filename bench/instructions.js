@@ -18,6 +18,11 @@
 // symbol in the binary: node runs with --perf-basic-prof, and its perf map names that code
 // ("JS ..." rows: the TypeScript itself, after JIT).
 //
+// Node servers get two full collections once every connection is open (bench/settle-gc.js, sent
+// SIGWINCH at loadgen's '# connected'): the objects the connections made are then old, as in a
+// server that has run a while, and not young or old by the timing of the last scavenge, which
+// moved the write barrier's cost by up to 90 instructions per message between runs of one build.
+//
 // The window edges are taken by the server at its next check of callgrind's command file, a few
 // milliseconds after loadgen's marker, at both ends alike; under valgrind the server echoes a few
 // thousand messages a second, so that costs well under 1 % of the count.
@@ -187,12 +192,14 @@ function control(flag, pid) {
 
 async function measure(entry, a, dir) {
   const outFile = path.join(dir, `${entry.name}.out`);
+  const isNode = entry.cmd(0)[0] === process.execPath;
   const wrapped = {
     name: entry.name,
     cmd: (port) => {
       const argv = entry.cmd(port);
-      // Node: name its JIT code (a perf map, read below).
-      if (argv[0] === process.execPath) argv.splice(1, 0, '--perf-basic-prof');
+      // Node: name its JIT code (a perf map, read below), and settle its heap once connected
+      // (bench/settle-gc.js: the write barrier's cost depends on the generations).
+      if (isNode) argv.splice(1, 0, '--perf-basic-prof', '--expose-gc', '-r', path.join(__dirname, 'settle-gc.js'));
       const sim = a.cache ? ['--cache-sim=yes'] : [];
       return ['valgrind', '--tool=callgrind', '--quiet', ...sim, `--callgrind-out-file=${outFile}`, ...argv];
     },
@@ -213,7 +220,10 @@ async function measure(entry, a, dir) {
         const line = buf.slice(0, i).trim();
         buf = buf.slice(i + 1);
         // Synchronous on purpose: loadgen keeps the load on while the server takes the command.
-        if (line === '# warmup_end') control('-z', srv.pid);
+        if (line === '# connected') {
+          // Two full collections, while the warm-up (15 s) runs: then the window (see settle-gc.js).
+          if (isNode) process.kill(srv.pid, 'SIGWINCH');
+        } else if (line === '# warmup_end') control('-z', srv.pid);
         else if (line === '# measure_end') control('-d', srv.pid);
         else if (line.startsWith('{')) json = JSON.parse(line);
       }

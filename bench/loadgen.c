@@ -561,7 +561,8 @@ static void usage(int code) {
           "  --duration S        measured seconds (default 5)\n"
           "  --warmup S          seconds run before measuring (default 1)\n"
           "  --json              print one JSON line instead of text\n"
-          "  --markers           print '# warmup_end' / '# measure_end' lines on stdout\n"
+          "  --markers           print '# connected' (all connected and primed), '# warmup_end' and\n"
+          "                      '# measure_end' lines on stdout\n"
           "  --server-pid PID    sample the server's CPU time / RSS from /proc at the window edges\n"
           "  --connect-batch N   max connects in progress at once (default 64)\n"
           "  --connect-timeout S give up connecting after S seconds (default 30)\n"
@@ -715,13 +716,14 @@ int main(int argc, char **argv) {
   uint64_t t_c1 = now_ns();
   if (opt_prime) prime_all();
   uint64_t t_c2 = now_ns();
+  if (opt_markers) { printf("# connected\n"); fflush(stdout); }
 
   /* ---- run ---- */
   const uint64_t t0 = now_ns();
   const uint64_t warm_end = t0 + (uint64_t)(opt_warmup * 1e9);
   const uint64_t end_at = warm_end + (uint64_t)(opt_duration * 1e9);
   uint64_t win_start = 0, win_end = 0;
-  proc_cpu_t cpu0 = {0, 0}, cpu1 = {0, 0};
+  proc_cpu_t cpu0 = {0, 0, 0}, cpu1 = {0, 0, 0};
   machine_cpu_t mach0 = {0, 0, 0, 0}, mach1 = {0, 0, 0, 0};
   double self0 = 0, self1 = 0;
 
