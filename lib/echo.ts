@@ -158,7 +158,7 @@ class EchoFuture extends IoOpFuture<number> {
   override drop(): void {
     if (this.state === EchoState.Done) return;
     this.state = EchoState.Done;
-    if (this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, READABLE, this.waker);
+    if (this.io.isOpen) this.io.rt.reactor.clearWaker(this.io, READABLE, this.waker);
     this.flush?.drop();
     this.flush = null;
     this.unpark();

@@ -20,7 +20,7 @@ import { IoError, errno } from './errors';
 import { FutureBase, PENDING, currentContext, isPending, ownStep, step, type Context, type Pending, type Poll, type Waker } from './future';
 import * as binding from './native';
 import { native, type Handle } from './native';
-import type { IoSource } from './reactor';
+import { IoSource } from './reactor';
 import { Runtime } from './runtime';
 import { checkRange } from './validate';
 
@@ -104,15 +104,16 @@ function checkReadLength(length: number, what: string): void {
   if (length === 0) throw new RangeError(`${what}: nothing to read into (length 0); a read returns 0 only at end of stream`);
 }
 
-export class IoResource {
-  // The fields every message touches come first, so that they share the object's first cache
-  // line (V8 lays fields out in the order the constructor first stores them); the rare ones
-  // follow. Every field is assigned in the constructor, in this order, and none by an
-  // initializer or a parameter property: the order is then the same whether a compiler emits
-  // class fields as definitions (useDefineForClassFields) or as assignments (tsconfig.json).
+export class IoResource extends IoSource {
+  // An IoResource is its own reactor registration (an IoSource: readiness, tick, the wakers of
+  // each direction, the token, the handle), so that the event and the operation it wakes touch
+  // one object. The fields every message touches come first, after IoSource's, so that they
+  // share the object's first cache lines (V8 lays fields out in the order the constructor first
+  // stores them); the rare ones follow. Every field is assigned in the constructor, in this
+  // order, and none by an initializer or a parameter property: the order is then the same
+  // whether a compiler emits class fields as definitions (useDefineForClassFields) or as
+  // assignments (tsconfig.json).
   readonly rt: Runtime;
-  readonly handle: Handle;
-  readonly src: IoSource;
   private open: boolean;
   /**
    * Bound buffers, per direction. The general `native.read(handle, buf, offset, length)` converts
@@ -153,15 +154,9 @@ export class IoResource {
   owner: { describeOp(op: string): string } | null;
 
   constructor(rt: Runtime, handle: Handle) {
+    super(handle);
     this.rt = rt;
-    this.handle = handle;
-    try {
-      this.src = rt.reactor.register(handle);
-    } catch (err) {
-      native.close(handle); // nothing else owns it yet
-      throw err;
-    }
-    this.open = true;
+    this.open = false;
     this.boundRead = null;
     this.echoed = 0;
     this.inFlight = 0;
@@ -172,6 +167,13 @@ export class IoResource {
     this.moved = false;
     this.noun = 'socket';
     this.owner = null;
+    try {
+      rt.reactor.register(this);
+    } catch (err) {
+      native.close(handle); // nothing else owns it yet
+      throw err;
+    }
+    this.open = true;
   }
 
   get isOpen(): boolean {
@@ -202,7 +204,7 @@ export class IoResource {
     if (!this.open) return;
     this.open = false;
     this.moved = true;
-    this.rt.reactor.deregister(this.src, true);
+    this.rt.reactor.deregister(this, true);
   }
 
   /** Close the handle; waiters are woken and their next syscall fails with EBADF. Idempotent. */
@@ -210,7 +212,7 @@ export class IoResource {
     if (!this.open) return;
     this.open = false;
     const reactor = this.rt.reactor;
-    reactor.deregister(this.src, true);
+    reactor.deregister(this, true);
     native.close(this.handle);
     // Closed from outside this runtime's turn (Promise code, a Node callback): the embedded driver
     // decides whether it keeps Node's loop alive after a turn, and none may follow. Ask for one
@@ -274,7 +276,7 @@ export class IoResource {
       ioArgs[ARG_HANDLE] = this.handle;
       ioArgs[ARG_OFFSET] = offset;
       ioArgs[ARG_LENGTH] = length;
-      ioArgs[ARG_WRITE_BACK] = (this.src.readiness & (WRITABLE | HANGUP | ERROR)) !== 0 ? 1 : 0;
+      ioArgs[ARG_WRITE_BACK] = (this.readiness & (WRITABLE | HANGUP | ERROR)) !== 0 ? 1 : 0;
       echoBound();
       if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT] | 0;
       this.unbind(READ_BUFFER); // detached or shrunk since: the general path says how
@@ -321,21 +323,20 @@ export class IoResource {
     if (!this.open) throw new IoError(EBADF, 'read', this.closedDetail);
     if (!pollProceed(cx)) return PENDING;
     const reactor = this.rt.reactor;
-    const src = this.src;
     for (;;) {
-      if (!reactor.isReady(src, READABLE, cx)) return PENDING;
-      const tick = src.tick;
+      if (!reactor.isReady(this, READABLE, cx)) return PENDING;
+      const tick = this.tick;
       const n = echo ? this.echoSyscall(buf, offset, length) : this.syscall(READ_BUFFER, buf, offset, length);
       if (n > 0) {
         consume(n);
         // A short read drained the socket: the next read would only say EAGAIN.
-        if (n < length) reactor.clearReadiness(src, READABLE, tick, null);
+        if (n < length) reactor.clearReadiness(this, READABLE, tick, null);
         if (echo) this.echoed = this.wroteBack(buf, offset, n, tick);
         return n;
       }
       if (n === 0) return 0;
       if (n === -EAGAIN) {
-        reactor.clearReadiness(src, READABLE, tick, cx);
+        reactor.clearReadiness(this, READABLE, tick, cx);
         continue;
       }
       if (n !== -EINTR) throw new IoError(-n, 'read');
@@ -354,19 +355,18 @@ export class IoResource {
     if (!this.open) throw new IoError(EBADF, bufs === null ? 'write' : 'writev', this.closedDetail);
     if (!pollProceed(cx)) return PENDING;
     const reactor = this.rt.reactor;
-    const src = this.src;
     for (;;) {
-      if (!reactor.isReady(src, WRITABLE, cx)) return PENDING;
-      const tick = src.tick;
+      if (!reactor.isReady(this, WRITABLE, cx)) return PENDING;
+      const tick = this.tick;
       const n = bufs === null ? this.syscall(WRITE_BUFFER, buf, offset, length) : native.writev(this.handle, bufs);
       if (n >= 0) {
         consume(n);
         // A short write filled the send buffer: wait for WRITABLE rather than hear EAGAIN.
-        if (n < length) reactor.clearReadiness(src, WRITABLE, tick, null);
+        if (n < length) reactor.clearReadiness(this, WRITABLE, tick, null);
         return n;
       }
       if (n === -EAGAIN) {
-        reactor.clearReadiness(src, WRITE_DRAINED, tick, cx);
+        reactor.clearReadiness(this, WRITE_DRAINED, tick, cx);
         continue;
       }
       if (n !== -EINTR) throw new IoError(-n, bufs === null ? 'write' : 'writev');
@@ -380,7 +380,7 @@ export class IoResource {
    * without the call that would only say so.
    */
   readDrained(cx: Context): boolean {
-    return !this.rt.reactor.isReady(this.src, READABLE, cx);
+    return !this.rt.reactor.isReady(this, READABLE, cx);
   }
 
   /** A read into buf[offset, offset + length): `length` must be at least 1 (0 means end of stream). */
@@ -407,10 +407,9 @@ export class IoResource {
   /** @internal `tryWrite` with arguments its caller has already checked (`echo`'s loop). */
   writeNow(buf: Uint8Array, offset: number, length: number): number {
     if (!this.open) throw new IoError(EBADF, 'write', this.closedDetail);
-    const src = this.src;
-    if (length === 0 || (src.readiness & (WRITABLE | HANGUP | ERROR)) === 0) return 0;
+    if (length === 0 || (this.readiness & (WRITABLE | HANGUP | ERROR)) === 0) return 0;
     for (;;) {
-      const tick = src.tick;
+      const tick = this.tick;
       const k = this.nowWritten(this.syscall(WRITE_BUFFER, buf, offset, length), length, tick);
       if (k >= 0) return k;
     }
@@ -425,11 +424,11 @@ export class IoResource {
   private nowWritten(n: number, length: number, tick: number): number {
     if (n >= 0) {
       consume(n);
-      if (n < length) this.rt.reactor.clearReadiness(this.src, WRITABLE, tick, null);
+      if (n < length) this.rt.reactor.clearReadiness(this, WRITABLE, tick, null);
       return n;
     }
     if (n === -EAGAIN) {
-      this.rt.reactor.clearReadiness(this.src, WRITE_DRAINED, tick, null);
+      this.rt.reactor.clearReadiness(this, WRITE_DRAINED, tick, null);
       return 0;
     }
     if (n === -EINTR) return -1;
@@ -527,7 +526,7 @@ export class ReadFuture extends IoOpFuture {
   }
 
   override drop(): void {
-    if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, READABLE, this.waker);
+    if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io, READABLE, this.waker);
     this.finish(0);
   }
 }
@@ -578,7 +577,7 @@ abstract class WriteBase extends IoOpFuture {
   }
 
   override drop(): void {
-    if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, WRITABLE, this.waker);
+    if (this.state === OpState.Idle && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io, WRITABLE, this.waker);
     this.finish();
   }
 }

@@ -37,7 +37,7 @@ import { performance } from 'node:perf_hooks';
 import type { Executor, LongPollCheck } from './executor';
 import { GenFuture, recordPendingLeaves, setPendingSink, type Future } from './future';
 import type { Park } from './park';
-import type { Reactor } from './reactor';
+import type { IoSource, Reactor } from './reactor';
 import { Task, TaskState } from './task';
 import type { Timers } from './timers';
 import { DEFAULT_TRACE_CAPACITY, TraceRing, WAKE_SOURCE_NAMES, WakeSource, traceFileOfThread, traceToFileAtExit, type TraceOptions } from './trace';
@@ -376,8 +376,8 @@ export class RuntimeObserver {
         this.source = prev;
       }
     });
-    this.wrap(reactor, 'register', (handle: Parameters<Reactor['register']>[0]) => {
-      const src = proto.register.call(reactor, handle);
+    this.wrap(reactor, 'register', <S extends IoSource>(src: S): S => {
+      proto.register.call(reactor, src);
       this.registered++;
       return src;
     });

@@ -3,7 +3,7 @@
 // every case is exact; the poller is real (registration is a real epoll_ctl / kevent).
 import { Context, Waker } from '../lib/future';
 import { ERROR, HANGUP, LOOP_TOKEN, NOTIFY_TOKEN, READABLE, TIMER_TOKEN, WRITABLE, native, type Handle } from '../lib/native';
-import { Reactor, type IoSource } from '../lib/reactor';
+import { IoSource, Reactor } from '../lib/reactor';
 
 let poller: Handle;
 let events: Uint32Array;
@@ -25,7 +25,7 @@ function source(): IoSource {
   const ends = native.pipe();
   if (typeof ends === 'number') throw new Error(`pipe: ${ends}`);
   pipes.push(ends[1]);
-  return reactor.register(ends[0]);
+  return reactor.register(new IoSource(ends[0]));
 }
 
 /** A task stand-in: counts its wakes. */

@@ -329,7 +329,7 @@ class ExactFuture extends IoOpFuture<void> {
   }
 
   override drop(): void {
-    if (this.state === LoopState.Running && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io.src, this.writing ? WRITABLE : READABLE, this.waker);
+    if (this.state === LoopState.Running && this.io.isOpen) this.io.rt.reactor.clearWaker(this.io, this.writing ? WRITABLE : READABLE, this.waker);
     this.finish();
   }
 }
@@ -415,7 +415,7 @@ export class ConnectFuture<S> extends FutureBase<S> {
         this.io = io;
         // A fresh source starts out "ready"; this socket is not writable until the connect
         // completes. Clear under the tick guard: an event already delivered is kept.
-        rt.reactor.clearReadiness(io.src, WRITABLE, io.src.tick, null);
+        rt.reactor.clearReadiness(io, WRITABLE, io.tick, null);
         if (this.timeoutMs !== undefined) this.timer = new Sleep(this.timeoutMs, true);
         this.state = ConnectState.Connecting;
         return this.pollConnecting(cx);
@@ -430,12 +430,11 @@ export class ConnectFuture<S> extends FutureBase<S> {
   private pollConnecting(cx: Context): Poll<S> {
     const io = this.io!;
     const reactor = io.rt.reactor;
-    const src = io.src;
     for (;;) {
-      const bits = reactor.pollReady(src, WRITABLE, cx);
+      const bits = reactor.pollReady(io, WRITABLE, cx);
       if (bits === PENDING) break;
       if (!io.isOpen) return this.fail(EBADF);
-      const tick = src.tick;
+      const tick = io.tick;
       const err = native.socketError(io.handle);
       if (err < 0) return this.fail(-err);
       const peer = native.peerAddr(io.handle);
@@ -450,7 +449,7 @@ export class ConnectFuture<S> extends FutureBase<S> {
       if (peer !== -ENOTCONN) return this.fail(-peer);
       // Not connected yet and no error: a spurious wake-up, unless the socket hung up.
       if ((bits & (HANGUP | ERROR)) !== 0) return this.fail(ENOTCONN);
-      reactor.clearReadiness(src, WRITABLE, tick, cx);
+      reactor.clearReadiness(io, WRITABLE, tick, cx);
     }
     if (this.timer !== null && this.timer.poll(cx) !== PENDING) {
       this.timer = null;
@@ -569,7 +568,6 @@ export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
     if (!pollProceed(cx)) return PENDING;
     const rt = io.rt;
     const reactor = rt.reactor;
-    const src = io.src;
     for (;;) {
       if (l.backoffUntil > 0) {
         // Out of descriptors: the listener stays readable, so trying again now would spin.
@@ -579,11 +577,11 @@ export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
         l.backoffUntil = 0;
         if (!io.isOpen) return this.fail(EBADF, io.closedDetail);
       }
-      if (!reactor.isReady(src, READABLE, cx)) {
+      if (!reactor.isReady(io, READABLE, cx)) {
         this.waker = cx.waker;
         return PENDING;
       }
-      const tick = src.tick;
+      const tick = io.tick;
       const h = native.accept(io.handle);
       if (h >= 0) {
         consume(0);
@@ -606,7 +604,7 @@ export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
       }
       const e = -h;
       if (e === EAGAIN) {
-        reactor.clearReadiness(src, READABLE, tick, cx);
+        reactor.clearReadiness(io, READABLE, tick, cx);
         continue;
       }
       if (e === EINTR || ACCEPT_RETRY.has(e)) continue;
@@ -643,6 +641,6 @@ export class AcceptFuture<S, A> extends FutureBase<[S, A]> {
     this.state = AcceptState.Done;
     this.sleep?.drop();
     this.sleep = null;
-    if (this.listener.io.isOpen) this.listener.io.rt.reactor.clearWaker(this.listener.io.src, READABLE, this.waker);
+    if (this.listener.io.isOpen) this.listener.io.rt.reactor.clearWaker(this.listener.io, READABLE, this.waker);
   }
 }

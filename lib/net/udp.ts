@@ -626,22 +626,21 @@ class UdpOpFuture<T extends number | Datagram> extends IoOpFuture<T> {
     }
     if (!pollProceed(cx)) return this.pend();
     const reactor = io.rt.reactor;
-    const src = io.src;
     const dir = this.dir;
     for (;;) {
-      if (!reactor.isReady(src, dir, cx)) {
+      if (!reactor.isReady(io, dir, cx)) {
         this.waker = cx.waker;
         return this.pend();
       }
-      const tick = src.tick;
+      const tick = io.tick;
       const n = this.syscall();
       if (n >= 0) {
         this.finish();
         return this.complete(n) as T;
       }
       if (n === -EAGAIN) {
-        reactor.clearReadiness(src, ERROR, tick, null);
-        reactor.clearReadiness(src, dir, tick, cx);
+        reactor.clearReadiness(io, ERROR, tick, null);
+        reactor.clearReadiness(io, dir, tick, cx);
         continue;
       }
       if (n === -EINTR) continue;
@@ -718,7 +717,7 @@ class UdpOpFuture<T extends number | Datagram> extends IoOpFuture<T> {
 
   override drop(): void {
     const io = this.sock.io;
-    if (this.state === UdpState.Idle && io.isOpen) io.rt.reactor.clearWaker(io.src, this.dir, this.waker);
+    if (this.state === UdpState.Idle && io.isOpen) io.rt.reactor.clearWaker(io, this.dir, this.waker);
     this.finish();
   }
 }
