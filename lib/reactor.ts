@@ -14,12 +14,13 @@
  * future looked at the readiness, the clear is skipped, and the wake-up that event carried is
  * not lost (tokio's ScheduledIo, async-io's Source).
  *
- * Reader and writer wakers are separate, so one task can read a socket while another writes it:
- * a source keeps one `WakerSet` per direction (as async-io's `Source` does), two fields chosen by
- * `waitersFor`, so that every operation below is written once for both. Fields, not a pair in an
- * array: an event touches every object between the token and the task, and with a thousand
- * connections each of them is a cache miss (`npm run bench:instructions -- --cache`); a pair
- * would be two more (the array and its elements).
+ * Reader and writer wakers are separate, so one task can read a socket while another writes it
+ * (as async-io's `Source` keeps them). Nearly always one task waits per direction, so its waker
+ * is a field of the source itself (`reader`, `writer`), and only a second task waiting for the
+ * same direction (two readers of one pipe) makes a `WakerSet` for the others: an event touches
+ * every object between the token and the task, and with a thousand connections each of them is
+ * a cache miss per message (`npm run bench:instructions -- --cache`). Fields, not a pair in an
+ * array, for the same reason.
  */
 import { check } from './errors';
 import { PENDING, type Context, type Poll, type Waker } from './future';
@@ -52,10 +53,14 @@ export class IoSource {
   readiness: number;
   /** Counts readiness events, to guard `clearReadiness`. */
   tick: number;
-  /** Who waits to read (READABLE). */
-  readonly readers: WakerSet;
-  /** Who waits to write (WRITABLE). */
-  readonly writers: WakerSet;
+  /** The task waiting to read (READABLE): its waker, the first to wait and nearly always the only one. */
+  reader: Waker | null;
+  /** The task waiting to write (WRITABLE). */
+  writer: Waker | null;
+  /** Other tasks waiting to read, while `reader` is held (made on demand: rare). */
+  moreReaders: WakerSet | null;
+  /** Other tasks waiting to write, while `writer` is held. */
+  moreWriters: WakerSet | null;
   /** The token the poller reports this source under: slot and generation (set by `Reactor.register`). */
   token: number;
   readonly handle: Handle;
@@ -65,17 +70,66 @@ export class IoSource {
   constructor(handle: Handle) {
     this.readiness = READABLE | WRITABLE;
     this.tick = 0;
-    this.readers = new WakerSet();
-    this.writers = new WakerSet();
+    this.reader = null;
+    this.writer = null;
+    this.moreReaders = null;
+    this.moreWriters = null;
     this.token = 0;
     this.handle = handle;
     this.registered = false;
   }
 }
 
-/** Who waits for `dir` (READABLE or WRITABLE) on `src`. */
-function waitersFor(src: IoSource, dir: number): WakerSet {
-  return dir === READABLE ? src.readers : src.writers;
+// Who waits for which direction of a source: the rules of `WakerSet` (a waker of a task already
+// held replaces it; a dropped future takes back only its own waker, by identity; a wake takes
+// every waker out first), with the first waker in the source's own field.
+
+/** Hold `w` as waiting for `dir` (READABLE or WRITABLE) on `src`. */
+function addWaiter(src: IoSource, dir: number, w: Waker): void {
+  if (dir === READABLE) {
+    const f = src.reader;
+    // `f === w` first: a task that pends again stores the same waker (its own: lib/task.ts).
+    if (f === null || f === w || f.willWake(w)) src.reader = w;
+    else (src.moreReaders ??= new WakerSet()).add(w);
+  } else {
+    const f = src.writer;
+    if (f === null || f === w || f.willWake(w)) src.writer = w;
+    else (src.moreWriters ??= new WakerSet()).add(w);
+  }
+}
+
+/** Forget `w` (this very waker) as waiting for `dir`; the oldest other waiter, if any, moves up. */
+function removeWaiter(src: IoSource, dir: number, w: Waker | null): void {
+  if (w === null) return;
+  if (dir === READABLE) {
+    const more = src.moreReaders;
+    if (src.reader === w) src.reader = more === null ? null : more.take();
+    else if (more !== null) more.remove(w);
+  } else {
+    const more = src.moreWriters;
+    if (src.writer === w) src.writer = more === null ? null : more.take();
+    else if (more !== null) more.remove(w);
+  }
+}
+
+/** Wake and forget every task waiting to read `src`. */
+function wakeReaders(src: IoSource): void {
+  const f = src.reader;
+  if (f === null) return; // `moreReaders` holds wakers only while `reader` does
+  src.reader = null;
+  const more = src.moreReaders;
+  f.wakeByRef();
+  if (more !== null) more.wakeAll();
+}
+
+/** Wake and forget every task waiting to write `src`. */
+function wakeWriters(src: IoSource): void {
+  const f = src.writer;
+  if (f === null) return;
+  src.writer = null;
+  const more = src.moreWriters;
+  f.wakeByRef();
+  if (more !== null) more.wakeAll();
 }
 
 export class Reactor {
@@ -132,8 +186,8 @@ export class Reactor {
     this.registrations--;
     if (!closing) native.pollerDelete(this.poller, src.handle);
     src.readiness = READABLE | WRITABLE | HANGUP;
-    src.readers.wakeAll();
-    src.writers.wakeAll();
+    wakeReaders(src);
+    wakeWriters(src);
   }
 
   /**
@@ -143,7 +197,7 @@ export class Reactor {
   pollReady(src: IoSource, dir: number, cx: Context): Poll<number> {
     const bits = src.readiness;
     if ((bits & (dir | HANGUP | ERROR)) !== 0) return bits;
-    waitersFor(src, dir).add(cx.waker);
+    addWaiter(src, dir, cx.waker);
     return PENDING;
   }
 
@@ -154,7 +208,7 @@ export class Reactor {
    */
   isReady(src: IoSource, dir: number, cx: Context): boolean {
     if ((src.readiness & (dir | HANGUP | ERROR)) !== 0) return true;
-    waitersFor(src, dir).add(cx.waker);
+    addWaiter(src, dir, cx.waker);
     return false;
   }
 
@@ -165,12 +219,12 @@ export class Reactor {
    */
   clearReadiness(src: IoSource, dir: number, tick: number, cx: Context | null): void {
     if (src.tick === tick) src.readiness &= ~dir;
-    if (cx !== null) waitersFor(src, dir).add(cx.waker);
+    if (cx !== null) addWaiter(src, dir, cx.waker);
   }
 
   /** Forget the waker a cancelled future stored for `dir` (and only that one). */
   clearWaker(src: IoSource, dir: number, w: Waker | null): void {
-    waitersFor(src, dir).remove(w);
+    removeWaiter(src, dir, w);
   }
 
   /**
@@ -194,8 +248,8 @@ export class Reactor {
       // Wrapped to stay a small integer (only equality is ever asked of it): past 2^30 a plain
       // ++ would make it a heap number, allocated anew at every event.
       src.tick = (src.tick + 1) & 0x3fffffff;
-      if ((bits & (READABLE | HANGUP | ERROR)) !== 0) src.readers.wakeAll();
-      if ((bits & (WRITABLE | HANGUP | ERROR)) !== 0) src.writers.wakeAll();
+      if ((bits & (READABLE | HANGUP | ERROR)) !== 0) wakeReaders(src);
+      if ((bits & (WRITABLE | HANGUP | ERROR)) !== 0) wakeWriters(src);
     }
     return timer;
   }

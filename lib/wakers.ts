@@ -1,7 +1,8 @@
 /**
- * `WakerSet`: the wakers of everyone waiting for one thing. The reactor keeps one per direction
- * of every I/O source, a task keeps one for the awaiters of its `JoinHandle`, the poller's
- * notify and Node-loop reports keep one each.
+ * `WakerSet`: the wakers of everyone waiting for one thing. A task keeps one for the awaiters of
+ * its `JoinHandle`, the poller's notify and Node-loop reports keep one each; an I/O source keeps
+ * its first waiter per direction in a field of its own and one for the others (lib/reactor.ts),
+ * by these same rules.
  *
  * Usually a single task waits, so the first waker lives in a field and a list exists only once a
  * second, different task waits too: nothing is allocated in the common case. A waker that would
@@ -46,11 +47,18 @@ export class WakerSet {
     more.push(w);
   }
 
+  /** Take out the oldest waker held, and return it (null when none is). */
+  take(): Waker | null {
+    const f = this.first;
+    if (f !== null) this.first = this.more !== null && this.more.length > 0 ? this.more.shift()! : null;
+    return f;
+  }
+
   /** Forget `w` (this very waker, not a twin): a dropped future takes back only its own. */
   remove(w: Waker | null): void {
     if (w === null) return;
     if (this.first === w) {
-      this.first = this.more !== null && this.more.length > 0 ? this.more.shift()! : null;
+      this.take();
     } else if (this.more !== null) {
       const i = this.more.indexOf(w);
       if (i >= 0) this.more.splice(i, 1);

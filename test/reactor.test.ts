@@ -93,6 +93,36 @@ describe('Reactor', () => {
     expect([a.wakes(), b.wakes(), c.wakes()]).toEqual([1, 0, 1]);
   });
 
+  test('when the first waiter of a direction is dropped, the others stay held and the next moves up', () => {
+    const src = source();
+    const [a, b, c] = [task(), task(), task()];
+    for (const t of [a, b, c]) reactor.clearReadiness(src, READABLE, src.tick, t.cx);
+    reactor.clearWaker(src, READABLE, a.cx.waker); // the one in the source's own field
+    reactor.clearWaker(src, READABLE, b.cx.waker); // then the one that moved up into it
+    reactor.clearReadiness(src, READABLE, src.tick, c.cx); // c again: still held once
+    batch([src.token, READABLE]);
+    expect([a.wakes(), b.wakes(), c.wakes()]).toEqual([0, 0, 1]);
+    batch([src.token, READABLE]); // woken waiters are forgotten
+    expect(c.wakes()).toBe(1);
+  });
+
+  test('a task that waits again from inside its wake is held for the next event', () => {
+    const src = source();
+    let n = 0;
+    const cx: Context = new Context(
+      new Waker({
+        wakeByRef: () => {
+          n++;
+          reactor.clearReadiness(src, WRITABLE, src.tick, cx);
+        },
+      }),
+    );
+    reactor.clearReadiness(src, WRITABLE, src.tick, cx);
+    batch([src.token, WRITABLE]);
+    batch([src.token, WRITABLE]);
+    expect(n).toBe(2);
+  });
+
   test('a task that waits twice is held once', () => {
     const src = source();
     const t = task();

@@ -43,6 +43,16 @@ describe('WakerSet', () => {
     expect(ts.map((t) => t.n())).toEqual([0, 1, 0]);
   });
 
+  test('take hands out the oldest waker held and forgets it', () => {
+    const set = new WakerSet();
+    const ts = [counter(), counter()];
+    expect(set.take()).toBeNull();
+    for (const t of ts) set.add(t.w);
+    expect(set.take()).toBe(ts[0].w);
+    expect(set.take()).toBe(ts[1].w);
+    expect([set.take(), set.isEmpty]).toEqual([null, true]);
+  });
+
   test('a task that waits again from inside its wake is held for the next wakeAll', () => {
     const set = new WakerSet();
     let n = 0;
