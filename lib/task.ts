@@ -65,7 +65,7 @@ const enum Outcome {
 let nextId = 1;
 
 export class Task<T> extends Waker implements Context {
-  // A task is its own Waker and its own Context (`cx`), as a Rust waker is a pointer to its
+  // A task is its own Waker and its own Context, as a Rust waker is a pointer to its
   // task: waking it, or storing its waker, touches this object and no other. With a thousand
   // connections every object between the reactor's token and the task is a cache miss per
   // message (`npm run bench:instructions -- --cache`); a separate Waker and Context were two.
@@ -115,11 +115,6 @@ export class Task<T> extends Waker implements Context {
     this.listeners = null;
     this.observedFlag = false;
     this.stats = null;
-  }
-
-  /** The one Context (and Waker) of every poll of this task: the task itself. */
-  get cx(): Context {
-    return this;
   }
 
   /** Wake the task (it is its own waker): back on the run queue, if that is what its state calls for. */
@@ -192,7 +187,7 @@ export class Task<T> extends Waker implements Context {
   private dropFuture(): void {
     const f = this.future;
     if (f instanceof CancelFuture) {
-      if (!f.cancel(this.cx)) {
+      if (!f.cancel(this)) {
         // A finally block awaits something: keep the task alive until cleanup finishes.
         this.cleaning = true;
         if (this.state === TaskState.Idle) this.wakeByRef();
