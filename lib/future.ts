@@ -51,7 +51,11 @@ export function isPending(v: unknown): v is Pending {
 /** The generator type of an "async fn": it yields only `PENDING` and returns `T`. */
 export type Async<T> = Generator<Pending, T, unknown>;
 
-/** @internal `new Waker(SELF_WAKE)`: a subclass that is its own wake target (see `Waker`). */
+/**
+ * `new Waker(SELF_WAKE)`: a subclass that is its own wake target (see `Waker`). Not exported by
+ * the package, but declared in its types, since `Waker`'s public constructor names it (tagged
+ * internal, stripInternal would drop the declaration and leave the constructor's type dangling).
+ */
 export const SELF_WAKE: unique symbol = Symbol('polled.selfWake');
 
 /** Something that can be woken: a task, or a combinator that fans a wake out. */

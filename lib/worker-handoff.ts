@@ -137,7 +137,7 @@ class HandoffAccept extends FutureBase<[TcpStream, SocketAddress]> {
   }
 }
 
-/** Worker side of `ctx.listen` under `balance: 'handoff'`. */
+/** @internal Worker side of `ctx.listen` under `balance: 'handoff'` (worker-main.ts). */
 export function handoffListen(
   boot: WorkerBoot,
   control: Int32Array,

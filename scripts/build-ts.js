@@ -18,6 +18,11 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', pat
   stdio: 'inherit',
 });
 
+// The emitted declarations must type-check on their own, as a consumer's compiler reads them
+// (no skipLibCheck): `stripInternal` drops whatever is tagged `@internal`, and a public type that
+// still names a dropped declaration would fail only in the consumer's build (scripts/install-test.sh).
+checkDeclarations(path.join(dist, 'cjs'));
+
 const esm = path.join(dist, 'esm');
 fs.mkdirSync(esm, { recursive: true });
 fs.writeFileSync(path.join(esm, 'package.json'), JSON.stringify({ type: 'module' }, null, 2) + '\n');
@@ -41,3 +46,17 @@ for (const entry of ENTRIES) {
 const cli = path.join(dist, 'cjs', 'cli.js');
 if (fs.existsSync(cli)) fs.chmodSync(cli, 0o755);
 console.log(`dist/: cjs + esm wrappers (exports: ${counts.join(', ')})`);
+
+/** Type-check every .d.ts under `dir` as a strict consumer would; exit 1 with the diagnostics if any. */
+function checkDeclarations(dir) {
+  const ts = require('typescript');
+  const files = [];
+  for (const ent of fs.readdirSync(dir, { recursive: true })) if (String(ent).endsWith('.d.ts')) files.push(path.join(dir, String(ent)));
+  const options = { noEmit: true, strict: true, skipLibCheck: false, types: ['node'], target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS };
+  const diags = ts.getPreEmitDiagnostics(ts.createProgram(files, options));
+  if (diags.length === 0) return;
+  const host = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' };
+  process.stderr.write(ts.formatDiagnostics(diags, host));
+  console.error(`build-ts: the emitted declarations in ${path.relative(root, dir)} do not type-check (${diags.length} errors above)`);
+  process.exit(1);
+}
