@@ -6,7 +6,7 @@
 // from one run.
 //
 //   npm run bench:instructions [-- --servers polled-embedded,polled-block,polled-embedded-gen,polled-block-gen,c-epoll]
-//                               [--conns 100] [--size 64] [--warmup 15] [--duration 8] [--top 25] [--cache]
+//                               [--conns 100] [--size 64] [--warmup 15] [--duration 8] [--top 25] [--cache] [--keep]
 //   POLLED_BASELINE=<another built checkout> npm run bench:instructions   (adds base-* entries)
 //
 // For each server: start it under `valgrind --tool=callgrind`, run the load generator (not under
@@ -35,6 +35,9 @@
 // not fit in the first levels. The simulation sees user space only: the kernel's own traffic,
 // which evicts these lines too, is not in it, so real misses are more.
 //
+// `--keep`: the callgrind dumps stay (their directory is printed), for a line-by-line look:
+// `cd build && callgrind_annotate --auto=yes <dump>` (build the addon with CXXFLAGS=-g first).
+//
 // Results: printed, and written to bench/results/runs/instructions-<stamp>.{json,md}; `--save`
 // (a full default run only) also writes bench/results/instructions.{json,md}, the committed figures.
 
@@ -55,7 +58,7 @@ const GEN = ['embedded', 'block'].map((driver) => ({
 // the hot functions' own counts agree within about 2 % between runs of one build; the total can
 // still move by up to 20 % with a late recompilation in the window (its compiler rows show it),
 // so compare the top functions, or take the lower of two runs.
-const OPTS = { servers: 'polled-embedded,polled-block,polled-embedded-gen,polled-block-gen,c-epoll', conns: 100, size: 64, warmup: 15, duration: 8, top: 25, save: false, cache: false };
+const OPTS = { servers: 'polled-embedded,polled-block,polled-embedded-gen,polled-block-gen,c-epoll', conns: 100, size: 64, warmup: 15, duration: 8, top: 25, save: false, cache: false, keep: false };
 
 function parse(argv) {
   const a = { ...OPTS, partial: [] };
@@ -68,6 +71,7 @@ function parse(argv) {
     else if (k === '--top') a.top = num();
     else if (k === '--save') a.save = true;
     else if (k === '--cache') a.cache = true;
+    else if (k === '--keep') a.keep = true;
     else return false;
     return true;
   });
@@ -317,7 +321,8 @@ async function main() {
   } else if (a.save) {
     console.error('instructions: --save ignored: only a default run (every default server, 100 × 64 B, no --cache, no POLLED_BASELINE) is committed');
   }
-  fs.rmSync(dir, { recursive: true, force: true });
+  if (a.keep) console.error(`instructions: callgrind dumps kept in ${dir}`);
+  else fs.rmSync(dir, { recursive: true, force: true });
 }
 
 main().catch((e) => {
