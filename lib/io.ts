@@ -259,8 +259,17 @@ export class IoResource extends IoSource {
     return true;
   }
 
-  /** The addon said the buffer bound for `dir` no longer fits (detached or shrunk): forget it. */
-  private unbind(dir: Direction): void {
+  /**
+   * @internal Whether a bound call may serve `buf` for `dir`: it is the buffer bound, or it was
+   * bound just now (its second use in a row). For a socket that makes bound calls of its own
+   * (UdpSocket: `udpRecvBound` / `udpSendBound`), with the one binding state of its handle.
+   */
+  isBound(dir: Direction, buf: Uint8Array): boolean {
+    return buf === (dir === READ_BUFFER ? this.boundRead : this.boundWrite) || this.bind(dir, buf);
+  }
+
+  /** @internal The addon said the buffer bound for `dir` no longer fits (detached or shrunk): forget it. */
+  unbind(dir: Direction): void {
     if (dir === READ_BUFFER) this.boundRead = null;
     else this.boundWrite = null;
   }

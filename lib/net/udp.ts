@@ -286,13 +286,6 @@ export class UdpSocket {
   /** One-entry cache of `sendTo`'s SocketAddress → numbers. */
   private lastTo: SocketAddress | null = null;
   private lastToDg = new Datagram();
-  /**
-   * Bound buffers (as `IoResource`'s, lib/io.ts): a buffer used twice in a row for receives (or
-   * sends) is bound to the handle, and later single calls with it pass only numbers, through
-   * `native.ioArgs` (`udpRecvBound` / `udpSendBound`). [READ_BUFFER, WRITE_BUFFER].
-   */
-  private readonly bound: [Uint8Array | null, Uint8Array | null] = [null, null];
-  private readonly seen: [Uint8Array | null, Uint8Array | null] = [null, null];
 
   /** @internal Use `UdpSocket.bind`. */
   constructor(io: IoResource) {
@@ -480,16 +473,17 @@ export class UdpSocket {
     return new UdpOpFuture<number>(this, Op.SendMany, null, bufs, 0, 0, null, start, count, datagrams ?? null);
   }
 
-  /** @internal One single-datagram syscall, bound when `buf` was used last time too. Bytes or -errno. */
+  /**
+   * @internal One single-datagram syscall. A buffer used twice in a row for receives (or sends)
+   * is bound to the handle (the socket's IoResource keeps the binding, as for a stream: lib/io.ts),
+   * and later calls with it pass only numbers, through `native.ioArgs` (`udpRecvBound` /
+   * `udpSendBound`). Bytes or -errno.
+   */
   single(dir: typeof READ_BUFFER | typeof WRITE_BUFFER, buf: Uint8Array, offset: number, length: number): number {
-    const h = this.io.handle;
-    if (buf !== this.bound[dir]) {
-      const seen = this.seen[dir];
-      this.seen[dir] = buf;
-      if (buf !== seen || native.bindBuffer(h, dir, buf) !== 0) {
-        return dir === READ_BUFFER ? native.udpRecvFrom(h, buf, offset, length) : native.udpSendTo(h, buf, offset, length);
-      }
-      this.bound[dir] = buf;
+    const io = this.io;
+    const h = io.handle;
+    if (!io.isBound(dir, buf)) {
+      return dir === READ_BUFFER ? native.udpRecvFrom(h, buf, offset, length) : native.udpSendTo(h, buf, offset, length);
     }
     ioArgs[ARG_HANDLE] = h;
     ioArgs[ARG_OFFSET] = offset;
@@ -497,7 +491,7 @@ export class UdpSocket {
     if (dir === READ_BUFFER) native.udpRecvBound();
     else native.udpSendBound();
     if (ioArgs[ARG_STATUS] === STATUS_DONE) return ioArgs[ARG_RESULT] | 0; // a small integer, not a boxed float64 (see IoResource.syscall)
-    this.bound[dir] = null; // detached or shrunk since: the general call says what is wrong
+    io.unbind(dir); // detached or shrunk since: the general call says what is wrong
     return dir === READ_BUFFER ? native.udpRecvFrom(h, buf, offset, length) : native.udpSendTo(h, buf, offset, length);
   }
 
