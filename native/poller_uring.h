@@ -181,6 +181,7 @@ class Ring {
   bool ArmRecv(RingSource* s);
   // Whether a stream with nothing armed should have a recv: its reader can take more.
   bool WantRecv(const RingSource* s) const;
+  __attribute__((noinline)) void ReadDrained(RingSource* s);
   int CompleteRecvMulti(RingSource* s, int32_t res, uint32_t flags, bool more, uint32_t* out);
   int SetupBufRing();
   void ReturnBuf(uint32_t bid);
