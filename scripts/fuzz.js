@@ -458,7 +458,7 @@ async function fuzz(opts) {
   let pathCounter = 0;
   const asyncFailures = [];
   const used = {}; // calls per function
-  const stats = { threw: 0, driverCallbacks: 0, turns: 0, transfers: 0, patched: 0, peak: 0, boundCalls: 0 };
+  const stats = { threw: 0, driverCallbacks: 0, turns: 0, transfers: 0, patched: 0, peak: 0, boundCalls: 0, rings: 0 };
   let cur = { iter: 0, phase: 'start', name: null, args: [], pre: [] };
 
   const tag = (obj, text) => {
@@ -1413,8 +1413,13 @@ async function fuzz(opts) {
   const SPEC = {
     pollerCreate: {
       weight: 0.6,
-      gen: () => (rng.chance(0.05) ? [randomValue()] : []),
-      check: opened('poller', {}),
+      // A third of the pollers are io_uring rings (where the build and kernel have them; else
+      // -errno), so that handles registered with them go through the ring's read / write / close.
+      gen: () => (rng.chance(0.05) ? [randomValue()] : rng.chance(0.33) ? [contract.POLLER_URING] : []),
+      check(out, args, ctx, was, what) {
+        opened('poller', {})(out, args, ctx, was, what);
+        if (args[0] === contract.POLLER_URING && out.result >= 0) stats.rings++;
+      },
     },
     pollerEvents: {
       gen(ctx) {
@@ -2062,7 +2067,7 @@ async function fuzz(opts) {
   const top = Object.entries(used).sort((a, b) => b[1] - a[1]).map(([n, c]) => `${n} ${c}`).join(', ');
   console.log(`fuzz: ${Math.round(calls / secs)} calls/s; ${stats.threw} threw TypeError/RangeError; ${stats.driverCallbacks} driver callbacks; ` +
     `${stats.turns} loop turns; ${stats.transfers} refused transfers; ${stats.patched} patched-global calls; ` +
-    `${stats.boundCalls} bound-buffer calls; peak ${stats.peak} live handles`);
+    `${stats.boundCalls} bound-buffer calls; ${stats.rings} io_uring pollers; peak ${stats.peak} live handles`);
   console.log(`fuzz: calls: ${top}`);
   emit('r ok');
   removeTmp();
