@@ -227,7 +227,7 @@ export class IoResource extends IoSource {
    * allocated per call.
    */
   syscall(dir: Direction, buf: Uint8Array, offset: number, length: number): number {
-    if (buf !== (dir === READ_BUFFER ? this.boundRead : this.boundWrite) && !this.bind(dir, buf)) return this.plainSyscall(dir, buf, offset, length);
+    if (!this.bindForCall(dir, buf)) return this.plainSyscall(dir, buf, offset, length);
     ioArgs[ARG_HANDLE] = this.handle;
     ioArgs[ARG_OFFSET] = offset;
     ioArgs[ARG_LENGTH] = length;
@@ -260,11 +260,12 @@ export class IoResource extends IoSource {
   }
 
   /**
-   * @internal Whether a bound call may serve `buf` for `dir`: it is the buffer bound, or it was
-   * bound just now (its second use in a row). For a socket that makes bound calls of its own
-   * (UdpSocket: `udpRecvBound` / `udpSendBound`), with the one binding state of its handle.
+   * @internal Whether a bound call may serve `buf` for `dir`: it is the buffer bound, or this
+   * call binds it (its second use in a row; the first is remembered). `syscall` asks it, and so
+   * does a socket that makes bound calls of its own (UdpSocket: `udpRecvBound` /
+   * `udpSendBound`), with the one binding state of its handle.
    */
-  isBound(dir: Direction, buf: Uint8Array): boolean {
+  bindForCall(dir: Direction, buf: Uint8Array): boolean {
     return buf === (dir === READ_BUFFER ? this.boundRead : this.boundWrite) || this.bind(dir, buf);
   }
 

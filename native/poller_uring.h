@@ -194,7 +194,9 @@ class Ring {
   static constexpr size_t kReapChunk = 64;
   // One CQE: writes at most one (token, bits) pair at `out`; returns how many.
   int Complete(uint64_t user_data, int32_t res, uint32_t flags, uint32_t* out);
-  int CompleteReserved(uint64_t user_data, int32_t res, uint32_t flags, uint32_t* out);
+  // Kept out of line, as ReadDrained is: inlined, their rare paths would cost the hot caller's
+  // prologue registers at every CQE / read.
+  __attribute__((noinline)) int CompleteReserved(uint64_t user_data, int32_t res, uint32_t flags, uint32_t* out);
   int CompleteSource(RingSource* s, uint64_t op, int32_t res, bool more, uint32_t* out);
   void MaybeFree(RingSource* s);
 

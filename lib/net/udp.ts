@@ -482,7 +482,7 @@ export class UdpSocket {
   single(dir: typeof READ_BUFFER | typeof WRITE_BUFFER, buf: Uint8Array, offset: number, length: number): number {
     const io = this.io;
     const h = io.handle;
-    if (!io.isBound(dir, buf)) {
+    if (!io.bindForCall(dir, buf)) {
       return dir === READ_BUFFER ? native.udpRecvFrom(h, buf, offset, length) : native.udpSendTo(h, buf, offset, length);
     }
     ioArgs[ARG_HANDLE] = h;
