@@ -10,7 +10,7 @@
  * - `'auto'`: io_uring where it can be set up, else readiness, with one line on stderr saying so.
  */
 import { IoError, errno, errnoName } from './errors';
-import { POLLER_READINESS, POLLER_URING, native } from './native';
+import { POLLER_READINESS, POLLER_URING, URING_RECV_DEFAULT, URING_RECV_MULTISHOT, URING_RECV_SINGLE, native } from './native';
 
 export type IoBackend = 'readiness' | 'uring' | 'auto' | 'epoll' | 'kqueue';
 /** What a runtime ended up with. */
@@ -44,7 +44,9 @@ export function checkIoBackend(io: unknown): IoBackend {
 }
 
 /**
- * How a ring reads streams (`POLLED_URING_RECV`, read by the addon when a ring is set up):
+ * How a ring reads streams (`POLLED_URING_RECV`, read here and passed to the addon's
+ * pollerCreate: jest, for one, gives a test file a process.env that never reaches the C
+ * environment, so a getenv in the addon would not see what a test set):
  * 'multishot' (the default, unset or empty: one multishot recv per stream into the ring's shared
  * provided buffers; on Linux before 6.0, where the kernel has none, single-shot) or 'single' (a
  * single-shot recv per read into the stream's own buffer). Returns the value; a TypeError for
@@ -60,7 +62,7 @@ function checkUringRecv(): string {
 export function createPoller(io: IoBackend): { poller: number; kind: IoKind } {
   if (io === 'uring' || io === 'auto') {
     const recv = checkUringRecv();
-    const p = native.pollerCreate(POLLER_URING);
+    const p = native.pollerCreate(POLLER_URING, recv === 'single' ? URING_RECV_SINGLE : recv === 'multishot' ? URING_RECV_MULTISHOT : URING_RECV_DEFAULT);
     if (p >= 0) return { poller: p, kind: 'uring' };
     const why = recv === 'multishot' && -p === errno.EOPNOTSUPP ? "POLLED_URING_RECV=multishot: the kernel's io_uring has no multishot recv (needs Linux 6.0 or later)" : uringUnavailable(-p);
     if (io === 'uring') throw new IoError(-p, 'io_uring_setup', why);

@@ -63,6 +63,10 @@ export const RESERVED_TOKENS = 0xfffffff0;
 /** `pollerCreate(kind)`: the build's epoll / kqueue, or io_uring (where the build has it). */
 export const POLLER_READINESS = 0;
 export const POLLER_URING = 1;
+/** `pollerCreate(POLLER_URING, recv)`: how the ring reads streams (POLLED_URING_RECV, lib/io-backend.ts). */
+export const URING_RECV_DEFAULT = 0;
+export const URING_RECV_SINGLE = 1;
+export const URING_RECV_MULTISHOT = 2;
 export const REUSE_ADDR = 1;
 export const REUSE_PORT = 2;
 export const V6_ONLY = 4;
@@ -143,7 +147,7 @@ export interface NativeBinding {
    * (native/poller_uring.h). Handle or -errno (for io_uring: its setup's errno, -ENOSYS in a build
    * without it).
    */
-  pollerCreate(kind?: number): number;
+  pollerCreate(kind?: number, recv?: number): number;
   /**
    * The array that `pollerWait` and the uv driver write events into, `capacity` pairs of
    * (token, readiness bits), replacing the poller's earlier one. Made by the addon on a
@@ -172,6 +176,13 @@ export interface NativeBinding {
    * threads are joined at the next call; -EAGAIN while 64 are still sleeping.
    */
   pollerNotifyFromThread(poller: Handle, delayMs: number): number;
+  /**
+   * An io_uring poller's counters of what its streams did that readiness has no word for:
+   * [multishot recvs stopped at a stream's buffer cap, recv(2) calls of bulk streams reading
+   * their sockets directly, send(2) calls of large writes with nothing queued, bulk streams gone
+   * back to the shared buffers]; [] for a readiness poller; -errno for a handle that is not one.
+   */
+  pollerRingStats(poller: Handle): number[] | number;
   /**
    * While on, the poller also watches this thread's libuv loop (its backend fd, edge-triggered)
    * and reports LOOP_TOKEN when that loop gets work: blockOn turns it on while it owns the

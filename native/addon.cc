@@ -87,6 +87,7 @@ napi_value Init(napi_env env, napi_value exports) {
       POLLED_METHOD("pollerTimerArm", JsPollerTimerArm),
       POLLED_METHOD("pollerTimerDisarm", JsPollerTimerDisarm),
       POLLED_METHOD("pollerNotifyFromThread", JsPollerNotifyFromThread),
+      POLLED_METHOD("pollerRingStats", JsPollerRingStats),
       POLLED_METHOD("pollerMailbox", JsPollerMailbox),
       POLLED_METHOD("mailboxDrain", JsMailboxDrain),
       POLLED_METHOD("mailboxPost", JsMailboxPost),

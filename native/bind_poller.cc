@@ -9,6 +9,9 @@
 
 #include "args.h"
 #include "bindings.h"
+#if defined(POLLED_URING)
+#include "poller_uring.h"
+#endif
 
 namespace polled {
 
@@ -62,16 +65,19 @@ napi_value PollerRegister(napi_env env, napi_callback_info info) {
 // pollerCreate(kind = kPollerReadiness): the handle, or -errno (kPollerUring: io_uring's setup
 // error, -ENOSYS in a build without it).
 napi_value JsPollerCreate(napi_env env, napi_callback_info info) {
-  Args<1> a(env, info);
-  int64_t kind = kPollerReadiness;
-  napi_valuetype type;
-  if (napi_typeof(env, a.argv[0], &type) != napi_ok) return nullptr;
+  Args<2> a(env, info);
+  int64_t kind = kPollerReadiness, recv = kUringRecvDefault;
+  napi_valuetype type, rtype;
+  if (napi_typeof(env, a.argv[0], &type) != napi_ok || napi_typeof(env, a.argv[1], &rtype) != napi_ok) return nullptr;
   if (type != napi_undefined && !GetInt(env, a.argv[0], "kind", kPollerReadiness, kPollerUring, &kind)) {
+    return nullptr;
+  }
+  if (rtype != napi_undefined && !GetInt(env, a.argv[1], "recv", kUringRecvDefault, kUringRecvMultishot, &recv)) {
     return nullptr;
   }
   std::unique_ptr<PollerEntry> p(new (std::nothrow) PollerEntry(env));
   if (p == nullptr) return Int(env, -ENOMEM);
-  int rc = kind == kPollerUring ? p->poller.OpenRing() : p->poller.Open();
+  int rc = kind == kPollerUring ? p->poller.OpenRing(static_cast<uint32_t>(recv)) : p->poller.Open();
   if (rc < 0) return Int(env, rc);
   p->mailbox = std::shared_ptr<Mailbox>(new (std::nothrow) Mailbox(&p->poller));
   if (p->mailbox == nullptr) return Int(env, -ENOMEM);
@@ -132,6 +138,35 @@ napi_value JsPollerNotify(napi_env env, napi_callback_info info) {
   Args<1> a(env, info);
   return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
     return Int(env, p->poller.Notify());
+  });
+}
+
+// [capStops, directReads, directSends, backToMultishot] of an io_uring poller (RingStats); [] for
+// a readiness one.
+napi_value JsPollerRingStats(napi_env env, napi_callback_info info) {
+  Args<1> a(env, info);
+  return WithPoller(env, a.inst, a.argv[0], [&](PollerEntry* p) -> napi_value {
+    double v[4];
+    uint32_t n = 0;
+#if defined(POLLED_URING)
+    if (p->poller.is_ring()) {
+      const RingStats& st = p->poller.ring()->stats();
+      v[0] = st.cap_stops;
+      v[1] = st.direct_reads;
+      v[2] = st.direct_sends;
+      v[3] = st.back_to_multishot;
+      n = 4;
+    }
+#else
+    (void)p;
+#endif
+    napi_value r;
+    if (napi_create_array_with_length(env, n, &r) != napi_ok) return nullptr;
+    for (uint32_t i = 0; i < n; i++) {
+      napi_value x;
+      if (napi_create_double(env, v[i], &x) != napi_ok || napi_set_element(env, r, i, x) != napi_ok) return nullptr;
+    }
+    return r;
   });
 }
 

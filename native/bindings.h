@@ -20,6 +20,7 @@ napi_value JsPollerNotify(napi_env env, napi_callback_info info);
 napi_value JsPollerTimerArm(napi_env env, napi_callback_info info);
 napi_value JsPollerTimerDisarm(napi_env env, napi_callback_info info);
 napi_value JsPollerNotifyFromThread(napi_env env, napi_callback_info info);
+napi_value JsPollerRingStats(napi_env env, napi_callback_info info);
 napi_value JsPollerWatchLoop(napi_env env, napi_callback_info info);
 napi_value JsPollerMailbox(napi_env env, napi_callback_info info);
 napi_value JsMailboxDrain(napi_env env, napi_callback_info info);

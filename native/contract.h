@@ -31,6 +31,13 @@ constexpr uint32_t kReservedTokens = 0xfffffff0;
 // Readiness is the build's epoll or kqueue; uring is io_uring (poller_uring.h), where built.
 constexpr uint32_t kPollerReadiness = 0;
 constexpr uint32_t kPollerUring = 1;
+// pollerCreate(kPollerUring, recv): how the ring reads streams. Default: multishot recv into
+// provided buffers where the kernel has it (6.0+), else single-shot; Multishot: that or fail.
+// (lib/io-backend.ts maps POLLED_URING_RECV to these: JS reads the environment, so that a
+// process.env set in JS, which need not reach the C environment, means what it says.)
+constexpr uint32_t kUringRecvDefault = 0;
+constexpr uint32_t kUringRecvSingle = 1;
+constexpr uint32_t kUringRecvMultishot = 2;
 
 // ---- tcpListen flags ------------------------------------------------------------------------------
 constexpr uint32_t kReuseAddr = 1;  // SO_REUSEADDR

@@ -94,7 +94,8 @@ class Poller {
   int Open();
   // Opens an io_uring instead (poller_uring.cc): -ENOSYS in a build without it, else the setup's
   // errno (ENOSYS, EPERM under seccomp, EOPNOTSUPP without multishot accept).
-  int OpenRing();
+  // `recv`: kUringRecv* (contract.h).
+  int OpenRing(uint32_t recv);
   bool is_ring() const { return ring_ != nullptr; }
   Ring* ring() const { return ring_; }
   int fd() const { return ring_fd_ >= 0 ? ring_fd_ : fd_.get(); }

@@ -142,7 +142,7 @@ int Poller::DisarmTimer() {
 }
 
 #if !defined(POLLED_URING)
-int Poller::OpenRing() { return -ENOSYS; }  // this build has no io_uring
+int Poller::OpenRing(uint32_t) { return -ENOSYS; }  // this build has no io_uring
 #endif
 
 }  // namespace polled

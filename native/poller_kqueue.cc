@@ -212,6 +212,6 @@ int Poller::DisarmTimer() {
   return Apply(fd_.get(), &change, 1);
 }
 
-int Poller::OpenRing() { return -ENOSYS; }  // io_uring is Linux-only
+int Poller::OpenRing(uint32_t) { return -ENOSYS; }  // io_uring is Linux-only
 
 }  // namespace polled

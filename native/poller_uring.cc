@@ -29,8 +29,9 @@ constexpr uint64_t kUdNotify = 1;
 constexpr uint64_t kUdTimer = 2;
 constexpr uint64_t kUdLoop = 3;
 constexpr uint64_t kOpMask = 7;
-constexpr uint64_t kOpPoll = 1, kOpWritePoll = 2, kOpRecv = 3, kOpSend = 4, kOpAccept = 5, kOpRecvMulti = 6,
-                   kOpNop = 7;
+// kOpRecvPoll is 0: a source's address alone (never one of the reserved values, all below 8).
+constexpr uint64_t kOpRecvPoll = 0, kOpPoll = 1, kOpWritePoll = 2, kOpRecv = 3, kOpSend = 4, kOpAccept = 5,
+                   kOpRecvMulti = 6, kOpNop = 7;
 
 constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLPRI | POLLRDHUP;
 
@@ -68,10 +69,10 @@ int ForcedFailure() {
   return n > 0 ? n : EINVAL;
 }
 
-// How streams are read (POLLED_URING_RECV, read once per ring, at setup; lib/io-backend.ts has
-// already refused any other value): one multishot recv per stream into the ring's provided
-// buffers (unset, or "multishot"), or a single-shot recv per read into the stream's own buffer
-// ("single"). Multishot measured 7-17 % less server CPU per echoed message (bench/uring-recv.js).
+// How streams are read (pollerCreate's `recv`, from POLLED_URING_RECV: lib/io-backend.ts): one
+// multishot recv per stream into the ring's provided buffers (kUringRecvDefault where the kernel
+// has it, kUringRecvMultishot), or a single-shot recv per read into the stream's own buffer
+// (kUringRecvSingle). Multishot measured 7-17 % less server CPU per echoed message (bench/uring-recv.js).
 // It needs Linux 6.0 (IORING_RECV_MULTISHOT; the probe cannot tell, the op is as old as 5.6): on
 // an older kernel the default is single-shot, and an explicit "multishot" fails the setup.
 enum class RecvMode { kSingle, kMultishot, kMultishotAsked };
@@ -83,10 +84,9 @@ bool KernelAtLeast(int major, int minor) {
   return ma > major || (ma == major && mi >= minor);
 }
 
-RecvMode StreamRecvMode() {
-  const char* v = getenv("POLLED_URING_RECV");
-  if (v != nullptr && strcmp(v, "single") == 0) return RecvMode::kSingle;
-  if (v != nullptr && strcmp(v, "multishot") == 0) return RecvMode::kMultishotAsked;
+RecvMode StreamRecvMode(uint32_t recv) {
+  if (recv == kUringRecvSingle) return RecvMode::kSingle;
+  if (recv == kUringRecvMultishot) return RecvMode::kMultishotAsked;
   return KernelAtLeast(6, 0) ? RecvMode::kMultishot : RecvMode::kSingle;
 }
 
@@ -94,7 +94,7 @@ RecvMode StreamRecvMode() {
 
 // ---- Setup and teardown -----------------------------------------------------------------------
 
-int Ring::Open() {
+int Ring::Open(uint32_t recv) {
   if (int forced = ForcedFailure()) return -forced;
   // SUBMIT_ALL: one bad SQE does not hold back the rest of the turn's. A CQ 8 times the SQ:
   // multishot ops post many CQEs per SQE.
@@ -139,7 +139,7 @@ int Ring::Open() {
   }
   // Multishot asked for and not possible: the setup fails saying why, rather than a measurement
   // of multishot that silently measured single-shot. By default, single-shot instead.
-  const RecvMode mode = StreamRecvMode();
+  const RecvMode mode = StreamRecvMode(recv);
   if (mode == RecvMode::kMultishotAsked && !KernelAtLeast(6, 0)) return -EOPNOTSUPP;
   if (mode != RecvMode::kSingle && (rc = SetupBufRing()) < 0) {
     if (mode == RecvMode::kMultishotAsked) return rc;
@@ -193,10 +193,11 @@ bool SendBuf::Grow(size_t n) {
   return true;
 }
 
-void Ring::ReturnBuf(uint32_t bid) {
+inline void Ring::ReturnBuf(uint32_t bid) {
   io_uring_buf_ring_add(br_, bufs_ + static_cast<size_t>(bid) * kBufSize, kBufSize, static_cast<unsigned short>(bid),
                         io_uring_buf_ring_mask(kBufCount), 0);
   io_uring_buf_ring_advance(br_, 1);
+  bufs_out_--;
 }
 
 void Ring::ReleaseChunks(RingSource* s) {
@@ -236,10 +237,10 @@ Ring::~Ring() {
   io_uring_queue_exit(&ring_);
 }
 
-int Poller::OpenRing() {
+int Poller::OpenRing(uint32_t recv) {
   Ring* r = new (std::nothrow) Ring();
   if (r == nullptr) return -ENOMEM;
-  int rc = r->Open();
+  int rc = r->Open(recv);
   if (rc < 0) {
     delete r;
     return rc;
@@ -307,12 +308,24 @@ bool Ring::ArmPoll(RingSource* s) {
 }
 
 bool Ring::WantRecv(const RingSource* s) const {
+  // A direct reader takes the socket's bytes itself once the queued ones are read: until then
+  // it needs no event.
   return !closing_ && !s->retired && !s->recv_armed && !s->eof && s->rerr == 0 && s->rtail == s->rhead &&
-         s->held() < kBufCap;
+         (s->direct_rd ? s->held() == 0 : s->held() < BufCap());
 }
 
 bool Ring::ArmRecv(RingSource* s) {
   if (closing_ || s->retired) return false;
+  if (s->direct_rd) {
+    // A bulk stream reads the socket itself (Read): what it waits for is readiness, one POLLIN.
+    io_uring_sqe* sqe = Sqe();
+    if (sqe == nullptr) return false;
+    io_uring_prep_poll_add(sqe, s->fd, POLLIN);
+    Submit(s, sqe, kOpRecvPoll);
+    s->recv_armed = true;
+    s->recv_op = kOpRecvPoll;
+    return true;
+  }
   if (br_ != nullptr && !s->starved) {
     // One multishot recv for as long as the reader keeps up: each arrival is a CQE with the
     // bytes in a provided buffer, and nothing to re-arm.
@@ -323,7 +336,7 @@ bool Ring::ArmRecv(RingSource* s) {
     sqe->buf_group = kBufGroup;
     Submit(s, sqe, kOpRecvMulti);
     s->recv_armed = true;
-    s->recv_multi = true;
+    s->recv_op = kOpRecvMulti;
     s->recv_cancel = false;
     return true;
   }
@@ -337,7 +350,7 @@ bool Ring::ArmRecv(RingSource* s) {
   io_uring_prep_recv(sqe, s->fd, s->rbuf.get() + s->rtail, kRecvBuf - s->rtail, 0);
   Submit(s, sqe, kOpRecv);
   s->recv_armed = true;
-  s->recv_multi = false;
+  s->recv_op = kOpRecv;
   return true;
 }
 
@@ -479,6 +492,15 @@ int Ring::CompleteSource(RingSource* s, uint64_t op, int32_t res, bool more, uin
     case kOpWritePoll:
       s->wpoll_armed = false;
       return res == -ECANCELED ? 0 : Emit(out, s->token, kWritable);
+    case kOpRecvPoll:  // a direct reader's POLLIN: Read takes the bytes
+      if (res == -ECANCELED && s->recv_stale > 0) {
+        s->recv_stale--;
+        return 0;
+      }
+      s->recv_armed = false;
+      if (res == -ECANCELED) return 0;
+      if (res < 0) s->rerr = -res;
+      return Emit(out, s->token, kReadable);
     case kOpRecv:
       if (res == -ECANCELED && s->recv_stale > 0) {
         s->recv_stale--;  // taken back by Busy(): a later recv may be armed by now
@@ -561,6 +583,7 @@ int Ring::CompleteSource(RingSource* s, uint64_t op, int32_t res, bool more, uin
 int Ring::CompleteRecvMulti(RingSource* s, int32_t res, uint32_t flags, bool more, uint32_t* out) {
   bool has_buf = (flags & IORING_CQE_F_BUFFER) != 0;
   uint32_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
+  if (has_buf) bufs_out_++;  // every path below gives it back (ReturnBuf) or queues it for read()
   if (!more) {
     if (res == -ECANCELED && s->recv_stale > 0) {
       s->recv_stale--;  // taken back by Busy(): a later recv may be armed by now
@@ -575,16 +598,26 @@ int Ring::CompleteRecvMulti(RingSource* s, int32_t res, uint32_t flags, bool mor
       ReturnBuf(bid);  // nobody will read it
       return 0;
     }
+    // Only the first bytes queued since read() last drained the stream are news: with bytes
+    // already queued, the reader has had its READABLE and has not yet read short (a read that
+    // takes less than it asked for drains everything queued), so it reads again without one. A
+    // bulk stream's 4 KiB chunks would otherwise be an event each for the reactor to dispatch.
+    // (Bytes in rbuf, from a single-shot fallback, are older still: at worst one event too many.)
+    const bool news = s->held() == 0;
     s->chunks.push_back({bid, 0, static_cast<uint32_t>(res), 0});
-    if (more && s->held() >= kBufCap && !s->recv_cancel) {
+    if (more && s->held() >= kBufCap && s->held() >= BufCap() && !s->recv_cancel) {
       // The reader is not keeping up: stop taking shared buffers for it. CQEs already on their
       // way still queue here; its next read re-arms (Read, WantRecv).
       Cancel(reinterpret_cast<uint64_t>(s) | kOpRecvMulti);
       s->recv_cancel = true;
+      // Reading or not, this stream is not one the shared buffers suit: once what it holds is
+      // read, it reads the socket itself (direct_rd), holding none of them.
+      s->direct_rd = true;
+      stats_.cap_stops++;
     } else if (!more && WantRecv(s)) {
       ArmRecv(s);
     }
-    return Emit(out, s->token, kReadable);
+    return news ? Emit(out, s->token, kReadable) : 0;
   }
   if (has_buf) ReturnBuf(bid);
   if (more) return 0;
@@ -719,7 +752,7 @@ void Ring::Remove(RingSource* s, Fd* fd) {
   bool cancelled = s->poll_armed || s->wpoll_armed || s->recv_armed || s->accept_armed;
   if (s->poll_armed) Cancel(base | kOpPoll);
   if (s->wpoll_armed) Cancel(base | kOpWritePoll);
-  if (s->recv_armed) Cancel(base | (s->recv_multi ? kOpRecvMulti : kOpRecv));
+  if (s->recv_armed) Cancel(base | s->recv_op);
   if (s->accept_armed) Cancel(base | kOpAccept);
   ReleaseChunks(s);  // bytes nobody will read: their buffers go back to the ring now
   s->accepted.clear();  // connections nobody took: closed (the peer sees a reset)
@@ -747,7 +780,7 @@ bool Ring::Busy(RingSource* s) {
   if (!s->recv_armed) return false;
   // A recv armed by a read that was dropped: take it back synchronously. If the kernel had
   // already delivered bytes (its CQE, not yet reaped, says so), they would be lost with the move.
-  uint64_t ud = reinterpret_cast<uint64_t>(s) | (s->recv_multi ? kOpRecvMulti : kOpRecv);
+  uint64_t ud = reinterpret_cast<uint64_t>(s) | s->recv_op;
   Flush();  // an SQE still in the SQ is not yet a request the kernel could cancel
   io_uring_sync_cancel_reg reg{};
   reg.addr = ud;
@@ -788,6 +821,31 @@ void Ring::ReadDrained(RingSource* s) {
   }
 }
 
+bool Ring::ReadDirect(RingSource* s, uint8_t* data, size_t len, size_t* n) {
+  // No recv is armed or still to complete (recv_armed, recv_stale), so no CQE can bring bytes
+  // older than these; the pointer is the caller's, used within this call only.
+  const size_t before = *n;
+  stats_.direct_reads++;
+  ssize_t r;
+  do r = ::recv(s->fd, data + before, len - before, MSG_DONTWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r > 0) {
+    *n += static_cast<size_t>(r);
+    if (*n == len) return true;
+  } else if (r == 0) {
+    s->eof = true;
+  } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+    s->rerr = errno;
+  }
+  // The socket is drained. A stream that no longer brings bulk (less than a cap's worth in
+  // this read) goes back to the multishot recv; the caller arms whichever recv it now wants.
+  if (*n < kBufCap * kBufSize) {
+    s->direct_rd = false;
+    stats_.back_to_multishot++;
+  }
+  return false;
+}
+
 ssize_t Ring::Read(RingSource* s, uint8_t* data, size_t len) {
   size_t n = 0;
   // The provided buffers first (they are older than rbuf's bytes), each given back to the ring
@@ -814,6 +872,10 @@ ssize_t Ring::Read(RingSource* s, uint8_t* data, size_t len) {
     s->rhead += static_cast<uint32_t>(k);
     n += k;
   }
+  if (n < len && s->direct_rd && !s->recv_armed && s->recv_stale == 0 && !s->eof && s->rerr == 0 &&
+      s->rtail == s->rhead && ReadDirect(s, data, len, &n)) {
+    return static_cast<ssize_t>(n);  // it filled the read: the socket may hold more, nothing to arm
+  }
   if (n > 0) {
     if (s->rhead == s->rtail) {
       // Drained: the next recv starts at the front, armed now (it goes out with this turn's
@@ -838,14 +900,10 @@ ssize_t Ring::Read(RingSource* s, uint8_t* data, size_t len) {
   return -EAGAIN;
 }
 
-ssize_t Ring::Write(RingSource* s, const iovec* iov, int count) {
-  if (s->serr != 0) return -s->serr;
-  if (s->shut_wr) return -EPIPE;
-  size_t queued = s->queued_send();
-  if (queued >= kSendCap) {
-    s->want_writable = true;
-    return -EAGAIN;
-  }
+// The bytes of iov past its first `skip` (those already sent), as many as fit under kSendCap,
+// copied into the send buffer for a SEND; returns `skip` + the bytes taken.
+inline ssize_t Ring::WriteQueued(RingSource* s, const iovec* iov, int count, size_t queued, size_t skip) {
+  const size_t direct = skip;
   size_t room = kSendCap - queued, want = 0, n = 0;
   // Into `staged` unless nothing is in flight: `sending` must not move while the kernel reads it.
   SendBuf& buf = s->send_armed ? s->staged : s->sending;
@@ -854,17 +912,59 @@ ssize_t Ring::Write(RingSource* s, const iovec* iov, int count) {
     s->sent = 0;
   }
   for (int i = 0; i < count; i++) {
-    want += iov[i].iov_len;
-    size_t take = std::min(room - n, iov[i].iov_len);
-    if (take > 0 && !buf.Append(iov[i].iov_base, take)) {
-      if (n == 0) return -ENOMEM;
+    const uint8_t* base = static_cast<const uint8_t*>(iov[i].iov_base);
+    size_t len = iov[i].iov_len;
+    want += len;
+    if (skip >= len) {  // sent directly
+      skip -= len;
+      continue;
+    }
+    base += skip;
+    len -= skip;
+    skip = 0;
+    size_t take = std::min(room - n, len);
+    if (take > 0 && !buf.Append(base, take)) {
+      if (n == 0 && direct == 0) return -ENOMEM;
       break;  // what was taken goes out; the caller writes the rest again
     }
     n += take;
   }
+  n += direct;
   if (n < want) s->want_writable = true;  // a short write: WRITABLE when a send frees room
   StartSend(s);
   return static_cast<ssize_t>(n);
+}
+
+ssize_t Ring::Write(RingSource* s, const iovec* iov, int count) {
+  if (s->serr != 0) return -s->serr;
+  if (s->wr_shut) return -EPIPE;  // as the kernel says after SHUT_WR, deferred (shut_wr) or done
+  size_t queued = s->queued_send();
+  if (queued >= kSendCap) {
+    s->want_writable = true;
+    return -EAGAIN;
+  }
+  if (queued == 0 && !s->send_armed && (count != 1 || iov[0].iov_len >= kDirectSend)) {
+    size_t want = 0;
+    for (int i = 0; i < count; i++) want += iov[i].iov_len;
+    if (want >= kDirectSend) return WriteDirect(s, iov, count, want);
+  }
+  return WriteQueued(s, iov, count, queued, 0);
+}
+
+ssize_t Ring::WriteDirect(RingSource* s, const iovec* iov, int count, size_t want) {
+  // Nothing of this stream's is queued, so these bytes are next on the wire either way. The
+  // iovecs point into the caller's memory, used only within this call.
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = static_cast<size_t>(count);
+  stats_.direct_sends++;
+  ssize_t r;
+  do r = ::sendmsg(s->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+  const size_t direct = r > 0 ? static_cast<size_t>(r) : 0;
+  if (direct == want) return static_cast<ssize_t>(want);
+  return WriteQueued(s, iov, count, 0, direct);  // the rest, as any write
 }
 
 int Ring::Accept(RingSource* s, Fd* out) {
@@ -892,10 +992,16 @@ int Ring::Shutdown(RingSource* s, int how) {
   bool wr = how == SHUT_WR || how == SHUT_RDWR;
   if (wr && (s->send_armed || s->queued_send() > 0)) {
     s->shut_wr = true;
+    s->wr_shut = true;
     if (how == SHUT_RDWR && ::shutdown(s->fd, SHUT_RD) < 0) return -errno;
     return 0;
   }
-  return ::shutdown(s->fd, how) < 0 ? -errno : 0;
+  if (::shutdown(s->fd, how) < 0) return -errno;
+  // A write after this is never queued (it would only fail at its SEND, after returning bytes
+  // written): it says EPIPE at once, as on epoll. (Before large writes went out directly, the
+  // bytes still queued at shutdown always took the branch above, which hid this.)
+  if (wr) s->wr_shut = true;
+  return 0;
 }
 
 // ---- The byte paths' entry points (ring.h) ------------------------------------------------------

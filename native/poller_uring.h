@@ -102,9 +102,15 @@ class RingSource {
   };
   std::vector<Chunk> chunks;
   size_t chead = 0;
-  bool recv_multi = false;   // the armed recv is the multishot one
+  uint8_t recv_op = 0;       // the armed recv's op (kOpRecv, kOpRecvMulti, kOpRecvPoll)
   bool recv_cancel = false;  // it is being cancelled: this stream holds kBufCap buffers
   bool starved = false;      // its multishot ended with ENOBUFS: the next recv is single-shot
+  // A bulk stream (its multishot was stopped at the cap) reads its socket with recv(2) straight
+  // into the caller's memory, within the call, as on epoll, after the bytes it still holds:
+  // one syscall per read, where the provided buffers cost a copy of every byte and a CQE per
+  // 4 KiB. What it arms is a one-shot POLLIN; a read that drains less than a cap's worth goes
+  // back to the multishot recv.
+  bool direct_rd = false;
   size_t held() const { return chunks.size() - chead; }
 
   // kStream, sending: `sending[sent..]` is in the kernel's hands (one SEND at a time, so bytes go
@@ -112,6 +118,7 @@ class RingSource {
   SendBuf sending, staged;
   size_t sent = 0;
   bool send_armed = false, want_writable = false, shut_wr = false;
+  bool wr_shut = false;  // shutdown(SHUT_WR) was asked (done, or waiting in shut_wr): writes say EPIPE
   int serr = 0;  // a send's error, returned by every later write (as SO_ERROR would be)
   size_t queued_send() const { return sending.size() - sent + staged.size(); }
 
@@ -125,6 +132,15 @@ class RingSource {
   RingSource* next = nullptr;
 };
 
+// What a ring's streams did that a readiness poller has no word for: counted for the tests and
+// for anyone asking why a stream costs what it does (pollerRingStats).
+struct RingStats {
+  double cap_stops = 0;     // multishot recvs stopped at a stream's buffer cap
+  double direct_reads = 0;  // recv(2) calls of direct readers (bulk streams)
+  double direct_sends = 0;  // send(2) calls of large writes with nothing queued
+  double back_to_multishot = 0;  // direct readers that went back to the shared buffers
+};
+
 class Ring {
  public:
   // Recv buffer per stream: also the cap on bytes queued for a reader that does not read.
@@ -135,20 +151,34 @@ class Ring {
   // kernel's backlog holds the rest, as it does for a readiness listener.
   static constexpr size_t kAcceptCap = 1024;
   // The provided-buffer ring of the multishot recv, shared by every stream of this ring: kBufCount
-  // buffers of kBufSize bytes. A stream holding kBufCap of them (its reader does not read) has its
-  // multishot cancelled, so that it cannot drain the ring for the others; its next read re-arms.
+  // buffers of kBufSize bytes. A stream holding BufCap() of them (its reader does not keep up) has
+  // its multishot cancelled, so that it cannot drain the ring for the others; its next read
+  // re-arms. The cap is a share of the buffers still free (1 / kBufShare of them, between
+  // kBufCap and kBufCapMax): with the ring mostly free, a bulk stream takes in up to 128 KiB
+  // between two of its reads (at a fixed 16 KiB, every turn of a bulk echo ended in a cancel and
+  // a re-arm, and the ring path cost 2.3x the C server's CPU per MB); as streams that do not
+  // read hold more of the ring, each one's cap falls back to kBufCap.
   static constexpr uint32_t kBufCount = 1024;  // a power of two
   static constexpr uint32_t kBufSize = 4096;
   static constexpr size_t kBufCap = 4;
+  static constexpr size_t kBufCapMax = 32;
+  static constexpr uint32_t kBufShare = 16;
   static constexpr uint16_t kBufGroup = 0;
+  // A write of at least this many bytes with nothing queued before it is sent at once, with a
+  // send(2) from the caller's memory within the call (as on epoll), and only what the socket does
+  // not take is copied into the send buffer. At this size the copy into the send buffer costs
+  // more than the syscall it would save; the small writes, where the syscall is the cost, still
+  // go out together at the turn's one enter.
+  static constexpr size_t kDirectSend = 16 * 1024;
 
   Ring() = default;
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
   ~Ring();
 
-  int Open();
+  int Open(uint32_t recv);  // recv: kUringRecv* (contract.h)
   int fd() const { return ring_.ring_fd; }
+  const RingStats& stats() const { return stats_; }
 
   int Wait(double timeout_ms, uint32_t* out, size_t batch);
   void Flush();
@@ -182,11 +212,22 @@ class Ring {
   // Whether a stream with nothing armed should have a recv: its reader can take more.
   bool WantRecv(const RingSource* s) const;
   __attribute__((noinline)) void ReadDrained(RingSource* s);
+  // A direct reader's recv(2) into data[*n, len), after the queued bytes: true if it filled the
+  // read (the socket may hold more); false when drained, at the end, or failed (eof / rerr set).
+  __attribute__((noinline)) bool ReadDirect(RingSource* s, uint8_t* data, size_t len, size_t* n);
   int CompleteRecvMulti(RingSource* s, int32_t res, uint32_t flags, bool more, uint32_t* out);
   int SetupBufRing();
-  void ReturnBuf(uint32_t bid);
+  __attribute__((always_inline)) void ReturnBuf(uint32_t bid);
+  // Provided buffers a stream may hold before its multishot recv is cancelled (see kBufShare).
+  size_t BufCap() const {
+    const size_t share = (kBufCount - bufs_out_) / kBufShare;
+    return share < kBufCap ? kBufCap : share > kBufCapMax ? kBufCapMax : share;
+  }
   void ReleaseChunks(RingSource* s);
   void StartSend(RingSource* s);
+  __attribute__((noinline)) ssize_t WriteDirect(RingSource* s, const iovec* iov, int count, size_t want);
+  __attribute__((always_inline)) ssize_t WriteQueued(RingSource* s, const iovec* iov, int count, size_t queued,
+                                                     size_t skip);
   bool ArmAccept(RingSource* s);
   bool ArmFdPoll(int fd, uint64_t user_data, unsigned mask);
   int Reap(uint32_t* out, size_t batch);
@@ -211,6 +252,8 @@ class Ring {
   BufMem bufmem_;
   io_uring_buf_ring* br_ = nullptr;  // non-null: multishot recv is on
   uint8_t* bufs_ = nullptr;
+  uint32_t bufs_out_ = 0;
+  RingStats stats_;  // provided buffers the kernel has filled and the ring has not got back
 
   io_uring ring_{};
   bool open_ = false;

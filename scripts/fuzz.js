@@ -555,7 +555,7 @@ async function fuzz(opts) {
     all.add(h);
     byKind[kind].add(h);
     info.set(h, { kind, ...extra });
-    if (kind === 'poller') pollers.set(h, { events: null, batch: 0, driver: null, watching: false });
+    if (kind === 'poller') pollers.set(h, { events: null, batch: 0, driver: null, watching: false, ring: false });
     if (all.size > stats.peak) stats.peak = all.size;
   }
 
@@ -1418,7 +1418,10 @@ async function fuzz(opts) {
       gen: () => (rng.chance(0.05) ? [randomValue()] : rng.chance(0.33) ? [contract.POLLER_URING] : []),
       check(out, args, ctx, was, what) {
         opened('poller', {})(out, args, ctx, was, what);
-        if (args[0] === contract.POLLER_URING && out.result >= 0) stats.rings++;
+        if (args[0] === contract.POLLER_URING && out.result >= 0) {
+          stats.rings++;
+          pollers.get(out.result).ring = true;
+        }
       },
     },
     pollerEvents: {
@@ -1523,6 +1526,21 @@ async function fuzz(opts) {
     pollerNotify: { gen: () => [pollerArg()], check: (out, args) => pollerOracle(args[0], integer(out.result)) },
     pollerTimerArm: { gen: () => [pollerArg(), msArg()], check: (out, args) => pollerOracle(args[0], integer(out.result)) },
     pollerTimerDisarm: { gen: () => [pollerArg()], check: (out, args) => pollerOracle(args[0], integer(out.result)) },
+    pollerRingStats: {
+      weight: 0.3,
+      gen: () => [pollerArg()],
+      check(out, args) {
+        if (typeof out.result === 'number') return pollerOracle(args[0], integer(out.result));
+        const ps = livePoller(args[0]);
+        if (!ps) fail(`pollerRingStats(${describe(args[0])}) returned ${JSON.stringify(out.result)} for no live poller`);
+        const want = ps.ring ? 4 : 0;
+        const r = out.result;
+        if (!Array.isArray(r) || r.length !== want || !r.every((x) => Number.isInteger(x) && x >= 0)) {
+          fail(`pollerRingStats returned ${JSON.stringify(r)}, not ${want} counters`);
+        }
+        return undefined;
+      },
+    },
     pollerNotifyFromThread: {
       weight: 0.3,
       gen: () => [pollerArg(), msArg()],
