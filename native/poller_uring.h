@@ -5,17 +5,21 @@
 //   better path for (pipes, UDP sockets) are multishot IORING_OP_POLL_ADDs: their CQEs are the
 //   readiness epoll would report, and the existing syscall paths serve them.
 // - Streams (connected TCP / Unix): one multishot recv per stream into a provided-buffer ring
-//   the ring's streams share, capped per stream (kBufCap). Each CQE reports READABLE; read() then
-//   copies from those buffers (no syscall). The fallback, when that ring runs dry (ENOBUFS), and
-//   the mode with POLLED_URING_RECV=single (read at ring setup) or on Linux before 6.0: a
-//   single-shot recv into a buffer the stream owns, armed when a read finds nothing queued.
+//   the ring's streams share, capped per stream (BufCap). The first CQE since read() drained the
+//   stream reports READABLE; read() then copies from those buffers (no syscall). The fallback,
+//   when that ring runs dry (ENOBUFS), and the mode with POLLED_URING_RECV=single (pollerCreate's
+//   `recv`) or on Linux before 6.0: a single-shot recv into a buffer the stream owns, armed when a
+//   read finds nothing queued. A stream whose multishot stops at its cap reads as on epoll
+//   (RingSource::direct_rd): recv(2) into the caller's memory within the call, a one-shot POLLIN.
 //   write() copies into an addon-owned send buffer and queues an IORING_OP_SEND; past kSendCap
-//   bytes in flight it says EAGAIN, and the send CQE that frees room reports WRITABLE.
+//   bytes in flight it says EAGAIN, and the send CQE that frees room reports WRITABLE. A large
+//   write with nothing queued is a send(2) within the call instead (kDirectSend).
 // - Listeners: multishot accept; accepted fds queue in the source until accept() pops one.
 //
-// The kernel only ever touches memory this file owns, and a source's memory is freed only when
-// the final CQE of each of its ops has arrived (RingSource::ops): a dropped future, a closed
-// handle or a transferred JS buffer can never be written by the kernel.
+// No op in flight ever points at memory this file does not own, and a source's memory is freed
+// only when the final CQE of each of its ops has arrived (RingSource::ops): a dropped future, a
+// closed handle or a transferred JS buffer can never be written by the kernel. (The direct
+// recv(2) / send(2) use the caller's pointer within the call only, as every epoll syscall does.)
 #pragma once
 
 #include <liburing.h>
