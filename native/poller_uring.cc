@@ -3,6 +3,7 @@
 #include "poller_uring.h"
 
 #include "ring.h"
+#include "socket.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -605,6 +606,7 @@ int Ring::CompleteRecvMulti(RingSource* s, int32_t res, uint32_t flags, bool mor
     // (Bytes in rbuf, from a single-shot fallback, are older still: at worst one event too many.)
     const bool news = s->held() == 0;
     s->chunks.push_back({bid, 0, static_cast<uint32_t>(res), 0});
+    // (held() >= kBufCap first: BufCap() is never below it, and most CQEs stop at that compare.)
     if (more && s->held() >= kBufCap && s->held() >= BufCap() && !s->recv_cancel) {
       // The reader is not keeping up: stop taking shared buffers for it. CQEs already on their
       // way still queue here; its next read re-arms (Read, WantRecv).
@@ -824,18 +826,15 @@ void Ring::ReadDrained(RingSource* s) {
 bool Ring::ReadDirect(RingSource* s, uint8_t* data, size_t len, size_t* n) {
   // No recv is armed or still to complete (recv_armed, recv_stale), so no CQE can bring bytes
   // older than these; the pointer is the caller's, used within this call only.
-  const size_t before = *n;
   stats_.direct_reads++;
-  ssize_t r;
-  do r = ::recv(s->fd, data + before, len - before, MSG_DONTWAIT);
-  while (r < 0 && errno == EINTR);
+  const ssize_t r = polled::Read(s->fd, data + *n, len - *n);  // socket.h's (Ring::Read hides it)
   if (r > 0) {
     *n += static_cast<size_t>(r);
     if (*n == len) return true;
   } else if (r == 0) {
     s->eof = true;
-  } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-    s->rerr = errno;
+  } else if (r != -EAGAIN && r != -EWOULDBLOCK) {
+    s->rerr = static_cast<int>(-r);
   }
   // The socket is drained. A stream that no longer brings bulk (less than a cap's worth in
   // this read) goes back to the multishot recv; the caller arms whichever recv it now wants.
@@ -954,14 +953,9 @@ ssize_t Ring::Write(RingSource* s, const iovec* iov, int count) {
 ssize_t Ring::WriteDirect(RingSource* s, const iovec* iov, int count, size_t want) {
   // Nothing of this stream's is queued, so these bytes are next on the wire either way. The
   // iovecs point into the caller's memory, used only within this call.
-  msghdr msg{};
-  msg.msg_iov = const_cast<iovec*>(iov);
-  msg.msg_iovlen = static_cast<size_t>(count);
   stats_.direct_sends++;
-  ssize_t r;
-  do r = ::sendmsg(s->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  while (r < 0 && errno == EINTR);
-  if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+  const ssize_t r = polled::Writev(s->fd, iov, count, true);  // socket.h's, as the readiness path writes
+  if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) return r;
   const size_t direct = r > 0 ? static_cast<size_t>(r) : 0;
   if (direct == want) return static_cast<ssize_t>(want);
   return WriteQueued(s, iov, count, 0, direct);  // the rest, as any write

@@ -107,7 +107,7 @@ class RingSource {
   std::vector<Chunk> chunks;
   size_t chead = 0;
   uint8_t recv_op = 0;       // the armed recv's op (kOpRecv, kOpRecvMulti, kOpRecvPoll)
-  bool recv_cancel = false;  // it is being cancelled: this stream holds kBufCap buffers
+  bool recv_cancel = false;  // it is being cancelled: this stream holds its BufCap() of buffers
   bool starved = false;      // its multishot ended with ENOBUFS: the next recv is single-shot
   // A bulk stream (its multishot was stopped at the cap) reads its socket with recv(2) straight
   // into the caller's memory, within the call, as on epoll, after the bytes it still holds:
@@ -256,8 +256,8 @@ class Ring {
   BufMem bufmem_;
   io_uring_buf_ring* br_ = nullptr;  // non-null: multishot recv is on
   uint8_t* bufs_ = nullptr;
-  uint32_t bufs_out_ = 0;
-  RingStats stats_;  // provided buffers the kernel has filled and the ring has not got back
+  uint32_t bufs_out_ = 0;  // provided buffers the kernel has filled and the ring has not got back
+  RingStats stats_;
 
   io_uring ring_{};
   bool open_ = false;
