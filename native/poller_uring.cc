@@ -836,9 +836,12 @@ bool Ring::ReadDirect(RingSource* s, uint8_t* data, size_t len, size_t* n) {
   } else if (r != -EAGAIN && r != -EWOULDBLOCK) {
     s->rerr = static_cast<int>(-r);
   }
-  // The socket is drained. A stream that no longer brings bulk (less than a cap's worth in
-  // this read) goes back to the multishot recv; the caller arms whichever recv it now wants.
-  if (*n < kBufCap * kBufSize) {
+  // The socket is drained. A stream that no longer brings bulk (some bytes, but less than a
+  // cap's worth in this read) goes back to the multishot recv; the caller arms whichever recv it
+  // now wants. A read that found nothing at all says nothing of the stream's size: it only met
+  // the socket between two bursts (a bulk stream drained exactly at the end of the last read),
+  // so the stream stays a direct reader and waits for POLLIN.
+  if (*n > 0 && *n < kBufCap * kBufSize) {
     s->direct_rd = false;
     stats_.back_to_multishot++;
   }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { IoError } from '../lib/errors';
+import { IoError, TimeoutError } from '../lib/errors';
 import type { Async } from '../lib/future';
 import { POLLER_URING, native } from '../lib/native';
 import { TcpListener, TcpStream } from '../lib/net';
@@ -244,6 +244,77 @@ describeRing.each(['multishot', 'single-shot'])('io_uring streams and listeners 
       expect(back).toBeGreaterThan(0);
     } else {
       expect([capStops, directReads, back]).toEqual([0, 0, 0]); // single-shot recvs have no cap
+    }
+  });
+
+  test('a bulk stream that meets an empty socket between two bursts stays a direct reader: only a short read of bytes sends it back to the shared buffers', async () => {
+    const R = 32 << 10; // every read but the first asks for this much
+    const FIRST = 4096; // one of the ring's buffers
+    const burst = randomBytes(FIRST + 5 * R); // past the widest cap (32 buffers of 4 KiB): the multishot stops
+    const more = randomBytes(2 * R); // sent once it stopped: it waits in the socket, for direct reads
+    const next = randomBytes(2 * R); // after the empty read
+    const before = ringStats();
+    const out = await rt.spawn(
+      (function* (): Async<{ reads: number[]; got: Buffer; mid: number[]; end: number[] }> {
+        const [c, s, l] = yield* pair();
+        yield* c.writeAll(burst);
+        const buf = Buffer.alloc(R);
+        const got: Buffer[] = [];
+        // The first read arms the multishot recv (a stream nobody reads holds no buffer) and
+        // takes its first buffer; then nobody reads, and the multishot holds up to the cap and
+        // is stopped.
+        const reads = [yield* s.read(buf, 0, FIRST)];
+        got.push(Buffer.from(buf.subarray(0, reads[0])));
+        yield* sleep(50);
+        yield* c.writeAll(more);
+        yield* sleep(20);
+        // 7 reads of R take the 7 R there are: the ring's buffers first, then the socket itself.
+        for (let i = 0; i < 7; i++) {
+          const n = yield* s.read(buf);
+          reads.push(n);
+          got.push(Buffer.from(buf.subarray(0, n)));
+        }
+        // Every read was full, so the stream still looks readable: this one meets the empty
+        // socket (EAGAIN with nothing read) and pends until the timeout drops it.
+        let n = 0;
+        try {
+          n = yield* timeout(s.read(buf), 20);
+          got.push(Buffer.from(buf.subarray(0, n))); // single-shot recvs: what the short reads above left
+        } catch (err) {
+          if (!(err instanceof TimeoutError)) throw err;
+        }
+        reads.push(n);
+        const mid = ringStats().map((x, i) => x - before[i]);
+        yield* c.writeAll(next);
+        // The rest (all of `next`, and with single-shot recvs, which read less per call, what
+        // the reads above left).
+        let have = got.reduce((a, b) => a + b.length, 0);
+        while (have < burst.length + more.length + next.length) {
+          const n = yield* s.read(buf);
+          got.push(Buffer.from(buf.subarray(0, n)));
+          have += n;
+        }
+        const end = ringStats().map((x, i) => x - before[i]);
+        c.close();
+        s.close();
+        l.close();
+        return { reads, got: Buffer.concat(got), mid, end };
+      })(),
+    ).promise();
+    console.log(JSON.stringify(out.reads), JSON.stringify(out.mid), JSON.stringify(out.end));
+    expect(sha(out.got)).toBe(sha(Buffer.concat([burst, more, next])));
+    if (recv === 'multishot') {
+      expect(out.reads).toEqual([FIRST, R, R, R, R, R, R, R, 0]);
+      const [capStops, directReads, , back] = out.mid;
+      expect(capStops).toBe(1);
+      expect(directReads).toBeGreaterThan(0); // `more` came straight from the socket
+      expect(back).toBe(0); // the empty read did not count as a small one
+      const [capStops2, directReads2, , back2] = out.end;
+      // `next` too: no multishot was armed again (it would have taken `next` into the ring's buffers).
+      expect(directReads2).toBeGreaterThan(directReads);
+      expect([capStops2, back2]).toEqual([1, 0]);
+    } else {
+      expect(out.end[1]).toBe(0); // single-shot recvs never read directly
     }
   });
 
