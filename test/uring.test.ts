@@ -190,7 +190,7 @@ describeRing.each(['multishot', 'single-shot'])('io_uring streams and listeners 
 
   /** This runtime's ring counters (native.pollerRingStats): capStops, directReads, directSends, backToMultishot. */
   function ringStats(): number[] {
-    const r = native.pollerRingStats((rt.reactor as unknown as { poller: number }).poller);
+    const r = native.pollerRingStats(rt.poller);
     if (typeof r === 'number') throw new Error(`pollerRingStats: ${r}`);
     return r;
   }
