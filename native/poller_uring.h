@@ -112,8 +112,8 @@ class RingSource {
   // A bulk stream (its multishot was stopped at the cap) reads its socket with recv(2) straight
   // into the caller's memory, within the call, as on epoll, after the bytes it still holds:
   // one syscall per read, where the provided buffers cost a copy of every byte and a CQE per
-  // 4 KiB. What it arms is a one-shot POLLIN; a read that drains less than a cap's worth goes
-  // back to the multishot recv.
+  // 4 KiB. What it arms is a one-shot POLLIN; a read that drains some bytes, but less than a
+  // cap's worth, goes back to the multishot recv (an empty one says nothing of the stream).
   bool direct_rd = false;
   size_t held() const { return chunks.size() - chead; }
 
