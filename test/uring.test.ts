@@ -301,7 +301,6 @@ describeRing.each(['multishot', 'single-shot'])('io_uring streams and listeners 
         return { reads, got: Buffer.concat(got), mid, end };
       })(),
     ).promise();
-    console.log(JSON.stringify(out.reads), JSON.stringify(out.mid), JSON.stringify(out.end));
     expect(sha(out.got)).toBe(sha(Buffer.concat([burst, more, next])));
     if (recv === 'multishot') {
       expect(out.reads).toEqual([FIRST, R, R, R, R, R, R, R, 0]);
