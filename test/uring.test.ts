@@ -195,6 +195,11 @@ describeRing.each(['multishot', 'single-shot'])('io_uring streams and listeners 
     return r;
   }
 
+  /** How far each ring counter has moved since `before` (an earlier `ringStats()`). */
+  function ringStatsSince(before: number[]): number[] {
+    return ringStats().map((x, i) => x - before[i]);
+  }
+
   test('a bulk stream that outruns the shared buffers reads its socket itself, and small messages take it back to them: no byte lost or reordered across the switches, reads dropped included', async () => {
     const bulk1 = randomBytes(4 << 20);
     const small = Array.from({ length: 60 }, (_, i) => randomBytes(1 + ((i * 377) % 3000)));
@@ -236,7 +241,7 @@ describeRing.each(['multishot', 'single-shot'])('io_uring streams and listeners 
     ).promise();
     expect(got.length).toBe(bulk1.length + bulk2.length + small.reduce((a, m) => a + m.length, 0));
     expect(sha(got)).toBe(sha(Buffer.concat([bulk1, ...small, bulk2])));
-    const [capStops, directReads, directSends, back] = ringStats().map((x, i) => x - before[i]);
+    const [capStops, directReads, directSends, back] = ringStatsSince(before);
     expect(directSends).toBeGreaterThan(0); // 4 MiB written with nothing queued: send(2) at once
     if (recv === 'multishot') {
       expect(capStops).toBeGreaterThan(0);
@@ -284,7 +289,7 @@ describeRing.each(['multishot', 'single-shot'])('io_uring streams and listeners 
           if (!(err instanceof TimeoutError)) throw err;
         }
         reads.push(n);
-        const mid = ringStats().map((x, i) => x - before[i]);
+        const mid = ringStatsSince(before);
         yield* c.writeAll(next);
         // The rest (all of `next`, and with single-shot recvs, which read less per call, what
         // the reads above left).
@@ -294,7 +299,7 @@ describeRing.each(['multishot', 'single-shot'])('io_uring streams and listeners 
           got.push(Buffer.from(buf.subarray(0, n)));
           have += n;
         }
-        const end = ringStats().map((x, i) => x - before[i]);
+        const end = ringStatsSince(before);
         c.close();
         s.close();
         l.close();
@@ -342,7 +347,7 @@ describeRing.each(['multishot', 'single-shot'])('io_uring streams and listeners 
       })(),
     ).promise();
     expect(codes).toEqual(['EPIPE write', '10', 'EPIPE write', String(32 << 10)]);
-    expect(ringStats()[2] - before[2]).toBe(1);
+    expect(ringStatsSince(before)[2]).toBe(1);
   });
 
   test('writes of every size keep their order, whether sent at once (large, nothing queued) or through the send buffer', async () => {
@@ -374,7 +379,7 @@ describeRing.each(['multishot', 'single-shot'])('io_uring streams and listeners 
       })(),
     ).promise();
     expect(sha(got)).toBe(sha(Buffer.concat(parts)));
-    expect(ringStats()[2] - before[2]).toBeGreaterThan(0);
+    expect(ringStatsSince(before)[2]).toBeGreaterThan(0);
   });
 
   test('a peer that never reads cannot make the server hold unbounded memory: the writer is held back', async () => {
